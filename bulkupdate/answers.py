@@ -1,0 +1,133 @@
+"""What an HTTP answer means for the request that got it. One table, pure.
+
+=========================================  =========  ==========================
+answer                                     kind       fate of the sent updates
+=========================================  =========  ==========================
+body with one per-item result per record   DEFINITE   known (any HTTP status)
+401, 403                                   FATAL      not applied
+413; errors code 2008 or 1060              SPLIT      not applied
+429, 461, 503, 521                         TRANSIENT  not applied (refused early)
+500, 502, 504                              TRANSIENT  unknown
+2xx/4xx/5xx body that does not parse, or   TRANSIENT  unknown (may have applied)
+  per-item list that does not match
+other 4xx with an errors body              BATCH      not applied: bisect; a single
+                                                      record is rejected with it
+connection refused / DNS / connect timeout TRANSIENT  not applied (unreachable)
+timeout, connection dropped after sending  TRANSIENT  unknown
+=========================================  =========  ==========================
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+
+SPLIT_CODES = frozenset({2008, 1060})
+NOT_APPLIED_STATUSES = frozenset({429, 461, 503, 521})
+THROTTLE_STATUSES = frozenset({429})
+
+
+class Kind(enum.Enum):
+    DEFINITE = "definite"
+    TRANSIENT = "transient"
+    FATAL = "fatal"
+    SPLIT = "split"
+    BATCH = "batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    kind: Kind
+    status: int | None               # HTTP status, None when no answer came
+    reason: str                      # short, for the ledger and logs
+    items: list[Any] | None = None   # per-item results when DEFINITE
+    code: int | None = None          # API error code when one was given
+    retry_after: float | None = None
+    fate_unknown: bool = False       # the server may have applied the updates
+    unreachable: bool = False        # no connection could be made at all
+    throttled: bool = False
+
+
+def classify(status: int, body: bytes, sent: int, retry_after: str | None = None,
+             now: datetime | None = None) -> Answer:
+    """HTTP ``status`` and ``body`` for a request of ``sent`` records."""
+    wait = parse_retry_after(retry_after, now) if retry_after else None
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+        if status < 400 or status >= 500 or status in NOT_APPLIED_STATUSES:
+            return _transient(status, f"HTTP {status} with a body that does not parse", wait,
+                              fate_unknown=status not in NOT_APPLIED_STATUSES)
+    items = data.get("customersPartnerUpdates") if isinstance(data, dict) else None
+    if isinstance(items, list) and items:
+        if len(items) == sent:
+            return Answer(Kind.DEFINITE, status, f"HTTP {status}", items=items)
+        return _transient(status, f"HTTP {status}: {len(items)} results for {sent} records",
+                          wait, fate_unknown=True)
+    code, message = _error(data)
+    if status in (401, 403):
+        return Answer(Kind.FATAL, status, f"HTTP {status}: {message or 'not authorised'}",
+                      code=code)
+    if status == 413 or code in SPLIT_CODES:
+        return Answer(Kind.SPLIT, status, f"HTTP {status}: batch too large ({code})", code=code)
+    if status in NOT_APPLIED_STATUSES:
+        return Answer(Kind.TRANSIENT, status, f"HTTP {status}", code=code, retry_after=wait,
+                      throttled=status in THROTTLE_STATUSES)
+    if status >= 500:
+        return _transient(status, f"HTTP {status}", wait, fate_unknown=True, code=code)
+    if status >= 400 and code is not None:
+        return Answer(Kind.BATCH, status, f"HTTP {status}: {message}", code=code)
+    # A success status without per-item results, or a 4xx without a code: the
+    # server said something we cannot map to records. Ask again.
+    return _transient(status, f"HTTP {status} without per-item results", wait,
+                      fate_unknown=status < 400)
+
+
+def no_answer(reason: str, *, sent: bool) -> Answer:
+    """The request failed below HTTP. ``sent`` says whether it may have left."""
+    return Answer(Kind.TRANSIENT, None, reason, fate_unknown=sent, unreachable=not sent)
+
+
+def _transient(status: int, reason: str, wait: float | None, *, fate_unknown: bool,
+               code: int | None = None) -> Answer:
+    return Answer(Kind.TRANSIENT, status, reason, code=code, retry_after=wait,
+                  fate_unknown=fate_unknown)
+
+
+def _error(data: Any) -> tuple[int | None, str]:
+    """The first ``errors[]`` entry, or a top-level ``status`` object."""
+    if not isinstance(data, dict):
+        return None, ""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+    elif isinstance(data.get("status"), dict):
+        first = data["status"]
+    else:
+        return None, ""
+    code = first.get("code")
+    return (code if isinstance(code, int) else None), str(first.get("message") or "")
+
+
+def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
+    """Seconds, or an HTTP date; None when it is neither."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

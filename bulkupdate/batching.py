@@ -1,0 +1,80 @@
+"""Which records may go out next, and in which request. Pure: no clock, no I/O.
+
+Two rules from the contract shape everything here:
+
+* never two updates for the same customer in flight at once, and they reach the
+  API in input order;
+* never the same customer twice in one request.
+
+Each identity key (``mobile:…``, ``id:…``) has a FIFO of the records that carry
+it. A record is *eligible* when it heads the FIFO of every one of its keys; only
+eligible records are in ``ready``. It keeps its place at the heads until its
+outcome is final — through retries and backoff — so a later update for the same
+customer cannot overtake it. Since records join every FIFO in input order, the
+earliest pending record always heads all of its FIFOs: no deadlock.
+
+Customers named by different identifiers in different records (an id here, a
+mobile there) cannot be recognised as one before the API answers; the README
+says so.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .validate import Record
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[Record]] = {}
+        self._ready: deque[Record] = deque()
+        self.pending = 0          # admitted and not yet final (ready, in flight, waiting)
+
+    def __len__(self) -> int:
+        """Records that could be put in a request right now."""
+        return len(self._ready)
+
+    def admit(self, record: Record) -> None:
+        self.pending += 1
+        eligible = True
+        for key in record.keys:
+            queue = self._queues.get(key)
+            if queue is None:
+                self._queues[key] = deque((record,))
+            else:
+                queue.append(record)
+                eligible = False
+        if eligible:
+            self._ready.append(record)
+
+    def take(self, limit: int) -> list[Record]:
+        """Up to ``limit`` eligible records; no two share a key by construction."""
+        ready = self._ready
+        count = min(limit, len(ready))
+        return [ready.popleft() for _ in range(count)]
+
+    def give_back(self, records: list[Record]) -> None:
+        """Records that must be sent again (after a split or a backoff wait).
+        They go first: they are the oldest, and finishing them frees the window."""
+        self._ready.extendleft(reversed(records))
+
+    def finish(self, record: Record) -> None:
+        """The record's outcome is final: release its keys to the next in line."""
+        self.pending -= 1
+        queues = self._queues
+        for key in record.keys:
+            queue = queues[key]
+            head = queue.popleft()
+            assert head is record, "finish() called for a record that was not at the head"
+            if not queue:
+                del queues[key]
+                continue
+            nxt = queue[0]
+            if all(queues[k][0] is nxt for k in nxt.keys):
+                self._ready.append(nxt)
+
+
+def chunk_bodies(records: list[Record]) -> bytes:
+    """The request body, joined from each record's bytes without re-serialising."""
+    return b'{"customersPartnerUpdates":[' + b",".join(r.body for r in records) + b"]}"

@@ -1,0 +1,163 @@
+"""The command line: arguments → :class:`Settings` → the library; exit codes.
+
+=====  ============================================================
+0      every record ``ok``
+1      finished; some records are not ``ok`` (see the ledger)
+2      usage or configuration error, found before anything was sent
+3      aborted by a fatal API condition; ``bulkupdate resume`` finishes it
+130    interrupted by SIGINT/SIGTERM after draining; resumable
+=====  ============================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import BulkUpdateError, UsageError
+from .settings import MAX_BATCH, load_settings
+
+TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
+          "log_level", "progress")
+
+
+def _tuning(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
+    p.add_argument("--base-url", help="API root, e.g. https://eu.api.capillarytech.com")
+    p.add_argument("--concurrency", type=int, help="requests in flight at most (default 8)")
+    p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
+                                  "(per second); default 100/min")
+    p.add_argument("--batch-size", type=int, help=f"customers per request, 1..{MAX_BATCH}")
+    p.add_argument("--max-attempts", type=int, help="tries per record before 'retryable'")
+    p.add_argument("--timeout", type=float, help="seconds to wait for one answer")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when it is a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bulkupdate", description="Push partner-program tier updates to Capillary, "
+        "with a per-customer ledger and crash-safe resume.")
+    parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="send every record of a JSONL/CSV file")
+    run.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _tuning(run)
+
+    resume = sub.add_parser("resume", help="finish an interrupted or aborted run")
+    resume.add_argument("run_dir", type=Path)
+    _tuning(resume)
+
+    validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
+    validate.add_argument("input")
+    validate.add_argument("--quiet", action="store_true", help="only the counts")
+
+    report = sub.add_parser("report", help="what happened in a run")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    simulate = sub.add_parser("simulate", help="serve a local stand-in for the API")
+    from .simulator import add_simulate_arguments
+
+    add_simulate_arguments(simulate)
+
+    demo = sub.add_parser("demo", help="sample data + simulator + run + report")
+    demo.add_argument("--records", type=int, default=20_000)
+    demo.add_argument("--dir", type=Path, default=Path("demo"))
+    demo.add_argument("--rate", default="60/s")
+    demo.add_argument("--concurrency", type=int, default=8)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "simulate":
+        from .simulator import simulate_main
+
+        return simulate_main(argv[argv.index("simulate") + 1:])
+    try:
+        return _dispatch(args)
+    except BulkUpdateError as exc:
+        print(f"bulkupdate: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    flags = {name: getattr(args, name, None) for name in TUNING}
+    return load_settings(flags, config_path=args.config, env=os.environ, base=base)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from .runner import resume, run
+
+    if args.command == "run":
+        settings = _settings(args)
+        result = run(args.input, settings, args.run_dir)
+        _say(result)
+        return result.exit_code
+    if args.command == "resume":
+        from .report import load
+
+        manifest, _ = load(args.run_dir)
+        result = resume(args.run_dir, _settings(args, base=manifest.get("settings")))
+        _say(result)
+        return result.exit_code
+    if args.command == "validate":
+        return _validate(args.input, quiet=args.quiet)
+    if args.command == "report":
+        from .report import write_report
+
+        write_report(args.run_dir, args.format, sys.stdout)
+        return 0
+    if args.command == "demo":
+        from .demo import demo
+
+        return demo(records=args.records, root=args.dir, rate=args.rate,
+                    concurrency=args.concurrency)
+    raise UsageError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _say(result: Any) -> None:
+    s = result.summary
+    o = s["outcomes"]
+    print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
+          f"{o['ok']} ok, {o['partial']} partial, {o['rejected']} rejected, "
+          f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
+    if result.reason:
+        print(f"stopped: {result.reason}", file=sys.stderr)
+    if result.exit_code in (3, 130):
+        print(f"resume with: bulkupdate resume {result.run_dir}", file=sys.stderr)
+
+
+def _validate(input_arg: str, *, quiet: bool) -> int:
+    from .source import iter_lines
+    from .validate import Invalid, validate_line
+
+    path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
+    now = datetime.now(UTC)
+    records = bad = 0
+    for line, raw in iter_lines(path):
+        records += 1
+        item = validate_line(line, raw, now)
+        if isinstance(item, Invalid):
+            bad += 1
+            if not quiet:
+                print(item.describe())
+    print(f"{records} records, {records - bad} valid, {bad} invalid", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The exception hierarchy. A failed *record* is data (an outcome in the ledger);
+only conditions that stop a *run* are exceptions::
+
+    BulkUpdateError                 exit code is carried by the class
+    ├── UsageError                  2  bad flag, setting, config file, credentials
+    ├── LedgerError                 2  run directory unusable (input changed, not a run dir)
+    └── RunAborted                  3  fatal API condition; the run is resumable
+        ├── AuthFailed              401/403, or 401 again right after a token renewal
+        └── ApiUnreachable          no connection could be made within the retry budget
+
+Messages never contain credentials: errors are built from status codes and
+record line numbers, never from request headers.
+"""
+
+from __future__ import annotations
+
+
+class BulkUpdateError(Exception):
+    exit_code = 1
+
+
+class UsageError(BulkUpdateError):
+    exit_code = 2
+
+
+class LedgerError(BulkUpdateError):
+    exit_code = 2
+
+
+class RunAborted(BulkUpdateError):
+    exit_code = 3
+
+    def __init__(self, message: str, *, status: int | None = None, lines: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.status = status
+        # The input lines of the request that triggered the abort: they stay
+        # unreported and are re-sent by `resume`.
+        self.lines = lines
+
+
+class AuthFailed(RunAborted):
+    pass
+
+
+class ApiUnreachable(RunAborted):
+    pass

@@ -1,0 +1,117 @@
+"""``bulkupdate report``: what happened, from the run directory alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from .errors import LedgerError
+from .ledger import MANIFEST, RESULTS, SUMMARY
+
+CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
+               "codes", "message")
+API_CODES = {
+    200: "success", 1000: "customer found", 8015: "customer not found",
+    2002: "required field empty", 2003: "expiry date in the past",
+    2004: "customer not linked to the program", 2006: "partner program not found",
+    2007: "tier not found in the program", 2008: "batch over the server's limit",
+    2009: "unsupported updateType", 2026: "relinking not enabled for the org",
+    2027: "no pending relinking to cancel", 2028: "renewal initiation not allowed for the org",
+}
+
+
+def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        manifest = orjson.loads((run_dir / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        raise LedgerError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
+    summary_path = run_dir / SUMMARY
+    summary = orjson.loads(summary_path.read_bytes()) if summary_path.exists() else {}
+    return manifest, summary
+
+
+def _results(run_dir: Path) -> Any:
+    path = run_dir / RESULTS
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for raw in fh:
+            if raw.endswith(b"\n"):
+                yield orjson.loads(raw)
+
+
+def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
+    manifest, summary = load(run_dir)
+    if fmt == "json":
+        out.write(orjson.dumps(summary or {"manifest": manifest},
+                               option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        _csv(run_dir, out)
+    else:
+        _table(run_dir, manifest, summary, out)
+
+
+def _customer(customer: dict[str, Any] | None) -> str:
+    if not customer:
+        return ""
+    return ";".join(f"{k}={v}" for k, v in customer.items() if v not in (None, ""))
+
+
+def _csv(run_dir: Path, out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in _results(run_dir):
+        programs = r.get("programs") or []
+        codes = "|".join(str(p.get("code")) for p in programs) or str(r.get("code") or "")
+        message = r.get("error") or r.get("message") or "|".join(
+            p.get("message", "") for p in programs if not p.get("ok"))
+        writer.writerow([r["line"], r.get("ref") or "", r["outcome"], _customer(r.get("customer")),
+                         r.get("customerId") or "", r.get("attempts", 0),
+                         "yes" if r.get("uncertain") else "", codes, message])
+
+
+def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
+           out: TextIO) -> None:
+    w = out.write
+    w(f"run        {run_dir}\n")
+    w(f"input      {manifest.get('input')}\n")
+    if not summary:
+        w("no summary yet: the run has not finished (bulkupdate resume RUN_DIR)\n")
+        return
+    state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
+    w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")
+    w(f"exit code  {summary.get('exit_code')}\n")
+    w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
+      f"{summary['sessions']} session(s); {summary['throttled']} throttled, "
+      f"{summary['transient_failures']} transient failures\n")
+    if summary.get("customers_per_s"):
+        w(f"throughput {summary['customers_per_s']} customers/s\n")
+    w("\noutcome       records\n")
+    for name, count in summary["outcomes"].items():
+        w(f"  {name:<11} {count:>8}\n")
+    if summary.get("uncertain"):
+        w(f"  (uncertain: {summary['uncertain']} records had an attempt whose fate is unknown; "
+          "they may have been applied twice)\n")
+    if summary.get("codes"):
+        w("\nAPI code      count   meaning\n")
+        for code, count in summary["codes"].items():
+            w(f"  {code:<10} {count:>7}   {API_CODES.get(int(code), '')}\n")
+    invalid = Counter(r["field"] for r in _results(run_dir) if r["outcome"] == "invalid")
+    if invalid:
+        w("\ninvalid records by field\n")
+        for fld, count in invalid.most_common(10):
+            w(f"  {fld:<55} {count:>7}\n")
+    w(f"\nper record: {run_dir / RESULTS}  (bulkupdate report {run_dir} --format csv)\n")
+    if summary["outcomes"].get("retryable"):
+        w(f"to retry:   bulkupdate run {run_dir / 'retry.jsonl'}\n")
+
+
+def render(run_dir: Path, fmt: str = "table") -> str:
+    buf = io.StringIO()
+    write_report(run_dir, fmt, buf)
+    return buf.getvalue()

@@ -1,0 +1,102 @@
+"""Reading the input: JSONL (plain, ``.gz``) or CSV, as physical lines with their
+1-based line numbers. Streaming: a chunk of lines at a time, never the whole file.
+
+Line numbers are physical lines of the (decompressed) file, so blank lines are
+counted but not yielded: they are not records and get no result.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import UsageError
+
+CHUNK_LINES = 2000
+
+
+def open_input(path: Path) -> BinaryIO:
+    try:
+        raw: BinaryIO = path.open("rb")
+    except FileNotFoundError:
+        raise UsageError(f"input file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"input {path} is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"input file {path} is not readable") from None
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
+
+
+def is_csv(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    return ".csv" in suffixes[-2:]
+
+
+def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the newline) for every non-blank physical line."""
+    if is_csv(path):
+        from .csvinput import iter_csv_records
+
+        yield from iter_csv_records(path)
+        return
+    with open_input(path) as fh:
+        try:
+            for number, line in enumerate(fh, 1):
+                if number <= skip or not line.strip():
+                    continue
+                yield number, line.rstrip(b"\r\n")
+        except (OSError, EOFError) as exc:  # a corrupt or truncated .gz
+            raise UsageError(f"input {path}: cannot read past line {number}: {exc}") from None
+
+
+def iter_chunks(path: Path, size: int = CHUNK_LINES) -> Iterator[list[tuple[int, bytes]]]:
+    """Lines in lists of ``size``, so a thread can read while the loop sends."""
+    chunk: list[tuple[int, bytes]] = []
+    for item in iter_lines(path):
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def fingerprint(path: Path) -> dict[str, object]:
+    """Size and SHA-256 of the file as stored: ``resume`` refuses if either changed."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def count_records(path: Path) -> int | None:
+    """Non-blank lines, for the progress bar; None when counting would cost a
+    decompression pass."""
+    if is_csv(path):
+        return None
+    with path.open("rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        return sum(1 for line in fh if line.strip())
+
+
+def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:
+    """Save standard input into the run directory first: a run that can be
+    interrupted must be resumable, and a pipe cannot be read twice."""
+    src = stream or sys.stdin.buffer
+    with target.open("wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return target

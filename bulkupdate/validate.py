@@ -1,0 +1,196 @@
+"""Validation: one input line → a :class:`Record` ready to send, or an
+:class:`Invalid` naming the field. Pure: no I/O; the clock comes in as ``now``.
+
+It catches locally everything the API would answer with 2002 (missing name,
+details or tier), 2003 (past or malformed expiry) and 2009 (unknown update type),
+plus what the contract adds: identifiers, types, unknown keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",
+                "MEMBERSHIP_RENEWAL_INITIATION")
+NEEDS_DETAILS = frozenset({"UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RENEWAL_INITIATION"})
+IDENTIFIERS = ("id", "mobile", "email", "externalId")
+TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
+UPDATE_KEYS = frozenset({"partnerProgramName", "updateType", "updateDetails"})
+DETAIL_KEYS = frozenset({"updatedTierName", "updatedTierExpiryDate"})
+
+
+@dataclass(slots=True, eq=False)
+class Record:
+    """A valid input record. ``body`` is the API item, serialised once: the line's
+    own bytes when it carries no ``ref``."""
+
+    line: int
+    body: bytes
+    customer: dict[str, Any]
+    programs: list[tuple[str, str]]          # (partnerProgramName, updateType)
+    keys: tuple[str, ...]                    # identity keys, for per-customer ordering
+    ref: str | None = None
+    attempts: int = 0
+    uncertain: bool = False                  # an earlier attempt may have been applied
+    waited: float = 0.0                      # seconds spent in backoff so far
+
+
+@dataclass(slots=True, frozen=True)
+class Invalid:
+    line: int
+    field: str
+    error: str
+    ref: str | None = None
+
+    def describe(self) -> str:
+        return f"line {self.line}: {self.field}: {self.error}"
+
+
+class _Bad(Exception):
+    def __init__(self, field: str, error: str):
+        self.field = field
+        self.error = error
+
+
+def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}")
+        return Invalid(line, "json", f"malformed JSON: {exc}")
+    ref = data.get("ref") if isinstance(data, dict) else None
+    ref = ref if isinstance(ref, str) else None
+    try:
+        return _check(line, raw, data, ref, now)
+    except _Bad as bad:
+        return Invalid(line, bad.field, bad.error, ref)
+
+
+def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
+    if not isinstance(data, dict):
+        raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _Bad(key, "unknown top-level key (allowed: customer, partnerProgramUpdates, "
+                            "ref)")
+    if "ref" in data and not isinstance(data["ref"], str):
+        raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
+    customer, keys = _customer(data.get("customer"))
+    programs = _updates(data.get("partnerProgramUpdates"), now)
+    if "ref" in data:
+        body = orjson.dumps({"customer": customer,
+                             "partnerProgramUpdates": data["partnerProgramUpdates"]})
+    else:
+        body = raw.strip()
+    return Record(line, body, customer, programs, keys, ref)
+
+
+def _customer(customer: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    if customer is None:
+        raise _Bad("customer", "missing: give one of id, mobile, email, externalId")
+    if not isinstance(customer, dict):
+        raise _Bad("customer", f"must be an object, not {_kind(customer)}")
+    keys: list[str] = []
+    for name, value in customer.items():
+        where = f"customer.{name}"
+        if name not in IDENTIFIERS:
+            raise _Bad(where, "unknown identifier (allowed: id, mobile, email, externalId)")
+        if name == "id":
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise _Bad(where, f"must be a positive integer, not {value!r}")
+            keys.append(f"id:{value}")
+        elif value is None or value == "":
+            continue  # the API's own example sends "" for identifiers it doesn't use
+        elif not isinstance(value, str) or not value.strip():
+            raise _Bad(where, f"must be a non-empty string, not {value!r}")
+        elif name == "mobile":
+            keys.append("mobile:" + value.strip().lstrip("+"))
+        elif name == "email":
+            keys.append("email:" + value.strip().lower())
+        else:
+            keys.append("externalId:" + value.strip())
+    if not keys:
+        raise _Bad("customer", "no identifier: give one of id, mobile, email, externalId")
+    return customer, tuple(keys)
+
+
+def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
+    where = "partnerProgramUpdates"
+    if updates is None:
+        raise _Bad(where, "missing: a list of at least one program update")
+    if not isinstance(updates, list) or not updates:
+        raise _Bad(where, "must be a non-empty list of program updates")
+    programs = []
+    for i, update in enumerate(updates):
+        at = f"{where}[{i}]"
+        if not isinstance(update, dict):
+            raise _Bad(at, f"must be an object, not {_kind(update)}")
+        for key in update:
+            if key not in UPDATE_KEYS:
+                raise _Bad(f"{at}.{key}", "unknown key (allowed: partnerProgramName, "
+                                          "updateType, updateDetails)")
+        name = update.get("partnerProgramName")
+        if not isinstance(name, str) or not name.strip():
+            raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
+        kind = update.get("updateType")
+        if kind not in UPDATE_TYPES:
+            raise _Bad(f"{at}.updateType", f"{kind!r} is not one of {', '.join(UPDATE_TYPES)} "
+                                           "(the API answers 2009)")
+        details = update.get("updateDetails")
+        if details is None:
+            if kind in NEEDS_DETAILS:
+                raise _Bad(f"{at}.updateDetails", f"required for {kind} (the API answers 2002)")
+        else:
+            _details(details, kind, f"{at}.updateDetails", now)
+        programs.append((name, kind))
+    return programs
+
+
+def _details(details: Any, kind: str, at: str, now: datetime) -> None:
+    if not isinstance(details, dict):
+        raise _Bad(at, f"must be an object, not {_kind(details)}")
+    for key in details:
+        if key not in DETAIL_KEYS:
+            raise _Bad(f"{at}.{key}", "unknown key (allowed: updatedTierName, "
+                                      "updatedTierExpiryDate)")
+    tier = details.get("updatedTierName")
+    if kind in NEEDS_DETAILS and (not isinstance(tier, str) or not tier.strip()):
+        raise _Bad(f"{at}.updatedTierName", "missing or empty (the API answers 2002)")
+    if tier is not None and not isinstance(tier, str):
+        raise _Bad(f"{at}.updatedTierName", f"must be a string, not {_kind(tier)}")
+    expiry = details.get("updatedTierExpiryDate")
+    if expiry is not None:
+        _expiry(expiry, f"{at}.updatedTierExpiryDate", now)
+
+
+def _expiry(value: Any, at: str, now: datetime) -> None:
+    if not isinstance(value, str):
+        raise _Bad(at, f"must be an ISO 8601 date-time string, not {_kind(value)}")
+    # A date without a time, or a time without an offset, would make the API
+    # guess the zone: the contract makes both invalid.
+    if "T" not in value and "t" not in value:
+        raise _Bad(at, f"{value!r} has no time: use e.g. 2027-12-29T23:59:59+05:30")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Bad(at, f"{value!r} is not an ISO 8601 date-time, "
+                       "e.g. 2027-12-29T23:59:59+05:30") from None
+    if when.tzinfo is None:
+        raise _Bad(at, f"{value!r} has no UTC offset: add one, e.g. +05:30 or Z")
+    if when < now:
+        raise _Bad(at, f"{value!r} is in the past (the API answers 2003)")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "null"}.get(type(value),
+                                                                          type(value).__name__)

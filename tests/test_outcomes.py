@@ -1,0 +1,71 @@
+"""outcomes.py: the per-item booleans decide, positions are cross-checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bulkupdate.outcomes import Mismatch, map_items, retryable
+from bulkupdate.validate import Record
+
+
+def rec(line: int, customer: dict[str, Any], *programs: str) -> Record:
+    return Record(line, b"{}", customer, [(p, "UPGRADE") for p in programs],
+                  tuple(f"{k}:{v}" for k, v in customer.items()), ref=f"r{line}")
+
+
+def item(customer: dict[str, Any], found: bool, *updates: tuple[str, bool, int]) -> dict:
+    return {"customer": {**customer, "id": 77, "status": {
+                "status": found, "code": 1000 if found else 8015,
+                "message": "ok" if found else "Customer not found"}},
+            "partnerProgramUpdates": [{"partnerProgramName": n, "updateType": "UPGRADE",
+                                       "updateStatus": {"status": s, "code": c,
+                                                        "message": "Success" if s else "no"}}
+                                      for n, s, c in updates]}
+
+
+def test_ok_partial_rejected_from_the_booleans() -> None:
+    records = [rec(1, {"mobile": "1"}, "A"), rec(2, {"mobile": "2"}, "A", "B"),
+               rec(3, {"mobile": "3"}, "A")]
+    items = [item({"mobile": "1"}, True, ("A", True, 200)),
+             item({"mobile": "2"}, True, ("A", True, 200), ("B", False, 2004)),
+             item({"mobile": "3"}, True, ("A", False, 2007))]
+    results = map_items(records, items)
+    assert [r["outcome"] for r in results] == ["ok", "partial", "rejected"]
+    assert results[1]["programs"][1] == {"partnerProgramName": "B", "updateType": "UPGRADE",
+                                         "ok": False, "code": 2004, "message": "no"}
+    assert results[0]["customerId"] == 77 and results[0]["ref"] == "r1"
+
+
+def test_message_text_never_decides() -> None:
+    it = item({"mobile": "1"}, True, ("A", False, 200))
+    it["partnerProgramUpdates"][0]["updateStatus"]["message"] = "Success"
+    assert map_items([rec(1, {"mobile": "1"}, "A")], [it])[0]["outcome"] == "rejected"
+
+
+def test_customer_not_found_is_rejected_with_its_code() -> None:
+    result = map_items([rec(1, {"mobile": "9"}, "A")],
+                       [item({"mobile": "9"}, False)])[0]
+    assert result["outcome"] == "rejected"
+    assert result["code"] == 8015
+    assert result["programs"][0]["code"] == 8015 and not result["programs"][0]["ok"]
+
+
+@pytest.mark.parametrize("bad", [
+    [item({"mobile": "2"}, True, ("A", True, 200))],          # another customer
+    [item({"mobile": "1"}, True, ("Z", True, 200))],          # another program
+    [item({"mobile": "1"}, True)],                            # program results missing
+    [],                                                       # nothing for the record
+    ["nonsense"],
+])
+def test_results_that_do_not_line_up_are_a_mismatch(bad: list[Any]) -> None:
+    with pytest.raises(Mismatch):
+        map_items([rec(1, {"mobile": "1"}, "A")], bad)
+
+
+def test_uncertain_attempts_are_flagged() -> None:
+    record = rec(1, {"mobile": "1"}, "A")
+    record.uncertain, record.attempts = True, 3
+    result = retryable(record, "timed out")
+    assert result["outcome"] == "retryable" and result["uncertain"] and result["attempts"] == 3

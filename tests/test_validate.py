@@ -1,0 +1,149 @@
+"""validate.py: every rule of the contract, by the field it names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulkupdate.validate import UPDATE_TYPES, Invalid, Record, validate_line
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+GOOD = {"customer": {"mobile": "919740000000"},
+        "partnerProgramUpdates": [{"partnerProgramName": "Apparel-Partner",
+                                   "updateType": "UPGRADE",
+                                   "updateDetails": {"updatedTierName": "Silver",
+                                                     "updatedTierExpiryDate":
+                                                         "2027-12-29T23:59:59+05:30"}}]}
+
+
+def check(obj: object, line: int = 3) -> Record | Invalid:
+    raw = obj if isinstance(obj, bytes) else orjson.dumps(obj)
+    return validate_line(line, raw, NOW)
+
+
+def with_update(**changes: object) -> dict:
+    update = {**GOOD["partnerProgramUpdates"][0], **changes}
+    update = {k: v for k, v in update.items() if v is not None}
+    return {**GOOD, "partnerProgramUpdates": [update]}
+
+
+def with_details(**changes: object) -> dict:
+    details = {**GOOD["partnerProgramUpdates"][0]["updateDetails"], **changes}
+    return with_update(updateDetails={k: v for k, v in details.items() if v is not None})
+
+
+def test_good_record_keeps_its_own_bytes_as_the_body() -> None:
+    raw = orjson.dumps(GOOD)
+    record = validate_line(7, raw, NOW)
+    assert isinstance(record, Record)
+    assert record.body == raw
+    assert record.line == 7
+    assert record.keys == ("mobile:919740000000",)
+    assert record.programs == [("Apparel-Partner", "UPGRADE")]
+
+
+def test_ref_is_kept_for_the_ledger_and_never_sent() -> None:
+    record = check({**GOOD, "ref": "row-17"})
+    assert isinstance(record, Record)
+    assert record.ref == "row-17"
+    assert b"ref" not in record.body
+    assert orjson.loads(record.body) == GOOD
+
+
+@pytest.mark.parametrize("update_type", UPDATE_TYPES)
+def test_every_update_type_is_accepted(update_type: str) -> None:
+    obj = with_update(updateType=update_type)
+    if update_type == "MEMBERSHIP_RELINKING_CANCELLED":
+        obj = with_update(updateType=update_type, updateDetails=None)
+    assert isinstance(check(obj), Record)
+
+
+@pytest.mark.parametrize(("obj", "field"), [
+    (b'{"customer": ', "json"),
+    (b'{"customer": {"mobile": "\xff\xfe"}}', "utf-8"),
+    (b"[1, 2]", "json"),
+    ({**GOOD, "extra": 1}, "extra"),
+    ({**GOOD, "ref": 17}, "ref"),
+    ({"partnerProgramUpdates": GOOD["partnerProgramUpdates"]}, "customer"),
+    ({**GOOD, "customer": {}}, "customer"),
+    ({**GOOD, "customer": {"email": "", "mobile": None}}, "customer"),
+    ({**GOOD, "customer": {"id": -4}}, "customer.id"),
+    ({**GOOD, "customer": {"id": "12"}}, "customer.id"),
+    ({**GOOD, "customer": {"id": True}}, "customer.id"),
+    ({**GOOD, "customer": {"mobile": 919740000000}}, "customer.mobile"),
+    ({**GOOD, "customer": {"phone": "1"}}, "customer.phone"),
+    ({**GOOD, "partnerProgramUpdates": []}, "partnerProgramUpdates"),
+    ({**GOOD, "partnerProgramUpdates": {}}, "partnerProgramUpdates"),
+    ({"customer": {"id": 5}}, "partnerProgramUpdates"),
+    (with_update(partnerProgramName=""), "partnerProgramUpdates[0].partnerProgramName"),
+    (with_update(updateType="UPGRAD"), "partnerProgramUpdates[0].updateType"),
+    (with_update(updateDetails=None), "partnerProgramUpdates[0].updateDetails"),
+    (with_update(colour="red"), "partnerProgramUpdates[0].colour"),
+    (with_details(updatedTierName=None),
+     "partnerProgramUpdates[0].updateDetails.updatedTierName"),
+    (with_details(updatedTierName=""),
+     "partnerProgramUpdates[0].updateDetails.updatedTierName"),
+    (with_details(updatedTierExpiryDate="2020-01-01T00:00:00Z"),
+     "partnerProgramUpdates[0].updateDetails.updatedTierExpiryDate"),
+    (with_details(updatedTierExpiryDate="2027-12-29"),
+     "partnerProgramUpdates[0].updateDetails.updatedTierExpiryDate"),
+    (with_details(updatedTierExpiryDate="2027-12-29T23:59:59"),
+     "partnerProgramUpdates[0].updateDetails.updatedTierExpiryDate"),
+    (with_details(updatedTierExpiryDate="next tuesday"),
+     "partnerProgramUpdates[0].updateDetails.updatedTierExpiryDate"),
+    (with_details(updatedTierExpiryDate=20271229),
+     "partnerProgramUpdates[0].updateDetails.updatedTierExpiryDate"),
+])
+def test_invalid_record_names_line_and_field(obj: object, field: str) -> None:
+    result = check(obj, line=42)
+    assert isinstance(result, Invalid), result
+    assert result.line == 42
+    assert result.field == field
+    assert result.describe().startswith(f"line 42: {field}: ")
+
+
+def test_second_update_is_named_by_its_index() -> None:
+    obj = {**GOOD, "partnerProgramUpdates": [GOOD["partnerProgramUpdates"][0],
+                                             {"partnerProgramName": "P", "updateType": "X"}]}
+    result = check(obj)
+    assert isinstance(result, Invalid)
+    assert result.field == "partnerProgramUpdates[1].updateType"
+
+
+def test_invalid_record_keeps_its_ref() -> None:
+    result = check({**with_update(updateType="NOPE"), "ref": "r-1"})
+    assert isinstance(result, Invalid)
+    assert result.ref == "r-1"
+
+
+def test_z_offset_and_empty_identifiers_are_fine() -> None:
+    obj = {**with_details(updatedTierExpiryDate="2027-01-01T00:00:00Z"),
+           "customer": {"mobile": "919740000000", "email": "", "externalId": ""}}
+    assert isinstance(check(obj), Record)
+
+
+def test_several_identifiers_give_several_keys() -> None:
+    record = check({**GOOD, "customer": {"id": 9, "email": "A@X.com", "externalId": "E1"}})
+    assert isinstance(record, Record)
+    assert record.keys == ("id:9", "email:a@x.com", "externalId:E1")
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_give_a_record_or_an_invalid_never_an_exception(raw: bytes) -> None:
+    result = validate_line(1, raw, NOW)
+    assert isinstance(result, Record | Invalid)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["customer", "partnerProgramUpdates",
+                                                       "ref", "mobile", "id", "updateType",
+                                                       "updateDetails", "partnerProgramName"]),
+                                      inner, max_size=4), max_leaves=12))
+def test_any_json_value_is_classified(value: object) -> None:
+    result = validate_line(1, orjson.dumps(value), NOW)
+    assert isinstance(result, Record | Invalid)

@@ -14,12 +14,13 @@ from .ledger import default_run_dir
 from .report import render
 from .runner import run
 from .settings import Credentials, Settings, parse_rate
-from .simulator import SimConfig, serve, write_sample
+from .simulator import RunningSim, SimConfig, serve, write_sample
 
 
 @contextmanager
-def simulator_thread(config: SimConfig) -> Iterator[str]:
-    """The simulator on its own event loop in a daemon thread; yields its base URL."""
+def simulator_thread(config: SimConfig) -> Iterator[RunningSim]:
+    """The simulator on its own event loop in a daemon thread, so a synchronous
+    caller (the demo, a test) can run the client against it."""
     ready = threading.Event()
     box: dict[str, object] = {}
 
@@ -27,7 +28,7 @@ def simulator_thread(config: SimConfig) -> Iterator[str]:
         stop = asyncio.Event()
         box["stop"] = (asyncio.get_running_loop(), stop)
         async with serve(config) as server:
-            box["url"] = server.base_url
+            box["sim"] = server
             ready.set()
             await stop.wait()
 
@@ -37,7 +38,7 @@ def simulator_thread(config: SimConfig) -> Iterator[str]:
     if not ready.wait(30):
         raise RuntimeError("the simulator did not start")
     try:
-        yield str(box["url"])
+        yield box["sim"]  # type: ignore[misc]
     finally:
         loop, stop = box["stop"]  # type: ignore[misc]
         loop.call_soon_threadsafe(stop.set)
@@ -52,7 +53,8 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
     counts = write_sample(sample, sim, records)
     print(f"1. wrote {records} sample records to {sample}: "
           + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    with simulator_thread(sim) as url:
+    with simulator_thread(sim) as server:
+        url = server.base_url
         print(f"2. simulator on {url}: 20±15 ms latency, 2% 503s, 1% dropped connections, "
               "1% broken bodies")
         settings = Settings(base_url=url, rate=parse_rate(rate), concurrency=concurrency,

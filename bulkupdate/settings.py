@@ -230,7 +230,8 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
     run's manifest), defaults. Flags whose value is None are "not given"."""
     merged: dict[str, Any] = {}
     for name, value in (base or {}).items():
-        if name in _CONVERTERS or name in _BOOLS:
+        # A resumed run keeps its settings, except the terminal-dependent ones.
+        if (name in _CONVERTERS or name in _BOOLS) and value is not None and name != "progress":
             merged[name] = _convert(name, value, "manifest")
     config = read_config(config_path) if config_path else {}
     for name, value in config.items():

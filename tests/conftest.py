@@ -1,0 +1,82 @@
+"""Shared fixtures: a real simulator on loopback, the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bulkupdate.demo import simulator_thread
+from bulkupdate.settings import Credentials, Settings
+from bulkupdate.simulator import RunningSim, SimConfig
+
+USER, PASSWORD = "test-till", "s3cret-Pa55"
+CREDS = Credentials(username=USER, password=PASSWORD)
+
+
+@contextmanager
+def simulator(**dials: Any) -> Iterator[RunningSim]:
+    dials.setdefault("username", USER)
+    dials.setdefault("password", PASSWORD)
+    dials.setdefault("customers", 20_000)
+    with simulator_thread(SimConfig(**dials)) as sim:
+        yield sim
+
+
+def fast_settings(url: str, **kw: Any) -> Settings:
+    """Test mode: no rate cap worth mentioning, backoff in milliseconds."""
+    base: dict[str, Any] = dict(base_url=url, rate=_rate("2000/s"), concurrency=8,
+                                backoff_base=0.005, backoff_cap=0.05, linger=0.01,
+                                progress=False, credentials=CREDS)
+    base.update(kw)
+    return Settings(**base)
+
+
+def _rate(text: str) -> Any:
+    from bulkupdate.settings import parse_rate
+
+    return parse_rate(text)
+
+
+def results(run_dir: Path) -> dict[int, dict[str, Any]]:
+    """results.jsonl by line; fails on a line reported twice or a torn line."""
+    out: dict[int, dict[str, Any]] = {}
+    data = (run_dir / "results.jsonl").read_bytes()
+    assert not data or data.endswith(b"\n"), "torn last line"
+    for raw in data.splitlines():
+        result = orjson.loads(raw)
+        assert result["line"] not in out, f"line {result['line']} reported twice"
+        out[result["line"]] = result
+    return out
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BULKUPDATE_", "CAPILLARY_"))}
+    env.update(CAPILLARY_USERNAME=USER, CAPILLARY_PASSWORD=PASSWORD)
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bulkupdate", *args], capture_output=True,
+                          text=True, env=env or cli_env(), timeout=120, **kw)
+
+
+def cli_popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bulkupdate", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env or cli_env(), text=True)
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSim]:
+    with simulator() as running:
+        yield running

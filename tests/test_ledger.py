@@ -1,0 +1,97 @@
+"""ledger.py: torn tails, the line bitmap, derived retry and summary files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulkupdate.errors import LedgerError
+from bulkupdate.ledger import Ledger, LineSet, repair_tail, result_line_number
+
+
+@given(st.lists(st.integers(1, 100_000), max_size=200))
+def test_lineset_is_a_set(lines: list[int]) -> None:
+    s = LineSet()
+    for line in lines:
+        s.add(line)
+    assert s.count == len(set(lines))
+    assert all(line in s for line in lines)
+    assert all((line + 100_001) not in s for line in lines)
+
+
+def test_repair_tail_cuts_only_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"line":1}\n{"line":2}\n{"line":3,"outc')
+    assert repair_tail(path) == len(b'{"line":3,"outc')
+    assert path.read_bytes() == b'{"line":1}\n{"line":2}\n'
+    assert repair_tail(path) == 0
+    path.write_bytes(b'{"li')
+    repair_tail(path)
+    assert path.read_bytes() == b""
+
+
+def test_line_number_fast_path_and_fallback() -> None:
+    assert result_line_number(b'{"line":1234,"ref":null}') == 1234
+    assert result_line_number(b'{"ref":"x","line":7}') == 7
+
+
+def make_run(tmp_path: Path) -> tuple[Ledger, Path]:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"a":1}\n\n{"a":2}\n{"a":3}\n')
+    return Ledger.create(tmp_path / "run", src, {"rate": "1/s"}), src
+
+
+def test_results_are_never_written_twice(tmp_path: Path) -> None:
+    ledger, _ = make_run(tmp_path)
+    ledger.open()
+    assert ledger.write_results([{"line": 1, "outcome": "ok"}]) == 1
+    assert ledger.write_results([{"line": 1, "outcome": "rejected"},
+                                 {"line": 3, "outcome": "ok"}]) == 1
+    ledger.close()
+    lines = (tmp_path / "run" / "results.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(x)["outcome"] for x in lines] == ["ok", "ok"]
+    assert ledger.duplicates == 1
+
+
+def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
+    ledger, src = make_run(tmp_path)
+    ledger.open()
+    ledger.write_results([{"line": 1, "outcome": "ok", "programs": [{"code": 200}]},
+                          {"line": 3, "outcome": "retryable", "uncertain": True},
+                          {"line": 4, "outcome": "rejected", "code": 8015}])
+    ledger.close()
+    ledger.add_session({"requests": 2, "records_sent": 3, "duration_s": 1.5})
+    summary = ledger.finalize()
+    assert (tmp_path / "run" / "retry.jsonl").read_bytes() == b'{"a":2}\n'
+    assert summary["complete"] and summary["input_records"] == 3
+    assert summary["outcomes"] == {"ok": 1, "partial": 0, "rejected": 1, "retryable": 1,
+                                   "invalid": 0}
+    assert summary["codes"] == {"200": 1, "8015": 1}
+    assert summary["uncertain"] == 1 and summary["customers_per_s"] == 2.0
+
+
+def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
+    ledger, _ = make_run(tmp_path)
+    ledger.open()
+    ledger.record_sent([1, 3])
+    ledger.write_results([{"line": 1, "outcome": "ok"}])
+    ledger.record_sent([3, 4])
+    ledger.close()
+    again = Ledger.reopen(tmp_path / "run")
+    assert 1 in again.done and 3 not in again.done
+    assert again.sent_before == {3: 2, 4: 1}
+
+
+def test_a_second_run_in_the_same_directory_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    with pytest.raises(LedgerError, match="resume"):
+        make_run(tmp_path)
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="not a run directory"):
+        Ledger.reopen(tmp_path)

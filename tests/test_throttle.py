@@ -1,0 +1,57 @@
+"""throttle.py: multiplicative decrease once per round trip, slow climb, cap held."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bulkupdate.settings import Rate
+from bulkupdate.throttle import MIN_SHARE, Throttle
+
+
+def test_429_echoes_of_the_old_pace_cut_only_once() -> None:
+    t = Throttle(Rate(100, 1))
+    sent = time.monotonic()
+    assert t.throttled(sent, None)
+    assert not t.throttled(sent, None)          # sent before the cut: an echo
+    assert t.share == 0.5
+    assert t.throttled(time.monotonic() + 1, None)
+    assert t.share == 0.25
+
+
+def test_share_climbs_back_slowly_and_never_above_the_cap() -> None:
+    t = Throttle(Rate(100, 1), increase_every=10)
+    t.throttled(time.monotonic(), None)
+    for _ in range(9):
+        t.clean()
+    assert t.share < 1.0
+    for _ in range(100):
+        t.clean()
+    assert t.share == 1.0
+
+
+def test_share_has_a_floor() -> None:
+    t = Throttle(Rate(100, 1))
+    for i in range(20):
+        t.throttled(time.monotonic() + i, None)
+    assert t.share == MIN_SHARE
+
+
+async def test_pacing_is_smooth_and_slows_after_a_cut() -> None:
+    t = Throttle(Rate(200, 1))                   # one request every 5 ms
+    times = [await t.acquire() for _ in range(11)]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.0045                   # no burst at the start
+    t.throttled(time.monotonic(), None)
+    times = [await t.acquire() for _ in range(6)]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.0095                   # half the pace
+
+
+async def test_retry_after_pauses_everyone() -> None:
+    t = Throttle(Rate(1000, 1))
+    await t.acquire()
+    t.pause(0.05)
+    start = time.monotonic()
+    await asyncio.gather(t.acquire(), t.acquire())
+    assert time.monotonic() - start >= 0.049

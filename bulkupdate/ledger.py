@@ -120,6 +120,9 @@ class Ledger:
         self.manifest = manifest
         self.done = LineSet()
         self.sent_before: dict[int, int] = {}   # unfinished line -> attempts already sent
+        self.maybe_applied: set[int] = set()    # unfinished lines sent and never answered
+        self._session = uuid.uuid4().hex[:8]
+        self._requests = 0
         self.duplicates = 0
         self._results: BinaryIO | None = None
         self._sent: BinaryIO | None = None
@@ -175,18 +178,39 @@ class Ledger:
         for raw in _lines(self.dir / RESULTS):
             if not self.done.add(result_line_number(raw)):
                 self.duplicates += 1
+        # Requests that carried an unfinished line, minus those whose answer said
+        # nothing was applied: what is left may have been applied.
+        unanswered: dict[str, list[int]] = {}
         for raw in _lines(self.dir / SENT):
-            for line in orjson.loads(raw)["lines"]:
-                if line not in self.done:
-                    self.sent_before[line] = self.sent_before.get(line, 0) + 1
+            entry = orjson.loads(raw)
+            if "answered" in entry:
+                unanswered.pop(entry["answered"], None)
+                continue
+            open_lines = [n for n in entry["lines"] if n not in self.done]
+            for line in open_lines:
+                self.sent_before[line] = self.sent_before.get(line, 0) + 1
+            if open_lines:
+                unanswered[entry["req"]] = open_lines
+        self.maybe_applied = {n for lines in unanswered.values() for n in lines}
 
     def open(self) -> None:
         self._results = (self.dir / RESULTS).open("ab")
         self._sent = (self.dir / SENT).open("ab")
 
-    def record_sent(self, lines: list[int]) -> None:
+    def record_sent(self, lines: list[int]) -> str:
+        """Journal a request before it leaves; returns its id."""
         assert self._sent is not None
-        self._sent.write(orjson.dumps({"lines": lines}) + b"\n")
+        self._requests += 1
+        req = f"{self._session}-{self._requests}"
+        self._sent.write(orjson.dumps({"req": req, "lines": lines}) + b"\n")
+        self._sent.flush()
+        return req
+
+    def record_not_applied(self, req: str) -> None:
+        """The server refused the request before processing it (429, 503, ...):
+        after a crash, its records need no 'uncertain' flag on this account."""
+        assert self._sent is not None
+        self._sent.write(orjson.dumps({"answered": req}) + b"\n")
         self._sent.flush()
 
     def write_results(self, results: list[dict[str, Any]]) -> int:
@@ -259,7 +283,7 @@ class Ledger:
         sessions = self.manifest["sessions"]
         duration = sum(s.get("duration_s", 0.0) for s in sessions)
         requests = sum(s.get("requests", 0) for s in sessions)
-        sent = sum(s.get("records_sent", 0) for s in sessions)
+        finished = sum(s.get("results", 0) for s in sessions)
         summary = {
             "run_id": self.manifest["run_id"],
             "input": self.manifest["input"],
@@ -275,7 +299,7 @@ class Ledger:
             "throttled": sum(s.get("throttled", 0) for s in sessions),
             "transient_failures": sum(s.get("transient", 0) for s in sessions),
             "duration_s": round(duration, 3),
-            "customers_per_s": round(sent / duration, 1) if duration else None,
+            "customers_per_s": round(finished / duration, 1) if duration else None,
             "started_at": self.manifest["started_at"],
             "ended_at": self.manifest.get("ended_at"),
         }

@@ -71,6 +71,7 @@ class Pipeline:
         self._eof = False
         self._stopping = False
         self._abort: RunAborted | None = None
+        self._crash: Exception | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
@@ -109,6 +110,8 @@ class Pipeline:
             self.ledger.close()
         if reader.done() and not reader.cancelled() and reader.exception():
             raise reader.exception()  # type: ignore[misc]
+        if self._crash is not None:
+            raise self._crash
         if self._abort is not None:
             raise self._abort
         return "interrupted" if self._stopping else "finished"
@@ -144,9 +147,9 @@ class Pipeline:
                         invalid.append(outcomes.invalid(item))
                         continue
                     if line in sent_before:
-                        # Sent by an earlier session that died before the answer.
+                        # Sent by an earlier session that died before it was final.
                         item.attempts = sent_before[line]
-                        item.uncertain = True
+                        item.uncertain = line in self.ledger.maybe_applied
                     while self.sched.pending >= self._window:
                         await self._wait_change()
                         if self._stopping or self._abort is not None:
@@ -213,14 +216,24 @@ class Pipeline:
     # -- one request ---------------------------------------------------------
 
     async def _send(self, records: list[Record], sent_at: float) -> None:
-        for record in records:
-            record.attempts += 1
-        self.ledger.record_sent([r.line for r in records])
-        self.stats.requests += 1
-        self.stats.records_sent += len(records)
-        self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
-        answer = await self.client.send(chunk_bodies(records), len(records))
-        await self._settle(records, answer, sent_at)
+        try:
+            for record in records:
+                record.attempts += 1
+            req = self.ledger.record_sent([r.line for r in records])
+            self.stats.requests += 1
+            self.stats.records_sent += len(records)
+            self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
+            answer = await self.client.send(chunk_bodies(records), len(records))
+            if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
+                self.ledger.record_not_applied(req)
+            await self._settle(records, answer, sent_at)
+        except RunAborted as exc:
+            self._fail(exc)
+        except Exception as exc:
+            # A bug or a full disk: stop cleanly (the ledger stays resumable), then
+            # let run() raise it with its traceback.
+            self._crash = exc
+            self._fail(RunAborted(f"internal error: {exc!r}"))
 
     async def _settle(self, records: list[Record], answer: Answer, sent_at: float) -> None:
         if answer.kind is Kind.DEFINITE:

@@ -58,13 +58,13 @@ def test_results_are_never_written_twice(tmp_path: Path) -> None:
 
 
 def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
-    ledger, src = make_run(tmp_path)
+    ledger, _ = make_run(tmp_path)
     ledger.open()
     ledger.write_results([{"line": 1, "outcome": "ok", "programs": [{"code": 200}]},
                           {"line": 3, "outcome": "retryable", "uncertain": True},
                           {"line": 4, "outcome": "rejected", "code": 8015}])
     ledger.close()
-    ledger.add_session({"requests": 2, "records_sent": 3, "duration_s": 1.5})
+    ledger.add_session({"requests": 2, "results": 3, "duration_s": 1.5})
     summary = ledger.finalize()
     assert (tmp_path / "run" / "retry.jsonl").read_bytes() == b'{"a":2}\n'
     assert summary["complete"] and summary["input_records"] == 3
@@ -79,11 +79,14 @@ def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
     ledger.open()
     ledger.record_sent([1, 3])
     ledger.write_results([{"line": 1, "outcome": "ok"}])
-    ledger.record_sent([3, 4])
+    refused = ledger.record_sent([3, 4])
+    ledger.record_not_applied(refused)         # a 503: nothing was applied
+    ledger.record_sent([4])                    # then the crash
     ledger.close()
     again = Ledger.reopen(tmp_path / "run")
     assert 1 in again.done and 3 not in again.done
-    assert again.sent_before == {3: 2, 4: 1}
+    assert again.sent_before == {3: 2, 4: 2}
+    assert again.maybe_applied == {3, 4}       # 3: the first request never answered
 
 
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path: Path) -> None:

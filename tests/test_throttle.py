@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import pairwise
 
 from bulkupdate.settings import Rate
 from bulkupdate.throttle import MIN_SHARE, Throttle
@@ -40,11 +41,11 @@ def test_share_has_a_floor() -> None:
 async def test_pacing_is_smooth_and_slows_after_a_cut() -> None:
     t = Throttle(Rate(200, 1))                   # one request every 5 ms
     times = [await t.acquire() for _ in range(11)]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 0.0045                   # no burst at the start
     t.throttled(time.monotonic(), None)
     times = [await t.acquire() for _ in range(6)]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 0.0095                   # half the pace
 
 

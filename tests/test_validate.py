@@ -138,7 +138,10 @@ def test_any_bytes_give_a_record_or_an_invalid_never_an_exception(raw: bytes) ->
     assert isinstance(result, Record | Invalid)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.recursive(st.none() | st.booleans() | INT64 | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3)
                     | st.dictionaries(st.sampled_from(["customer", "partnerProgramUpdates",
                                                        "ref", "mobile", "id", "updateType",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,17 +171,17 @@ def test_resume_after_sigkill_reports_each_line_once(
         proc = cli_popen(*run_args(sample, sim, run_dir))
         wait_for_results(run_dir, 400, proc)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         sent = (run_dir / "sent.jsonl").read_bytes().count(b"\n")
         proc = cli_popen("resume", str(run_dir), "--rate", "40/s", "--concurrency", "4")
         wait_for_results(run_dir, 1500, proc)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         # A torn line, as if the kill had landed mid-write.
         with (run_dir / "results.jsonl").open("ab") as fh:
             fh.write(b'{"line":99999,"outco')
         proc = cli_popen("resume", str(run_dir), "--rate", "200/s")
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, err
         got = check_ledger(run_dir, expected, sim)
     assert sent > 0
@@ -201,7 +200,7 @@ def test_sigterm_drains_in_flight_then_resume_completes(
         proc = cli_popen(*run_args(sample, sim, run_dir))
         wait_for_results(run_dir, 300, proc)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         assert "resume" in err
         session = orjson.loads((run_dir / "manifest.json").read_bytes())["sessions"][0]
@@ -229,5 +228,3 @@ def test_resume_refuses_a_changed_input(tmp_path: Path, sample: Path) -> None:
     proc = cli("resume", str(tmp_path / "r"))
     assert proc.returncode == 2 and "changed since the run began" in proc.stderr
 
-
-Check = Callable[[Path], None]

@@ -54,11 +54,11 @@ def test_mixed_file_gets_one_correct_result_per_line(tmp_path: Path) -> None:
 
 
 def test_relinking_disabled_org_answers_2026(tmp_path: Path) -> None:
-    line = {"customer": {"id": 100003}, "partnerProgramUpdates": [
-        {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]}
-    src = tmp_path / "in.jsonl"
-    src.write_bytes(orjson.dumps(line) + b"\n")
     with simulator(allow_relinking=False) as sim:
+        line = {"customer": {"id": linked_spp_ids(sim, 1)[0]}, "partnerProgramUpdates": [
+            {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]}
+        src = tmp_path / "in.jsonl"
+        src.write_bytes(orjson.dumps(line) + b"\n")
         outcome = run(src, fast_settings(sim.base_url), tmp_path / "run")
     result = results(tmp_path / "run")[1]
     assert outcome.exit_code == 1

@@ -1,0 +1,25 @@
+"""A local stand-in for Capillary's customerPartnerProgramUpdate API.
+
+Deterministic from a seed, formula-based (millions of customers cost nothing),
+with dials for latency, rate limits and faults. See ``server`` for the routes and
+``world`` for the rules it answers with.
+"""
+
+from .cli import add_simulate_arguments, config_from_args, simulate_main
+from .config import SimConfig
+from .sample import generate_sample, write_sample
+from .server import RunningSim, make_app, serve
+from .world import World
+
+__all__ = [
+    "RunningSim",
+    "SimConfig",
+    "World",
+    "add_simulate_arguments",
+    "config_from_args",
+    "generate_sample",
+    "make_app",
+    "serve",
+    "simulate_main",
+    "write_sample",
+]

@@ -1,0 +1,78 @@
+"""SimConfig: every dial of the simulator as one frozen value, checked when built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+# The random fault dials, in the order a request meets them. Pre-apply dials answer
+# (or drop) before anything is applied; post-apply dials act after the world changed.
+PRE_APPLY_DIALS = ("p_429", "p_461", "p_521", "p_500", "p_502", "p_503", "p_504", "p_drop")
+POST_APPLY_DIALS = ("p_lost", "p_truncate", "p_slow")
+FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 7
+    customers: int = 100_000          # world size
+    allow_relinking: bool = True      # org setting ALLOW_MEMBERSHIP_RELINKING
+    username: str | None = "demo-till"  # Basic auth; None/"" disables auth checks
+    password: str = "demo-pass"
+    client_key: str = "demo-key"      # OAuth key/secret for /v3/oauth/token/generate
+    client_secret: str = "demo-secret"
+    token_ttl: int = 300
+    max_batch: int = 50               # above it the whole request answers batch_error_code
+    batch_error_code: int = 2008      # 2008 or 1060
+    latency_ms: float = 0.0           # added to each processed answer
+    jitter_ms: float = 0.0            # uniform +/- jitter on latency
+    rate_limit: float = 0.0           # requests per rate_period (0 = off); sliding window
+    rate_period: float = 1.0
+    p_429: float = 0.0                # random 429 with Retry-After: 1
+    p_500: float = 0.0
+    p_502: float = 0.0
+    p_503: float = 0.0
+    p_504: float = 0.0
+    p_461: float = 0.0
+    p_521: float = 0.0
+    p_drop: float = 0.0               # connection closed before processing (nothing applied)
+    p_lost: float = 0.0               # applied, then the connection closes with no reply
+    p_truncate: float = 0.0           # applied, body cut in half (valid HTTP, invalid JSON)
+    p_slow: float = 0.0               # applied, answer delayed by slow_s
+    slow_s: float = 5.0
+    fail_auth: bool = False           # every update request answers 401
+    track: bool = True                # keep the applied-update log; benchmarks turn it off
+    world_file: str | None = None     # JSON world instead of the formula world
+
+    def __post_init__(self) -> None:
+        if self.customers < 0:
+            raise ValueError(f"customers must be >= 0, got {self.customers}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        if self.batch_error_code not in (2008, 1060):
+            raise ValueError(f"batch_error_code must be 2008 or 1060, got {self.batch_error_code}")
+        for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.rate_period <= 0:
+            raise ValueError(f"rate_period must be > 0 seconds, got {self.rate_period}")
+        total = 0.0
+        for name in FAULT_DIALS:
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1], got {p}")
+            total += p
+        # One uniform draw per request picks at most one dial, so each dial fires with
+        # exactly its own probability; that needs the bands to fit in [0, 1].
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fault probabilities add up to {total:.3f}; keep the sum <= 1")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.username)
+
+    @property
+    def any_fault(self) -> bool:
+        return any(getattr(self, name) > 0 for name in FAULT_DIALS)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(SimConfig))

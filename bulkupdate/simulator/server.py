@@ -1,0 +1,406 @@
+"""The simulator's HTTP face: handlers, auth, rate limit, fault dials, stats, ``serve()``.
+
+Routes::
+
+    POST /v2/partnerProgram/customerPartnerProgramUpdate   the API
+    POST /v3/oauth/token/generate                          OAuth token
+    GET  /_sim/stats?window_s=1.0                          counters (tests, benchmarks)
+    GET  /_sim/applied                                     applied-update log, JSONL
+    POST /_sim/reset                                       forget changes, logs, counters
+
+An update request meets, in order: auth (401), the rate limit (429 + Retry-After),
+one seeded fault draw (429/461/521/5xx answer, or drop: close without answering),
+body checks (400), latency, apply, then the post-apply dials (lost, truncate, slow).
+
+Batch-level answers, with no per-item body (HTTP 400, ``{"errors": [...], "warnings": []}``):
+more than ``max_batch`` items → ``batch_error_code`` (2008 or 1060); a body that is
+not JSON, not an object, or without a non-empty ``customersPartnerUpdates`` list →
+code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
+
+``/_sim/stats`` (update requests only)::
+
+    requests            every one received          accepted   past auth and rate limit
+    processed           reached the world           items      items in processed requests
+    status_counts       {"200": n, "503": n, ...}   faults     {"rate_limit": n, "p_503": n, ...}
+    updates_applied     program updates that succeeded
+    in_flight, max_in_flight      requests between arrival and answer (now, at most)
+    overlap_violations  customers already busy in another request when one arrived
+    duplicate_in_batch  a customer repeated inside one request
+    max_window          most arrivals in any ``window_s`` seconds (last 200,000 kept)
+    auth_failures       401s, token endpoint included
+    customers_updated   customers in the applied log (None when not tracking)
+
+A customer is busy from the moment its request is parsed until the answer is
+ready; a p_slow answer's extra delay comes after that, since the update is
+already applied and a client that times out and retries races nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ipaddress
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
+from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window
+from .faults import retry_after_header as _retry_after
+from .loader import load_world
+from .render import render_update_response
+from .world import World
+
+UPDATE_PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
+TOKEN_PATH = "/v3/oauth/token/generate"
+ARRIVALS_KEPT = 200_000
+_PRE_APPLY = frozenset(PRE_APPLY_DIALS)
+_JSON = "application/json"
+
+
+def _errors(status: int, code: int | None = None, message: str | None = None,
+            headers: dict[str, str] | None = None) -> web.Response:
+    body = {"errors": [{"code": code or status, "message": message or ERROR_BODIES[status]}],
+            "warnings": []}
+    return web.Response(body=orjson.dumps(body), status=status, content_type=_JSON,
+                        headers=headers)
+
+
+def _hang_up(request: web.Request) -> web.Response:
+    """Close the connection without an answer. aiohttp then fails to write the
+    returned response, treats it as a client disconnect and logs nothing."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=204)
+
+
+def basic_credential(username: str, password: str) -> str:
+    """Capillary's scheme: base64(username ":" md5_hex(password))."""
+    digest = hashlib.md5(password.encode()).hexdigest()  # their scheme, not our choice
+    return base64.b64encode(f"{username}:{digest}".encode()).decode()
+
+
+class SimState:
+    """Everything the handlers share; one per app."""
+
+    def __init__(self, config: SimConfig, world: World) -> None:
+        self.config = config
+        self.world = world
+        self._basic = basic_credential(config.username, config.password) \
+            if config.username else None
+        self.tokens: dict[str, float] = {}
+        self.busy: dict[int, int] = {}
+        self.in_flight = 0
+        self.reset()
+
+    def reset(self) -> None:
+        config = self.config
+        self.world.reset()
+        self.decider = FaultDecider(FaultPlan.from_config(config), config.seed)
+        self.limiter = (SlidingWindow(config.rate_limit, config.rate_period)
+                        if config.rate_limit > 0 else None)
+        self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
+        self.requests = self.accepted = self.processed = self.items = 0
+        self.updates_applied = self.auth_failures = 0
+        self.max_in_flight = self.in_flight
+        self.overlap_violations = self.duplicate_in_batch = 0
+        self.status_counts: dict[int, int] = {}
+        self.faults = dict.fromkeys(("rate_limit", *FAULT_DIALS), 0)
+
+    # -- auth -------------------------------------------------------------------
+    def authorized(self, request: web.Request) -> bool:
+        if self.config.fail_auth:
+            return False
+        if self._basic is None:
+            return True
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, credential = header.partition(" ")
+            if scheme.lower() == "basic" and credential.strip() == self._basic:
+                return True
+        token = request.headers.get("X-CAP-API-OAUTH-TOKEN")
+        if token:
+            expires = self.tokens.get(token)
+            return expires is not None and expires > time.monotonic()
+        return False
+
+    def issue_token(self) -> str:
+        now = time.monotonic()
+        for old in [t for t, expires in self.tokens.items() if expires <= now]:
+            del self.tokens[old]
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = now + self.config.token_ttl
+        return token
+
+    # -- introspection ----------------------------------------------------------
+    def stats(self, window_s: float = 1.0) -> dict[str, Any]:
+        world = self.world
+        return {
+            "requests": self.requests,
+            "accepted": self.accepted,
+            "processed": self.processed,
+            "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+            "items": self.items,
+            "updates_applied": self.updates_applied,
+            "faults": dict(self.faults),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "overlap_violations": self.overlap_violations,
+            "duplicate_in_batch": self.duplicate_in_batch,
+            "window_s": window_s,
+            "max_window": max_window(self.arrivals, window_s),
+            "auth_failures": self.auth_failures,
+            "customers_updated": len(world.applied) if world.track else None,
+        }
+
+    # -- ordering watch -----------------------------------------------------------
+    def mark_busy(self, located: list[int | None]) -> list[int]:
+        """Customers of one request are busy until it answers. Unknown customers
+        are skipped: nothing can be applied to them, so there is nothing to race."""
+        busy = self.busy
+        marked = []
+        for i in located:
+            if i is None:
+                continue
+            held = busy.get(i)
+            if held is None:
+                busy[i] = 1
+                marked.append(i)
+            elif i in marked:  # rare path: only for a customer already busy
+                self.duplicate_in_batch += 1
+            else:
+                # Another request for this customer is between arrival and answer.
+                self.overlap_violations += 1
+                busy[i] = held + 1
+                marked.append(i)
+        return marked
+
+    def check_busy(self, located: list[int | None]) -> None:
+        """What :meth:`mark_busy` counts, for a request that is answered at once."""
+        distinct = set(located)
+        distinct.discard(None)
+        known = len(located) - located.count(None)
+        if len(distinct) != known:
+            self.duplicate_in_batch += known - len(distinct)
+        busy = self.busy
+        if busy:
+            self.overlap_violations += sum(1 for i in distinct if i in busy)
+
+    def unmark_busy(self, marked: list[int]) -> None:
+        busy = self.busy
+        for i in marked:
+            held = busy[i]
+            if held == 1:
+                del busy[i]
+            else:
+                busy[i] = held - 1
+
+    def count(self, response: web.Response) -> web.Response:
+        self.status_counts[response.status] = self.status_counts.get(response.status, 0) + 1
+        return response
+
+
+STATE = web.AppKey("bulkupdate_sim_state", SimState)
+
+
+async def handle_update(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    state.requests += 1
+    state.arrivals.append(time.monotonic())
+    state.in_flight += 1
+    if state.in_flight > state.max_in_flight:
+        state.max_in_flight = state.in_flight
+    try:
+        return await _update(state, request)
+    finally:
+        state.in_flight -= 1
+
+
+async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
+    if not state.authorized(request):
+        state.auth_failures += 1
+        return state.count(_errors(401))
+    if state.limiter is not None:
+        wait = state.limiter.admit(time.monotonic())
+        if wait:
+            state.faults["rate_limit"] += 1
+            return state.count(_errors(429, headers={"Retry-After": _retry_after(wait)}))
+    state.accepted += 1
+    fault = state.decider.pick()
+    body = await request.read()
+    if fault in _PRE_APPLY:
+        state.faults[fault] += 1
+        if fault == "p_drop":
+            return _hang_up(request)
+        status = int(fault[2:])
+        headers = {"Retry-After": "1"} if status == 429 else None
+        return state.count(_errors(status, headers=headers))
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return state.count(_errors(400, 2002, "Invalid Request: the body is not valid JSON"))
+    items = data.get("customersPartnerUpdates") if type(data) is dict else None
+    if type(items) is not list or not items:
+        return state.count(_errors(
+            400, 2002, "Invalid Request: customersPartnerUpdates must be a non-empty list"))
+    config = state.config
+    if len(items) > config.max_batch:
+        return state.count(_errors(
+            400, config.batch_error_code,
+            f"Invalid Request: Cannot process more than {config.max_batch} customers "
+            f"per request, got {len(items)}"))
+    state.items += len(items)
+    status, payload = await _process(state, items)
+    if fault == "p_lost":
+        state.faults["p_lost"] += 1
+        return _hang_up(request)
+    if fault == "p_truncate":
+        state.faults["p_truncate"] += 1
+        payload = payload[: len(payload) // 2]
+    elif fault == "p_slow":
+        state.faults["p_slow"] += 1
+        await asyncio.sleep(config.slow_s)
+    return state.count(web.Response(body=payload, status=status, content_type=_JSON))
+
+
+async def _process(state: SimState, items: list[Any]) -> tuple[int, bytes]:
+    """Mark customers busy, wait the latency, apply in order, unmark."""
+    world = state.world
+    locate = world.directory.locate
+    located = [locate(item.get("customer")) if type(item) is dict else None for item in items]
+    delay = state.decider.delay()
+    if delay:
+        marked = state.mark_busy(located)
+        try:
+            await asyncio.sleep(delay)
+            outcomes, ok, failed = world.apply_items(items, time.time(), located)
+        finally:
+            state.unmark_busy(marked)
+    else:
+        # Nothing can interleave with a request that never awaits: check, don't mark.
+        state.check_busy(located)
+        outcomes, ok, failed = world.apply_items(items, time.time(), located)
+    state.processed += 1
+    state.updates_applied += ok
+    status = 200 if not failed else (400 if not ok else 201)
+    return status, render_update_response(items, located, outcomes, world.directory)
+
+
+async def handle_token(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    config = state.config
+    try:
+        data = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        data = None
+    if type(data) is not dict:
+        return _errors(400, 400, "Invalid Request: expected {\"key\": ..., \"secret\": ...}")
+    if config.username and (data.get("key") != config.client_key
+                            or data.get("secret") != config.client_secret):
+        state.auth_failures += 1
+        return _errors(401)
+    body = {"data": {"accessToken": state.issue_token(), "ttlSeconds": config.token_ttl}}
+    return web.Response(body=orjson.dumps(body), content_type=_JSON)
+
+
+async def handle_stats(request: web.Request) -> web.Response:
+    try:
+        window_s = float(request.query.get("window_s", "1.0"))
+    except ValueError:
+        window_s = -1.0
+    if not window_s > 0:
+        return _errors(400, 400, "window_s must be a positive number of seconds")
+    stats = request.app[STATE].stats(window_s)
+    return web.Response(body=orjson.dumps(stats), content_type=_JSON)
+
+
+async def handle_applied(request: web.Request) -> web.StreamResponse:
+    world = request.app[STATE].world
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    lines = []
+    for i in sorted(world.applied):
+        ident = world.directory.identity(i)
+        lines.append(orjson.dumps({
+            "customer": i, "id": ident.get("id"), "mobile": ident.get("mobile"),
+            "items": world.seen.get(i, 0), "updates": world.applied[i]}))
+        if len(lines) >= 1000:  # stream: a log of millions must not become one buffer
+            await response.write(b"\n".join(lines) + b"\n")
+            lines.clear()
+    if lines:
+        await response.write(b"\n".join(lines) + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def handle_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.Response(body=b'{"reset": true}', content_type=_JSON)
+
+
+def make_app(config: SimConfig) -> web.Application:
+    """The simulator as an aiohttp app; its state lives at ``app[STATE]``."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[STATE] = SimState(config, load_world(config))
+    app.router.add_post(UPDATE_PATH, handle_update)
+    app.router.add_post(TOKEN_PATH, handle_token)
+    app.router.add_get("/_sim/stats", handle_stats)
+    app.router.add_get("/_sim/applied", handle_applied)
+    app.router.add_post("/_sim/reset", handle_reset)
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class RunningSim:
+    app: web.Application
+    base_url: str
+    host: str
+    port: int
+
+    def stats(self, window_s: float = 1.0) -> dict[str, Any]:
+        """The same dict as ``GET /_sim/stats``."""
+        return self.app[STATE].stats(window_s)
+
+    @property
+    def world(self) -> World:
+        return self.app[STATE].world
+
+
+@asynccontextmanager
+async def serve(config: SimConfig, host: str = "127.0.0.1",
+                port: int = 0) -> AsyncIterator[RunningSim]:
+    """Run the simulator on loopback for the duration of the ``async with``."""
+    if not is_loopback(host):
+        raise ValueError(f"the simulator only listens on loopback, not {host!r}")
+    app = make_app(config)
+    # No access log: one line per request would cost more than the request.
+    # A short shutdown timeout: a p_slow answer must not hold up the exit.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+        bound = runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        yield RunningSim(app, f"http://{shown}:{bound}", host, bound)
+    finally:
+        await runner.cleanup()

@@ -16,6 +16,7 @@ import time
 
 import aiohttp
 import orjson
+import structlog
 
 from .errors import AuthFailed, UsageError
 from .settings import Credentials
@@ -89,3 +90,4 @@ class Auth:
             raise AuthFailed("OAuth token answer has no data.accessToken") from None
         self._token = token
         self._expires = time.monotonic() + ttl * (1 - RENEW_MARGIN)
+        structlog.get_logger("bulkupdate").info("auth.token", ttl_s=ttl)

@@ -231,3 +231,34 @@ def test_pii_is_masked_in_logs(tmp_path: Path) -> None:
     event = orjson.loads((tmp_path / "events.jsonl").read_bytes())
     assert event["mobile"] == "********1234" and event["email"] == "a***@example.com"
     assert event["customer"]["mobile"].endswith("9999") and "97400" not in str(event)
+
+
+def test_oauth_token_is_renewed_mid_run(tmp_path: Path) -> None:
+    config = SimConfig(customers=20_000)
+    sample = tmp_path / "mixed.jsonl"
+    write_sample(sample, config, 3000)
+    env = cli_env(CAPILLARY_CLIENT_KEY="k-1", CAPILLARY_CLIENT_SECRET="oauth-SECRET")
+    del env["CAPILLARY_USERNAME"], env["CAPILLARY_PASSWORD"]
+    with simulator(client_key="k-1", client_secret="oauth-SECRET", token_ttl=1) as sim:
+        proc = cli("run", str(sample), "--base-url", sim.base_url, "--rate", "30/s",
+                   "--run-dir", str(tmp_path / "r"), env=env)
+        stats = sim.stats()
+    assert proc.returncode == 1, proc.stderr
+    assert_matches(tmp_path / "r", expected(config, 3000))
+    assert stats["auth_failures"] == 0          # renewed before expiry, never refused
+    events = (tmp_path / "r" / "events.jsonl").read_text()
+    assert events.count('"event":"auth.token"') >= 2
+    for path in (tmp_path / "r").iterdir():
+        assert "oauth-SECRET" not in path.read_text()
+
+
+def test_oauth_refused_again_after_renewal_is_fatal(tmp_path: Path, good_file: Path) -> None:
+    env = cli_env(CAPILLARY_CLIENT_KEY="demo-key", CAPILLARY_CLIENT_SECRET="demo-secret")
+    del env["CAPILLARY_USERNAME"], env["CAPILLARY_PASSWORD"]
+    with simulator(fail_auth=True) as sim:
+        proc = cli("run", str(good_file), "--base-url", sim.base_url, "--concurrency", "1",
+                   "--rate", "100/s", "--run-dir", str(tmp_path / "r"), env=env)
+        stats = sim.stats()
+    assert proc.returncode == 3
+    assert stats["requests"] == 2               # the first try and one after renewal
+    assert not (tmp_path / "r" / "results.jsonl").read_bytes()

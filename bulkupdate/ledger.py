@@ -244,8 +244,17 @@ class Ledger:
                 fh.close()
         self._results = self._sent = None
 
-    def add_session(self, session: dict[str, Any]) -> None:
+    def begin_session(self, started_at: str) -> dict[str, Any]:
+        """Recorded at the start, so a session killed with SIGKILL still shows, with
+        ``ended_at: null``."""
+        session: dict[str, Any] = {"started_at": started_at, "ended_at": None,
+                                   "exit_code": None}
         self.manifest["sessions"].append(session)
+        write_json_atomic(self.dir / MANIFEST, self.manifest)
+        return session
+
+    def end_session(self, session: dict[str, Any], figures: dict[str, Any]) -> None:
+        session.update(figures)
         self.manifest["ended_at"] = session.get("ended_at")
         write_json_atomic(self.dir / MANIFEST, self.manifest)
 
@@ -295,6 +304,7 @@ class Ledger:
             "codes": dict(sorted(codes.items(), key=lambda kv: int(kv[0]))),
             "uncertain": uncertain,
             "sessions": len(sessions),
+            "sessions_killed": sum(1 for s in sessions if s.get("ended_at") is None),
             "requests": requests,
             "throttled": sum(s.get("throttled", 0) for s in sessions),
             "transient_failures": sum(s.get("transient", 0) for s in sessions),

@@ -1,4 +1,4 @@
-"""The progress bar: tqdm on stderr, shown when stderr is a terminal (or asked for)."""
+"""The progress bar: tqdm on stderr, counting final results."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 from tqdm import tqdm
 
 
-def progress_bar(total: int | None, enabled: bool | None, *, initial: int = 0) -> Any:
-    show = sys.stderr.isatty() if enabled is None else enabled
+def progress_bar(total: int | None, show: bool, *, initial: int = 0) -> Any:
     return tqdm(total=total, initial=initial, disable=not show, unit=" records",
                 unit_scale=True, dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
                 desc="results")

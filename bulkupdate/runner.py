@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,8 +68,11 @@ def _execute(ledger: Ledger, settings: Settings) -> RunResult:
                    mask=settings.mask_pii)
     log = structlog.get_logger("bulkupdate")
     started_at, started = now_iso(), time.monotonic()
-    total = count_records(ledger.input_path)
-    bar = progress_bar(total, settings.progress, initial=ledger.done.count)
+    session = ledger.begin_session(started_at)
+    show = sys.stderr.isatty() if settings.progress is None else settings.progress
+    # Counting costs a pass over the input: only for a bar someone will see.
+    total = count_records(ledger.input_path) if show else None
+    bar = progress_bar(total, show, initial=ledger.done.count)
     reason = ""
     try:
         state, stats = _loop_run(_session(ledger, settings, bar.update))
@@ -77,10 +81,9 @@ def _execute(ledger: Ledger, settings: Settings) -> RunResult:
         stats, code, reason = exc.__dict__.get("stats", {}), EXIT_ABORTED, str(exc)
     finally:
         bar.close()
-    stats.update(started_at=started_at, ended_at=now_iso(),
-                 duration_s=round(time.monotonic() - started, 3))
-    session = {**stats, "exit_code": code}
-    ledger.add_session(session)
+    stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
+                 exit_code=code)
+    ledger.end_session(session, stats)
     summary = ledger.finalize()
     if code is None:
         code = EXIT_OK if summary["outcomes"]["ok"] == summary["input_records"] else EXIT_NOT_OK

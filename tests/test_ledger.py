@@ -64,7 +64,9 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
                           {"line": 3, "outcome": "retryable", "uncertain": True},
                           {"line": 4, "outcome": "rejected", "code": 8015}])
     ledger.close()
-    ledger.add_session({"requests": 2, "results": 3, "duration_s": 1.5})
+    session = ledger.begin_session("2026-11-25T00:00:00Z")
+    ledger.end_session(session, {"requests": 2, "results": 3, "duration_s": 1.5,
+                                 "ended_at": "2026-11-25T00:00:02Z"})
     summary = ledger.finalize()
     assert (tmp_path / "run" / "retry.jsonl").read_bytes() == b'{"a":2}\n'
     assert summary["complete"] and summary["input_records"] == 3

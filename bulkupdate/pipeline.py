@@ -36,6 +36,8 @@ from .source import iter_chunks
 from .throttle import Throttle
 from .validate import Invalid, Record, validate_line
 
+READ_CHUNK = 500    # lines per hop to the reader thread
+
 
 @dataclass
 class Stats:
@@ -130,32 +132,39 @@ class Pipeline:
     # -- reading -------------------------------------------------------------
 
     async def _read(self) -> None:
-        chunks = iter_chunks(self.ledger.input_path)
+        chunks = iter_chunks(self.ledger.input_path, READ_CHUNK)
         now = datetime.now(UTC)
-        done, sent_before = self.ledger.done, self.ledger.sent_before
+        done = self.ledger.done
+
+        def next_chunk() -> list[Record | Invalid] | None:
+            # Reading and validating run in a worker thread: validation is pure, and
+            # a loop busy validating thousands of lines would wake senders late.
+            chunk = next(chunks, None)
+            if chunk is None:
+                return None
+            return [validate_line(line, raw, now) for line, raw in chunk if line not in done]
+
+        sent_before = self.ledger.sent_before
         try:
             while not self._stopping and self._abort is None:
-                chunk = await asyncio.to_thread(next, chunks, None)
-                if chunk is None:
+                items = await asyncio.to_thread(next_chunk)
+                if items is None:
                     break
                 invalid: list[dict[str, Any]] = []
-                for line, raw in chunk:
-                    if line in done:
-                        continue
-                    item = validate_line(line, raw, now)
+                for item in items:
                     if isinstance(item, Invalid):
                         invalid.append(outcomes.invalid(item))
                         continue
-                    if line in sent_before:
+                    if item.line in sent_before:
                         # Sent by an earlier session that died before it was final.
-                        item.attempts = sent_before[line]
-                        item.uncertain = line in self.ledger.maybe_applied
+                        item.attempts = sent_before[item.line]
+                        item.uncertain = item.line in self.ledger.maybe_applied
                     while self.sched.pending >= self._window:
                         await self._wait_change()
                         if self._stopping or self._abort is not None:
                             return
                     self.sched.admit(item)
-                    self._changed.set()
+                self._changed.set()
                 if invalid:
                     self._final(invalid)
         finally:

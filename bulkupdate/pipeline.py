@@ -160,6 +160,7 @@ class Pipeline:
                         item.attempts = sent_before[item.line]
                         item.uncertain = item.line in self.ledger.maybe_applied
                     while self.sched.pending >= self._window:
+                        self._changed.set()   # let the dispatcher see what was admitted
                         await self._wait_change()
                         if self._stopping or self._abort is not None:
                             return

@@ -262,3 +262,17 @@ def test_oauth_refused_again_after_renewal_is_fatal(tmp_path: Path, good_file: P
     assert proc.returncode == 3
     assert stats["requests"] == 2               # the first try and one after renewal
     assert not (tmp_path / "r" / "results.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(("window", "batch", "concurrency"), [(7, 5, 1), (1, 1, 1), (60, 50, 3)])
+def test_input_larger_than_the_window_flows_through(tmp_path: Path, window: int, batch: int,
+                                                    concurrency: int) -> None:
+    config = SimConfig(customers=20_000)
+    sample = tmp_path / "mixed.jsonl"
+    write_sample(sample, config, 400)
+    with simulator(latency_ms=3) as sim:
+        outcome = run(sample, fast_settings(sim.base_url, window=window, batch_size=batch,
+                                            concurrency=concurrency), tmp_path / "run")
+        assert sim.stats()["max_in_flight"] <= concurrency
+    assert outcome.summary["complete"]
+    assert_matches(tmp_path / "run", expected(config, 400))

@@ -104,16 +104,6 @@ def repair_tail(path: Path) -> int:
         return size - keep
 
 
-def result_line_number(raw: bytes) -> int:
-    # Every result line starts with its line number: skip the JSON parser.
-    if raw.startswith(b'{"line":'):
-        end = raw.find(b",", 8)
-        if end > 0:
-            return int(raw[8:end])
-    value = orjson.loads(raw)["line"]
-    return int(value)
-
-
 class Ledger:
     def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         self.dir = run_dir
@@ -124,6 +114,10 @@ class Ledger:
         self._session = uuid.uuid4().hex[:8]
         self._requests = 0
         self.duplicates = 0
+        self.outcomes: Counter[str] = Counter()
+        self.codes: Counter[Any] = Counter()
+        self.uncertain = 0
+        self.retry = LineSet()                  # lines whose outcome is retryable
         self._results: BinaryIO | None = None
         self._sent: BinaryIO | None = None
         self._last_sync = time.monotonic()
@@ -176,7 +170,10 @@ class Ledger:
         repair_tail(self.dir / RESULTS)
         repair_tail(self.dir / SENT)
         for raw in _lines(self.dir / RESULTS):
-            if not self.done.add(result_line_number(raw)):
+            result = orjson.loads(raw)
+            if self.done.add(result["line"]):
+                self._count(result)
+            else:
                 self.duplicates += 1
         # Requests that carried an unfinished line, minus those whose answer said
         # nothing was applied: what is left may have been applied.
@@ -213,12 +210,30 @@ class Ledger:
         self._sent.write(orjson.dumps({"answered": req}) + b"\n")
         self._sent.flush()
 
+    def _count(self, result: dict[str, Any]) -> None:
+        # The summary's figures, kept as results are written (or re-read on
+        # resume), so finishing a run of millions costs no second pass.
+        outcome = result["outcome"]
+        self.outcomes[outcome] += 1
+        if result.get("uncertain"):
+            self.uncertain += 1
+        if outcome == "retryable":
+            self.retry.add(result["line"])
+        elif outcome != "invalid":
+            codes = self.codes
+            if outcome == "rejected" and result.get("code") is not None:
+                codes[result["code"]] += 1
+            for program in result["programs"]:
+                if program["code"] is not None:
+                    codes[program["code"]] += 1
+
     def write_results(self, results: list[dict[str, Any]]) -> int:
         """Appends results whose line has none yet; returns how many were written."""
         assert self._results is not None
         out = []
         for result in results:
             if self.done.add(result["line"]):
+                self._count(result)
                 out.append(orjson.dumps(result))
             else:
                 self.duplicates += 1   # never reported twice: the first answer stands
@@ -263,31 +278,20 @@ class Ledger:
         if summary is not None:
             write_json_atomic(self.dir / SUMMARY, summary)
 
-    def finalize(self) -> dict[str, Any]:
-        """Rebuild ``retry.jsonl`` and ``summary.json`` from ``results.jsonl`` and
-        the input: both are derived, so a crash between writes cannot skew them."""
-        outcomes: Counter[str] = Counter()
-        codes: Counter[str] = Counter()
-        retry = LineSet()
-        uncertain = 0
-        for raw in _lines(self.dir / RESULTS):
-            result = orjson.loads(raw)
-            outcomes[result["outcome"]] += 1
-            uncertain += bool(result.get("uncertain"))
-            if result["outcome"] == "retryable":
-                retry.add(result["line"])
-            if result.get("code") is not None and result["outcome"] == "rejected":
-                codes[str(result["code"])] += 1
-            for program in result.get("programs", ()):
-                if program.get("code") is not None:
-                    codes[str(program["code"])] += 1
-        records = 0
+    def finalize(self, input_records: int | None = None) -> dict[str, Any]:
+        """Write ``retry.jsonl`` and ``summary.json``. ``input_records`` is the
+        count of non-blank input lines when the caller read them all; otherwise
+        (and for the retry file, when anything is retryable) the input is read."""
+        outcomes, codes, retry = self.outcomes, self.codes, self.retry
+        records = input_records
         tmp = self.dir / (RETRY + ".tmp")
         with tmp.open("wb") as out:
-            for line, raw in iter_lines(self.input_path):
-                records += 1
-                if line in retry:
-                    out.write(raw + b"\n")
+            if retry.count or records is None:
+                records = 0
+                for line, raw in iter_lines(self.input_path):
+                    records += 1
+                    if line in retry:
+                        out.write(raw + b"\n")
         os.replace(tmp, self.dir / RETRY)
         sessions = self.manifest["sessions"]
         duration = sum(s.get("duration_s", 0.0) for s in sessions)
@@ -301,8 +305,8 @@ class Ledger:
             "complete": sum(outcomes.values()) == records,
             "outcomes": {k: outcomes.get(k, 0) for k in
                          ("ok", "partial", "rejected", "retryable", "invalid")},
-            "codes": dict(sorted(codes.items(), key=lambda kv: int(kv[0]))),
-            "uncertain": uncertain,
+            "codes": {str(k): codes[k] for k in sorted(codes, key=_numeric_first)},
+            "uncertain": self.uncertain,
             "sessions": len(sessions),
             "sessions_killed": sum(1 for s in sessions if s.get("ended_at") is None),
             "requests": requests,
@@ -315,6 +319,10 @@ class Ledger:
         }
         write_json_atomic(self.dir / SUMMARY, summary)
         return summary
+
+
+def _numeric_first(code: Any) -> tuple[int, str]:
+    return len(str(code)), str(code)
 
 
 def _lines(path: Path) -> Iterator[bytes]:

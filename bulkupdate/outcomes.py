@@ -33,34 +33,57 @@ def map_items(records: list[Record], items: list[Any]) -> list[dict[str, Any]]:
     return [_one(record, item) for record, item in zip(records, items, strict=True)]
 
 
+_EMPTY: dict[str, Any] = {}
+
+
 def _one(record: Record, item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict):
+    # The hot path of a run (once per customer): plain type checks and one pass.
+    if type(item) is not dict:
         raise Mismatch(f"line {record.line}: result is not an object")
     customer = item.get("customer")
-    customer = customer if isinstance(customer, dict) else {}
-    _same_customer(record, customer)
-    updates = item.get("partnerProgramUpdates")
-    updates = updates if isinstance(updates, list) else []
+    if type(customer) is not dict:
+        customer = _EMPTY
+    for name, sent in record.customer.items():
+        got = customer.get(name)
+        if got is None or got == "" or got == sent or sent is None or sent == "":
+            continue
+        if _norm(name, sent) != _norm(name, got):
+            raise Mismatch(f"line {record.line}: result is for {name} {got!r}, "
+                           f"not the customer sent")
     status = customer.get("status")
-    status = status if isinstance(status, dict) else {}
+    if type(status) is not dict:
+        status = _EMPTY
     found = status.get("status") is not False
-    programs = []
-    if found and len(updates) != len(record.programs):
+    updates = item.get("partnerProgramUpdates")
+    if type(updates) is not list:
+        updates = []
+    expected = record.programs
+    if found and len(updates) != len(expected):
         raise Mismatch(f"line {record.line}: {len(updates)} program results for "
-                       f"{len(record.programs)} updates")
-    for i, (name, kind) in enumerate(record.programs):
-        update = updates[i] if i < len(updates) and isinstance(updates[i], dict) else {}
-        if found and update.get("partnerProgramName") not in (None, name):
-            raise Mismatch(f"line {record.line}: program {i} is "
-                           f"{update.get('partnerProgramName')!r}, sent {name!r}")
+                       f"{len(expected)} updates")
+    programs = []
+    accepted = 0
+    for i, (name, kind) in enumerate(expected):
+        update = updates[i] if i < len(updates) else None
+        if type(update) is not dict:
+            update = _EMPTY
         answer = update.get("updateStatus")
-        answer = answer if isinstance(answer, dict) else {}
-        ok = found and answer.get("status") is True
-        code = answer.get("code", status.get("code") if not found else None)
-        message = answer.get("message", status.get("message") if not found else "")
+        if type(answer) is not dict:
+            answer = _EMPTY
+        if found:
+            got = update.get("partnerProgramName")
+            if got is not None and got != name:
+                raise Mismatch(f"line {record.line}: program {i} is {got!r}, sent {name!r}")
+            ok = answer.get("status") is True
+            accepted += ok
+            code = answer.get("code")
+            message = answer.get("message") or ""
+        else:
+            ok = False
+            code = answer.get("code", status.get("code"))
+            message = answer.get("message", status.get("message")) or ""
         programs.append({"partnerProgramName": name, "updateType": kind, "ok": ok,
-                         "code": code, "message": message or ""})
-    accepted = sum(p["ok"] for p in programs)
+                         "code": code, "message": message})
     if accepted == len(programs):
         outcome = Outcome.OK
     elif accepted:
@@ -69,7 +92,7 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
         outcome = Outcome.REJECTED
     result = _head(record, outcome)
     customer_id = customer.get("id")
-    result["customerId"] = customer_id if isinstance(customer_id, int) else None
+    result["customerId"] = customer_id if type(customer_id) is int else None
     if not found:
         result["code"] = status.get("code")
         result["message"] = status.get("message") or ""
@@ -82,17 +105,6 @@ def _norm(name: str, value: Any) -> str:
     if name == "mobile":
         return text.lstrip("+")
     return text.lower() if name == "email" else text
-
-
-def _same_customer(record: Record, answered: dict[str, Any]) -> None:
-    for name in ("id", "mobile", "email", "externalId"):
-        sent = record.customer.get(name)
-        got = answered.get(name)
-        if sent in (None, "") or got in (None, ""):
-            continue
-        if _norm(name, sent) != _norm(name, got):
-            raise Mismatch(f"line {record.line}: result is for {name} {got!r}, "
-                           f"not the customer sent")
 
 
 def _head(record: Record, outcome: Outcome) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import structlog
@@ -32,15 +33,16 @@ from .errors import ApiUnreachable, AuthFailed, RunAborted
 from .ledger import Ledger
 from .send import Client
 from .settings import Settings
-from .source import iter_chunks
+from .source import iter_lines
 from .throttle import Throttle
 from .validate import Invalid, Record, validate_line
 
-READ_CHUNK = 500    # lines per hop to the reader thread
+READ_SLICE = 64     # lines validated between two turns of the event loop
 
 
 @dataclass
 class Stats:
+    lines_read: int = 0
     requests: int = 0
     records_sent: int = 0
     transient: int = 0
@@ -63,7 +65,8 @@ class Pipeline:
         self.settings = settings
         self.ledger = ledger
         self.client = client
-        self.log = structlog.get_logger("bulkupdate")
+        # bind(): a concrete logger now, not a lazy proxy re-bound on every call.
+        self.log = structlog.get_logger("bulkupdate").bind()
         self.sched = Scheduler()
         self.throttle = Throttle(settings.rate)
         self.stats = Stats()
@@ -74,6 +77,7 @@ class Pipeline:
         self._stopping = False
         self._abort: RunAborted | None = None
         self._crash: Exception | None = None
+        self.input_records: int | None = None   # known once the reader saw the end
         self._inflight: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
@@ -132,33 +136,33 @@ class Pipeline:
     # -- reading -------------------------------------------------------------
 
     async def _read(self) -> None:
-        chunks = iter_chunks(self.ledger.input_path, READ_CHUNK)
+        lines = iter_lines(self.ledger.input_path)
         now = datetime.now(UTC)
-        done = self.ledger.done
-
-        def next_chunk() -> list[Record | Invalid] | None:
-            # Reading and validating run in a worker thread: validation is pure, and
-            # a loop busy validating thousands of lines would wake senders late.
-            chunk = next(chunks, None)
-            if chunk is None:
-                return None
-            return [validate_line(line, raw, now) for line, raw in chunk if line not in done]
-
-        sent_before = self.ledger.sent_before
+        done, sent_before = self.ledger.done, self.ledger.sent_before
+        stats = self.stats
         try:
             while not self._stopping and self._abort is None:
-                items = await asyncio.to_thread(next_chunk)
-                if items is None:
+                # Small slices, then back to the loop: a loop busy validating
+                # thousands of lines would wake the senders late. (A reader thread
+                # was tried: GIL hand-offs cost more than they saved.)
+                chunk = list(islice(lines, READ_SLICE))
+                if not chunk:
+                    self.input_records = stats.lines_read
                     break
+                stats.lines_read += len(chunk)
                 invalid: list[dict[str, Any]] = []
-                for item in items:
-                    if isinstance(item, Invalid):
+                for line, raw in chunk:
+                    if line in done:
+                        continue
+                    item = validate_line(line, raw, now)
+                    if type(item) is Invalid:
                         invalid.append(outcomes.invalid(item))
                         continue
-                    if item.line in sent_before:
+                    assert type(item) is Record
+                    if line in sent_before:
                         # Sent by an earlier session that died before it was final.
-                        item.attempts = sent_before[item.line]
-                        item.uncertain = item.line in self.ledger.maybe_applied
+                        item.attempts = sent_before[line]
+                        item.uncertain = line in self.ledger.maybe_applied
                     while self.sched.pending >= self._window:
                         self._changed.set()   # let the dispatcher see what was admitted
                         await self._wait_change()
@@ -168,6 +172,7 @@ class Pipeline:
                 self._changed.set()
                 if invalid:
                     self._final(invalid)
+                await asyncio.sleep(0)
         finally:
             self._eof = True
             self._changed.set()

@@ -2,7 +2,9 @@
 1-based line numbers. Streaming: a chunk of lines at a time, never the whole file.
 
 Line numbers are physical lines of the (decompressed) file, so blank lines are
-counted but not yielded: they are not records and get no result.
+counted but not yielded: they are not records and get no result. Inputs are
+always regular files (standard input is saved to the run directory first), so
+reading on the event loop's thread never waits on a pipe.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import UsageError
-
-CHUNK_LINES = 2000
 
 
 def open_input(path: Path) -> BinaryIO:
@@ -56,18 +56,6 @@ def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
                 yield number, line.rstrip(b"\r\n")
         except (OSError, EOFError) as exc:  # a corrupt or truncated .gz
             raise UsageError(f"input {path}: cannot read past line {number}: {exc}") from None
-
-
-def iter_chunks(path: Path, size: int = CHUNK_LINES) -> Iterator[list[tuple[int, bytes]]]:
-    """Lines in lists of ``size``, so a thread can read while the loop sends."""
-    chunk: list[tuple[int, bytes]] = []
-    for item in iter_lines(path):
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def fingerprint(path: Path) -> dict[str, object]:

@@ -76,10 +76,9 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
 def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
     if not isinstance(data, dict):
         raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise _Bad(key, "unknown top-level key (allowed: customer, partnerProgramUpdates, "
-                            "ref)")
+    if not data.keys() <= TOP_KEYS:
+        key = next(k for k in data if k not in TOP_KEYS)
+        raise _Bad(key, "unknown top-level key (allowed: customer, partnerProgramUpdates, ref)")
     if "ref" in data and not isinstance(data["ref"], str):
         raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
     customer, keys = _customer(data.get("customer"))
@@ -99,19 +98,19 @@ def _customer(customer: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
         raise _Bad("customer", f"must be an object, not {_kind(customer)}")
     keys: list[str] = []
     for name, value in customer.items():
-        where = f"customer.{name}"
-        if name not in IDENTIFIERS:
-            raise _Bad(where, "unknown identifier (allowed: id, mobile, email, externalId)")
         if name == "id":
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise _Bad(where, f"must be a positive integer, not {value!r}")
+            if type(value) is not int or value <= 0:
+                raise _Bad("customer.id", f"must be a positive integer, not {value!r}")
             keys.append(f"id:{value}")
+        elif name not in IDENTIFIERS:
+            raise _Bad(f"customer.{name}",
+                       "unknown identifier (allowed: id, mobile, email, externalId)")
         elif value is None or value == "":
             continue  # the API's own example sends "" for identifiers it doesn't use
-        elif not isinstance(value, str) or not value.strip():
-            raise _Bad(where, f"must be a non-empty string, not {value!r}")
+        elif type(value) is not str or not value.strip():
+            raise _Bad(f"customer.{name}", f"must be a non-empty string, not {value!r}")
         elif name == "mobile":
             keys.append("mobile:" + value.strip().lstrip("+"))
         elif name == "email":
@@ -131,13 +130,13 @@ def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
         raise _Bad(where, "must be a non-empty list of program updates")
     programs = []
     for i, update in enumerate(updates):
-        at = f"{where}[{i}]"
-        if not isinstance(update, dict):
+        at = f"{where}[{i}]"   # only an error uses it, but it is cheap next to parsing
+        if type(update) is not dict:
             raise _Bad(at, f"must be an object, not {_kind(update)}")
-        for key in update:
-            if key not in UPDATE_KEYS:
-                raise _Bad(f"{at}.{key}", "unknown key (allowed: partnerProgramName, "
-                                          "updateType, updateDetails)")
+        if not update.keys() <= UPDATE_KEYS:
+            key = next(k for k in update if k not in UPDATE_KEYS)
+            raise _Bad(f"{at}.{key}", "unknown key (allowed: partnerProgramName, "
+                                      "updateType, updateDetails)")
         name = update.get("partnerProgramName")
         if not isinstance(name, str) or not name.strip():
             raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
@@ -156,12 +155,12 @@ def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
 
 
 def _details(details: Any, kind: str, at: str, now: datetime) -> None:
-    if not isinstance(details, dict):
+    if type(details) is not dict:
         raise _Bad(at, f"must be an object, not {_kind(details)}")
-    for key in details:
-        if key not in DETAIL_KEYS:
-            raise _Bad(f"{at}.{key}", "unknown key (allowed: updatedTierName, "
-                                      "updatedTierExpiryDate)")
+    if not details.keys() <= DETAIL_KEYS:
+        key = next(k for k in details if k not in DETAIL_KEYS)
+        raise _Bad(f"{at}.{key}", "unknown key (allowed: updatedTierName, "
+                                  "updatedTierExpiryDate)")
     tier = details.get("updatedTierName")
     if kind in NEEDS_DETAILS and (not isinstance(tier, str) or not tier.strip()):
         raise _Bad(f"{at}.updatedTierName", "missing or empty (the API answers 2002)")

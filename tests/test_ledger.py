@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupdate.errors import LedgerError
-from bulkupdate.ledger import Ledger, LineSet, repair_tail, result_line_number
+from bulkupdate.ledger import Ledger, LineSet, repair_tail
 
 
 @given(st.lists(st.integers(1, 100_000), max_size=200))
@@ -34,11 +34,6 @@ def test_repair_tail_cuts_only_a_torn_last_line(tmp_path: Path) -> None:
     assert path.read_bytes() == b""
 
 
-def test_line_number_fast_path_and_fallback() -> None:
-    assert result_line_number(b'{"line":1234,"ref":null}') == 1234
-    assert result_line_number(b'{"ref":"x","line":7}') == 7
-
-
 def make_run(tmp_path: Path) -> tuple[Ledger, Path]:
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"a":1}\n\n{"a":2}\n{"a":3}\n')
@@ -48,9 +43,10 @@ def make_run(tmp_path: Path) -> tuple[Ledger, Path]:
 def test_results_are_never_written_twice(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
-    assert ledger.write_results([{"line": 1, "outcome": "ok"}]) == 1
-    assert ledger.write_results([{"line": 1, "outcome": "rejected"},
-                                 {"line": 3, "outcome": "ok"}]) == 1
+    ok: dict = {"outcome": "ok", "programs": []}
+    assert ledger.write_results([{"line": 1, **ok}]) == 1
+    assert ledger.write_results([{"line": 1, "outcome": "rejected", "programs": []},
+                                 {"line": 3, **ok}]) == 1
     ledger.close()
     lines = (tmp_path / "run" / "results.jsonl").read_bytes().splitlines()
     assert [orjson.loads(x)["outcome"] for x in lines] == ["ok", "ok"]
@@ -62,7 +58,8 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     ledger.open()
     ledger.write_results([{"line": 1, "outcome": "ok", "programs": [{"code": 200}]},
                           {"line": 3, "outcome": "retryable", "uncertain": True},
-                          {"line": 4, "outcome": "rejected", "code": 8015}])
+                          {"line": 4, "outcome": "rejected", "code": 8015,
+                           "programs": [{"code": 8015}]}])
     ledger.close()
     session = ledger.begin_session("2026-11-25T00:00:00Z")
     ledger.end_session(session, {"requests": 2, "results": 3, "duration_s": 1.5,
@@ -72,7 +69,7 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     assert summary["complete"] and summary["input_records"] == 3
     assert summary["outcomes"] == {"ok": 1, "partial": 0, "rejected": 1, "retryable": 1,
                                    "invalid": 0}
-    assert summary["codes"] == {"200": 1, "8015": 1}
+    assert summary["codes"] == {"200": 1, "8015": 2}
     assert summary["uncertain"] == 1 and summary["customers_per_s"] == 2.0
 
 
@@ -80,7 +77,7 @@ def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
     ledger.record_sent([1, 3])
-    ledger.write_results([{"line": 1, "outcome": "ok"}])
+    ledger.write_results([{"line": 1, "outcome": "ok", "programs": []}])
     refused = ledger.record_sent([3, 4])
     ledger.record_not_applied(refused)         # a 503: nothing was applied
     ledger.record_sent([4])                    # then the crash

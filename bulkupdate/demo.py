@@ -3,52 +3,22 @@ thread of this process), a real run with a progress bar, and the report."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from .ledger import default_run_dir
 from .report import render
 from .runner import run
 from .settings import Credentials, Settings, parse_rate
-from .simulator import RunningSim, SimConfig, serve, write_sample
-
-
-@contextmanager
-def simulator_thread(config: SimConfig) -> Iterator[RunningSim]:
-    """The simulator on its own event loop in a daemon thread, so a synchronous
-    caller (the demo, a test) can run the client against it."""
-    ready = threading.Event()
-    box: dict[str, object] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        box["stop"] = (asyncio.get_running_loop(), stop)
-        async with serve(config) as server:
-            box["sim"] = server
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True,
-                              name="simulator")
-    thread.start()
-    if not ready.wait(30):
-        raise RuntimeError("the simulator did not start")
-    try:
-        yield box["sim"]  # type: ignore[misc]
-    finally:
-        loop, stop = box["stop"]  # type: ignore[misc]
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+from .simulator import SimConfig, simulator_thread, write_sample
 
 
 def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
     root.mkdir(parents=True, exist_ok=True)
+    # The server's limit sits below the client's --rate on purpose: the run shows
+    # the throttle finding the server's pace by itself.
     sim = SimConfig(customers=max(10_000, records), latency_ms=20, jitter_ms=15, p_503=0.02,
-                    p_drop=0.01, p_truncate=0.01, track=False)
+                    p_drop=0.01, p_truncate=0.01, rate_limit=50, track=False)
     sample = root / "sample.jsonl"
     counts = write_sample(sample, sim, records)
     print(f"1. wrote {records} sample records to {sample}: "
@@ -56,7 +26,7 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
     with simulator_thread(sim) as server:
         url = server.base_url
         print(f"2. simulator on {url}: 20±15 ms latency, 2% 503s, 1% dropped connections, "
-              "1% broken bodies")
+              "1% broken bodies, a limit of 50 requests/s")
         settings = Settings(base_url=url, rate=parse_rate(rate), concurrency=concurrency,
                             backoff_base=0.2, progress=True,
                             credentials=Credentials(username=sim.username,

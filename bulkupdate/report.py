@@ -104,8 +104,9 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     invalid = Counter(r["field"] for r in _results(run_dir) if r["outcome"] == "invalid")
     if invalid:
         w("\ninvalid records by field\n")
+        width = max(len(fld) for fld in invalid)
         for fld, count in invalid.most_common(10):
-            w(f"  {fld:<55} {count:>7}\n")
+            w(f"  {fld:<{width}} {count:>7}\n")
     w(f"\nper record: {run_dir / RESULTS}  (bulkupdate report {run_dir} --format csv)\n")
     if summary["outcomes"].get("retryable"):
         w(f"to retry:   bulkupdate run {run_dir / 'retry.jsonl'}\n")

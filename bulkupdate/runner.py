@@ -110,7 +110,7 @@ def _loop_run(coro: Any) -> Any:
     gc.freeze()
     gc.set_threshold(50_000, 50, 50)
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         factory = uvloop.new_event_loop
     except ImportError:

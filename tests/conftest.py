@@ -13,9 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkupdate.demo import simulator_thread
 from bulkupdate.settings import Credentials, Settings
-from bulkupdate.simulator import RunningSim, SimConfig
+from bulkupdate.simulator import RunningSim, SimConfig, simulator_thread
 
 USER, PASSWORD = "test-till", "s3cret-Pa55"
 CREDS = Credentials(username=USER, password=PASSWORD)

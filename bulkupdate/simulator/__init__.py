@@ -9,6 +9,7 @@ from .cli import add_simulate_arguments, config_from_args, simulate_main
 from .config import SimConfig
 from .sample import generate_sample, write_sample
 from .server import RunningSim, make_app, serve
+from .thread import simulator_thread
 from .world import World
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "make_app",
     "serve",
     "simulate_main",
+    "simulator_thread",
     "write_sample",
 ]

@@ -85,6 +85,25 @@ def test_faults_of_every_kind_lose_nothing_and_report_the_truth(
     assert max(r["attempts"] for r in got.values()) > 1
 
 
+@pytest.mark.parametrize(("dial", "uncertain"), [
+    ("p_429", False), ("p_461", False), ("p_521", False), ("p_503", False),
+    ("p_500", True), ("p_502", True), ("p_504", True), ("p_drop", True),
+    ("p_lost", True), ("p_truncate", True), ("p_slow", True),
+])
+def test_each_fault_dial_alone(tmp_path: Path, sample: Path, expected: dict[int, dict[str, Any]],
+                               dial: str, uncertain: bool) -> None:
+    """One dial at a time, turned up: nothing lost, nothing wrong, and 'uncertain'
+    exactly where the server may have applied an unanswered attempt."""
+    with simulator(**{dial: 0.2, "slow_s": 0.6}) as sim:
+        outcome = run(sample, fast_settings(sim.base_url, max_attempts=15, timeout=0.3,
+                                            concurrency=16),
+                      tmp_path / "run")
+        assert sim.stats()["faults"][dial] > 0
+        got = check_ledger(tmp_path / "run", expected, sim)
+    assert outcome.summary["complete"] and outcome.summary["transient_failures"] > 0
+    assert any(r.get("uncertain") for r in got.values()) is uncertain
+
+
 def test_retryable_after_max_attempts_goes_to_retry_jsonl(tmp_path: Path) -> None:
     lines = [orjson.dumps({"ref": f"x{i}", "customer": {"id": 100000 + i},
                            "partnerProgramUpdates": [{"partnerProgramName": "SPP_1",
@@ -232,3 +251,28 @@ def test_resume_refuses_a_changed_input(tmp_path: Path, sample: Path) -> None:
     proc = cli("resume", str(tmp_path / "r"))
     assert proc.returncode == 2 and "changed since the run began" in proc.stderr
 
+
+
+def test_second_signal_cuts_the_grace_period_short(
+        tmp_path: Path, sample: Path, expected: dict[int, dict[str, Any]]) -> None:
+    run_dir = tmp_path / "run"
+    with simulator(latency_ms=5, p_slow=0.5, slow_s=30) as sim:
+        proc = cli_popen(*run_args(sample, sim, run_dir), "--timeout", "60")
+        wait_for_results(run_dir, 100, proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert proc.poll() is None             # draining: slow answers still awaited
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)  # far less than the 30 s answers
+        assert proc.returncode == 130, err
+        cut = {n for raw in (run_dir / "sent.jsonl").read_bytes().splitlines()
+               for n in orjson.loads(raw).get("lines", ())} - set(results(run_dir))
+        assert cut, "nothing was in flight when the second signal came"
+        with simulator() as fresh:
+            proc = cli_popen("resume", str(run_dir), "--base-url", fresh.base_url,
+                             "--rate", "500/s")
+            proc.communicate(timeout=120)
+            assert proc.returncode == 1
+    got = results(run_dir)
+    assert set(got) == {n for n, e in expected.items() if e["outcome"] != "blank"}
+    assert all(got[n].get("uncertain") for n in cut)

@@ -19,8 +19,8 @@ UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED
 NEEDS_DETAILS = frozenset({"UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RENEWAL_INITIATION"})
 IDENTIFIERS = ("id", "mobile", "email", "externalId")
 TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
-UPDATE_KEYS = frozenset({"partnerProgramName", "updateType", "updateDetails"})
-DETAIL_KEYS = frozenset({"updatedTierName", "updatedTierExpiryDate"})
+UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))
+DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))
 
 
 @dataclass(slots=True, eq=False)
@@ -133,10 +133,7 @@ def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
         at = f"{where}[{i}]"   # only an error uses it, but it is cheap next to parsing
         if type(update) is not dict:
             raise _Bad(at, f"must be an object, not {_kind(update)}")
-        if not update.keys() <= UPDATE_KEYS:
-            key = next(k for k in update if k not in UPDATE_KEYS)
-            raise _Bad(f"{at}.{key}", "unknown key (allowed: partnerProgramName, "
-                                      "updateType, updateDetails)")
+        _known_keys(update, UPDATE_KEYS, at)
         name = update.get("partnerProgramName")
         if not isinstance(name, str) or not name.strip():
             raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
@@ -154,13 +151,16 @@ def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
     return programs
 
 
+def _known_keys(data: dict[str, Any], allowed: frozenset[str], at: str) -> None:
+    if not data.keys() <= allowed:
+        key = next(k for k in data if k not in allowed)
+        raise _Bad(f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
 def _details(details: Any, kind: str, at: str, now: datetime) -> None:
     if type(details) is not dict:
         raise _Bad(at, f"must be an object, not {_kind(details)}")
-    if not details.keys() <= DETAIL_KEYS:
-        key = next(k for k in details if k not in DETAIL_KEYS)
-        raise _Bad(f"{at}.{key}", "unknown key (allowed: updatedTierName, "
-                                  "updatedTierExpiryDate)")
+    _known_keys(details, DETAIL_KEYS, at)
     tier = details.get("updatedTierName")
     if kind in NEEDS_DETAILS and (not isinstance(tier, str) or not tier.strip()):
         raise _Bad(f"{at}.updatedTierName", "missing or empty (the API answers 2002)")

@@ -14,8 +14,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+from ..settings import is_loopback
 from .config import FAULT_DIALS, SimConfig
-from .server import is_loopback, serve
+from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
 

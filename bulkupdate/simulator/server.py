@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import secrets
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..settings import is_loopback
 from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
 from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window
 from .faults import retry_after_header as _retry_after
@@ -357,15 +357,6 @@ def make_app(config: SimConfig) -> web.Application:
     app.router.add_get("/_sim/applied", handle_applied)
     app.router.add_post("/_sim/reset", handle_reset)
     return app
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass

@@ -79,6 +79,7 @@ class Pipeline:
         self._crash: Exception | None = None
         self.input_records: int | None = None   # known once the reader saw the end
         self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
         self._rng = rng or random.Random()
@@ -185,7 +186,7 @@ class Pipeline:
     # -- dispatching ---------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        slots = self._slots
         while True:
             await slots.acquire()
             if not await self._batch_ready():
@@ -200,7 +201,6 @@ class Pipeline:
             task = asyncio.create_task(self._send(records, sent_at))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            task.add_done_callback(lambda _: slots.release())
 
     async def _batch_ready(self) -> bool:
         """True when a request is worth sending now; False when there is nothing
@@ -231,14 +231,20 @@ class Pipeline:
     # -- one request ---------------------------------------------------------
 
     async def _send(self, records: list[Record], sent_at: float) -> None:
+        """Send one request; the caller holds a concurrency slot, released here as
+        soon as the answer is in: mapping and writing it need no connection, and
+        the next request should not wait for them."""
         try:
-            for record in records:
-                record.attempts += 1
-            req = self.ledger.record_sent([r.line for r in records])
-            self.stats.requests += 1
-            self.stats.records_sent += len(records)
-            self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
-            answer = await self.client.send(chunk_bodies(records), len(records))
+            try:
+                for record in records:
+                    record.attempts += 1
+                req = self.ledger.record_sent([r.line for r in records])
+                self.stats.requests += 1
+                self.stats.records_sent += len(records)
+                self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
+                answer = await self.client.send(chunk_bodies(records), len(records))
+            finally:
+                self._slots.release()
             if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
                 self.ledger.record_not_applied(req)
             await self._settle(records, answer, sent_at)
@@ -297,7 +303,9 @@ class Pipeline:
         self.log.info("batch.bisect", records=len(records), code=answer.code)
         half = len(records) // 2
         for part in (records[:half], records[half:]):
+            await self._slots.acquire()
             if self._stopping or self._abort is not None:
+                self._slots.release()
                 return
             await self._send(part, await self.throttle.acquire())
 

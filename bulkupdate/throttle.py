@@ -2,8 +2,9 @@
 
 * the contract, ``--rate``: at most ``rate`` requests in any sliding window of
   one period, retries included. A log of the last send times enforces it over
-  the period plus ``JITTER_MARGIN`` (for rates up to ``LOG_MAX`` per period;
-  above that, over proportionally shorter windows);
+  the period plus a margin for send jitter (20 ms, or half a slot when slots are
+  shorter: 5 ms at 100/s) — for rates up to ``LOG_MAX`` per period; above that,
+  over proportionally shorter windows;
 * smoothness: an aiolimiter bucket leaking one request per ``period / rate``
   seconds, with room for ``SLACK`` requests. The slack lets a sender that woke
   late (the loop was busy mapping a response) catch up instead of losing that
@@ -33,7 +34,7 @@ DECREASE = 0.7
 CLIMB_PER_S = 0.05
 SLACK = 3
 LOG_MAX = 10_000
-JITTER_MARGIN = 0.02
+JITTER_MARGIN = 0.02     # at most; half a slot when slots are shorter
 
 
 class Throttle:
@@ -45,7 +46,8 @@ class Throttle:
         # A request leaves a little after its slot is granted (the task must start,
         # the body be written); the margin keeps that jitter from squeezing one
         # more request into a window as the server measures it.
-        self._window = (rate.period + JITTER_MARGIN) * size / rate.count
+        margin = min(JITTER_MARGIN, rate.interval / 2)
+        self._window = (rate.period + margin) * size / rate.count
         self._sent: deque[float] = deque(maxlen=size)
         self._lock = asyncio.Lock()
         self.share = 1.0

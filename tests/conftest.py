@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,38 @@ def cli_popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
     return subprocess.Popen([sys.executable, "-m", "bulkupdate", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env or cli_env(), text=True)
+
+
+class SimProcess:
+    """``bulkupdate simulate`` in its own process: no GIL shared with the client,
+    so what it measures (arrival times) is what a real server would see."""
+
+    def __init__(self, *flags: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bulkupdate", "simulate", "--port", "0",
+             "--username", USER, "--password", PASSWORD, *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "listening on" in line, line + self.proc.stderr.read() if self.proc.stderr else ""
+        self.base_url = line.split()[-1]
+
+    def stats(self, window_s: float = 1.0) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base_url}/_sim/stats?window_s={window_s}") as r:
+            return orjson.loads(r.read())  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.communicate(timeout=10)
+
+
+@contextmanager
+def simulator_process(*flags: str) -> Iterator[SimProcess]:
+    sim = SimProcess(*flags)
+    try:
+        yield sim
+    finally:
+        sim.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from bulkupdate import run
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
 from bulkupdate.throttle import SLACK
-from tests.conftest import cli, cli_popen, fast_settings, results, simulator
+from tests.conftest import cli, cli_popen, fast_settings, results, simulator, simulator_process
 
 N = 3000
 WORLD = SimConfig(customers=20_000)
@@ -126,7 +126,7 @@ def test_retryable_after_max_attempts_goes_to_retry_jsonl(tmp_path: Path) -> Non
 
 def test_rate_holds_in_every_sliding_window_retries_included(tmp_path: Path,
                                                               sample: Path) -> None:
-    with simulator(p_503=0.1) as sim:
+    with simulator_process("--customers", "20000", "--p-503", "0.1") as sim:
         run(sample, fast_settings(sim.base_url, rate=parse_rate("40/s"), batch_size=25),
             tmp_path / "run")
         stats = sim.stats(window_s=1.0)

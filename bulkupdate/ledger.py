@@ -12,15 +12,16 @@
 =================  ==========================================================
 
 Crash safety: results are written with one ``write()`` per response, so a
-SIGKILL loses nothing the kernel has; an fsync every second covers power loss.
+SIGKILL loses nothing the kernel has; an fsync every second (``FSYNC_EVERY``, in
+a worker thread, because a slow disk must not stall the senders) covers power loss.
 A torn last line (a crash mid-write) is cut off when the run directory is
 opened again, and that record is simply sent again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -120,7 +121,6 @@ class Ledger:
         self.retry = LineSet()                  # lines whose outcome is retryable
         self._results: BinaryIO | None = None
         self._sent: BinaryIO | None = None
-        self._last_sync = time.monotonic()
 
     @property
     def input_path(self) -> Path:
@@ -241,16 +241,23 @@ class Ledger:
             out.append(b"")
             self._results.write(b"\n".join(out))
             self._results.flush()
-            if time.monotonic() - self._last_sync >= FSYNC_EVERY:
-                self.sync()
         return len(out) - 1 if out else 0
+
+    def fsync(self) -> None:
+        """Push what was written to the disk. Safe from another thread: every
+        write is already flushed to the kernel, so this only waits on the disk."""
+        for fh in (self._results, self._sent):
+            # A close on the loop thread may win the race with a late fsync here;
+            # close() syncs itself, so that fsync has nothing left to do.
+            with contextlib.suppress(OSError, ValueError):
+                if fh is not None and not fh.closed:
+                    os.fsync(fh.fileno())
 
     def sync(self) -> None:
         for fh in (self._results, self._sent):
             if fh is not None:
                 fh.flush()
-                os.fsync(fh.fileno())
-        self._last_sync = time.monotonic()
+        self.fsync()
 
     def close(self) -> None:
         self.sync()

@@ -30,7 +30,7 @@ from . import outcomes
 from .answers import Answer, Kind
 from .batching import Scheduler, chunk_bodies
 from .errors import ApiUnreachable, AuthFailed, RunAborted
-from .ledger import Ledger
+from .ledger import FSYNC_EVERY, Ledger
 from .send import Client
 from .settings import Settings
 from .source import iter_lines
@@ -102,6 +102,7 @@ class Pipeline:
         self.log.info("run.started", window=self._window, batch_size=self.batch_size,
                       concurrency=self.settings.concurrency, rate=str(self.settings.rate))
         reader = asyncio.create_task(self._read(), name="reader")
+        syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
         try:
             await self._dispatch()
             if self._stopping:
@@ -109,7 +110,10 @@ class Pipeline:
             else:
                 await asyncio.gather(*self._inflight)
         finally:
-            reader.cancel()
+            for task in (reader, syncer):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncer
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             for timer in self._timers:
@@ -122,6 +126,13 @@ class Pipeline:
         if self._abort is not None:
             raise self._abort
         return "interrupted" if self._stopping else "finished"
+
+    async def _fsync_every(self, seconds: float) -> None:
+        # In a thread: an fsync can take tens of milliseconds, and a loop stalled
+        # that long sends the requests it had already paced in a bunch.
+        while True:
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(self.ledger.fsync)
 
     async def _drain(self) -> None:
         if not self._inflight:

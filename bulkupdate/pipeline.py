@@ -256,6 +256,8 @@ class Pipeline:
                 answer = await self.client.send(chunk_bodies(records), len(records))
             finally:
                 self._slots.release()
+            # Let the dispatcher use the slot before this answer is mapped.
+            await asyncio.sleep(0)
             if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
                 self.ledger.record_not_applied(req)
             await self._settle(records, answer, sent_at)

@@ -218,6 +218,16 @@ class Figure:
         return {True: "yes", False: "**NO**", None: "—"}[self.met]
 
 
+def _rss_shape(m: Measured) -> str:
+    """RSS at a quarter, half, three quarters and the end of the run: flat or growing."""
+    series = m.rss_series
+    if len(series) < 4:
+        return "too short a run for its shape"
+    points = [series[min(len(series) - 1, round(f * (len(series) - 1)))][1] / 1024
+              for f in (0.25, 0.5, 0.75, 1.0)]
+    return "RSS at ¼, ½, ¾ and the end of the run: " + " / ".join(f"{p:.0f}" for p in points)
+
+
 def _n(n: int) -> str:
     return f"{n / 1_000_000:g}M" if n >= 1_000_000 else f"{n // 1000}k"
 
@@ -307,9 +317,11 @@ def figures(plan: Plan, cpu_runs: list[ClientRun], rate: ClientRun, latency: Cli
 
     # 5. memory
     peaks = {r.records: r.measured.peak_rss_bytes for r in cpu_runs}
-    for n, peak in peaks.items():
+    for run in cpu_runs:
+        n, peak = run.records, peaks[run.records]
         target, met = ("≤ 100 MB", peak <= 100 * MB) if n == 1_000_000 else ("—", None)
-        add(Figure(f"Peak RSS at {_n(n)} records", f"{peak / MB:.1f} MB", target, met))
+        add(Figure(f"Peak RSS at {_n(n)} records", f"{peak / MB:.1f} MB; "
+                   f"{_rss_shape(run.measured)}", target, met))
     sizes = sorted(peaks)
     lo, hi = (1_000_000, 5_000_000) if {1_000_000, 5_000_000} <= set(peaks) else sizes[-2:]
     growth = peaks[hi] / peaks[lo] - 1
@@ -438,10 +450,10 @@ def _diagnosis(runs: list[ClientRun]) -> list[str]:
                None) or max((r for r in runs if r.scenario.startswith("no-latency")),
                             key=lambda r: r.records)
     m = big.measured
-    out.append(f"- No latency, no limit: the client used {m.cpu_s / m.wall_s:.2f} of a core, "
-               f"the simulator {big.server['cpu_s'] / m.wall_s:.2f}: the client is the limit "
-               f"here by design, at {m.cpu_s / big.sent * 1e6:.1f} µs of CPU per customer "
-               "(`make profile` shows where).")
+    out.append(f"- No latency, no limit: only the two processes' own work limits the run. "
+               f"The client used {m.cpu_s / m.wall_s:.2f} of a core "
+               f"({m.cpu_s / big.sent * 1e6:.1f} µs per customer; `make profile` shows where), "
+               f"the simulator {big.server['cpu_s'] / m.wall_s:.2f}.")
     rate = by["rate"]
     pace = rate.server["pace_check"]
     rm = rate.measured

@@ -256,8 +256,11 @@ class Pipeline:
                 answer = await self.client.send(chunk_bodies(records), len(records))
             finally:
                 self._slots.release()
-            # Let the dispatcher use the slot before this answer is mapped.
-            await asyncio.sleep(0)
+            if answer.kind is Kind.DEFINITE:
+                # Let the dispatcher use the slot before this answer is mapped.
+                # Any other answer is settled first, in this same step: a fatal
+                # one must stop the dispatcher before it sends again.
+                await asyncio.sleep(0)
             if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
                 self.ledger.record_not_applied(req)
             await self._settle(records, answer, sent_at)

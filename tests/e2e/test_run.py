@@ -276,3 +276,18 @@ def test_input_larger_than_the_window_flows_through(tmp_path: Path, window: int,
         assert sim.stats()["max_in_flight"] <= concurrency
     assert outcome.summary["complete"]
     assert_matches(tmp_path / "run", expected(config, 400))
+
+
+def test_report_piped_into_head_exits_quietly(tmp_path: Path, sim: Any) -> None:
+    sample = tmp_path / "mixed.jsonl"
+    write_sample(sample, SimConfig(customers=20_000), 3000)   # a report larger than a pipe
+    assert cli("run", str(sample), "--base-url", sim.base_url, "--rate", "1000/s",
+               "--run-dir", str(tmp_path / "r")).returncode == 1
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m bulkupdate report {tmp_path / 'r'} "
+                          "--format csv | head -1", shell=True, capture_output=True, text=True,
+                          env=cli_env(), timeout=60)
+    assert proc.stdout.startswith("line,ref,outcome")
+    assert "Traceback" not in proc.stderr

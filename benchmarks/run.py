@@ -473,6 +473,8 @@ def _diagnosis(runs: list[ClientRun]) -> list[str]:
                    f"simulator, bulkupdate {_pct(run.sent / run.in_run_s / bound)} in-run "
                    f"using {run.measured.cpu_s / run.measured.wall_s:.2f} of a core; the "
                    f"simulator spent {per_request:.2f} ms of CPU per request.")
+    out.append("- A target marked **NO** above is broken down stage by stage, with what "
+               "would close it, in benchmarks/README.md (\"Targets not met, and why\").")
     return out
 
 

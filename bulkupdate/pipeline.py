@@ -2,14 +2,17 @@
 
 Three kinds of task share one loop and one :class:`Scheduler`:
 
-* the reader pulls chunks of lines off a thread, validates them, writes invalid
-  records straight to the ledger and admits valid ones — but only while fewer
-  than ``window`` records are pending, so memory does not grow with the input;
+* the reader validates lines in small slices, writes invalid records straight to
+  the ledger and admits valid ones — but only while fewer than ``window``
+  records are pending, so memory does not grow with the input;
 * the dispatcher takes a concurrency slot, waits for a batch worth sending, waits
   for the throttle, and only then takes the records and spawns the request
   (backpressure before spawning: nothing queues up inside aiohttp);
-* one task per request, which maps the answer and settles each record: final
-  outcome to the ledger, or back to the scheduler after a backoff wait.
+* one task per request, which frees its slot as soon as the answer is in, then
+  maps it and settles each record: final outcome to the ledger, or back to the
+  scheduler after a backoff wait.
+
+A background task fsyncs the ledger every second from a worker thread.
 """
 
 from __future__ import annotations
@@ -48,13 +51,15 @@ class Stats:
     transient: int = 0
     throttled: int = 0
     splits: int = 0
+    throttle_cuts: int = 0
     results: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_session(self) -> dict[str, Any]:
         return {"requests": self.requests, "records_sent": self.records_sent,
                 "transient": self.transient, "throttled": self.throttled,
-                "splits": self.splits, "results": self.results,
+                "splits": self.splits, "throttle_cuts": self.throttle_cuts,
+                "results": self.results,
                 "duration_s": round(time.monotonic() - self.started, 3)}
 
 
@@ -330,6 +335,7 @@ class Pipeline:
         if answer.throttled:
             self.stats.throttled += 1
             if self.throttle.throttled(sent_at, answer.retry_after):
+                self.stats.throttle_cuts += 1
                 self.log.warning("throttle.cut", share=round(self.throttle.share, 3),
                                  retry_after=answer.retry_after)
         elif answer.retry_after:

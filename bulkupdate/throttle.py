@@ -56,7 +56,6 @@ class Throttle:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_cut = 0.0
-        self.cuts = 0
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the monotonic time the request may leave."""
@@ -88,7 +87,6 @@ class Throttle:
             self._paused_until = max(self._paused_until, now + retry_after)
         self.share = max(MIN_SHARE, self.share * DECREASE)
         self._last_cut = self._last_climb = now
-        self.cuts += 1
         return True
 
     def clean(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,21 @@ def _record(row: dict[str, str]) -> tuple[tuple[str, ...], dict[str, Any], dict[
     return key, customer, update
 
 
+def _dump(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        # Undecodable bytes (kept as surrogates): hand the validator bytes that are
+        # not UTF-8 either, so the record is reported `invalid` on field "utf-8".
+        text = json.dumps(record, ensure_ascii=False)  # orjson refuses surrogates
+        return text.encode("utf-8", "surrogateescape")
+
+
 def iter_csv_records(path: Path) -> Iterator[tuple[int, bytes]]:
     with open_input(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        # surrogateescape: a row with bytes that are not UTF-8 must become an
+        # `invalid` record naming its line, not stop the run.
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text)
         unknown = sorted(set(reader.fieldnames or ()) - KNOWN)
         if unknown:
@@ -59,10 +72,10 @@ def iter_csv_records(path: Path) -> Iterator[tuple[int, bytes]]:
                 current[2]["partnerProgramUpdates"].append(update)
                 continue
             if current is not None:
-                yield current[0], orjson.dumps(current[2])
+                yield current[0], _dump(current[2])
             record: dict[str, Any] = {"customer": customer, "partnerProgramUpdates": [update]}
             if row.get("ref"):
                 record["ref"] = row["ref"]
             current = (line, key, record)
         if current is not None:
-            yield current[0], orjson.dumps(current[2])
+            yield current[0], _dump(current[2])

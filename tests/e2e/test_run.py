@@ -291,3 +291,16 @@ def test_report_piped_into_head_exits_quietly(tmp_path: Path, sim: Any) -> None:
                           env=cli_env(), timeout=60)
     assert proc.stdout.startswith("line,ref,outcome")
     assert "Traceback" not in proc.stderr
+
+
+def test_csv_row_with_invalid_utf8_is_an_invalid_record(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"ref,id,partnerProgramName,updateType,updatedTierName\n"
+                     b"a,100001,SPP_1,RENEW,Plus\n"
+                     b"b,100002,SPP_\xff1,RENEW,Plus\n"
+                     b"c,100003,SPP_1,RENEW,Plus\n")
+    proc = cli("validate", str(path))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [proc.stdout.splitlines()[0]]
+    assert proc.stdout.startswith("line 3: utf-8: invalid UTF-8")
+    assert "3 records, 2 valid, 1 invalid" in proc.stderr

@@ -21,7 +21,7 @@ import structlog
 
 from . import logs
 from .auth import Auth
-from .errors import RunAborted
+from .errors import RunAborted, UsageError
 from .ledger import EVENTS, Ledger, default_run_dir, now_iso
 from .pipeline import Pipeline
 from .progress import progress_bar
@@ -46,8 +46,6 @@ def run(input_path: str | Path, settings: Settings, run_dir: Path | None = None)
     from_stdin = str(input_path) == "-"
     path = Path("stdin.jsonl") if from_stdin else Path(input_path)
     if not from_stdin and not path.is_file():
-        from .errors import UsageError
-
         raise UsageError(f"input file {path} does not exist")
     run_dir = run_dir or default_run_dir(path)
     if from_stdin:
@@ -74,15 +72,12 @@ def _execute(ledger: Ledger, settings: Settings) -> RunResult:
     # Counting costs a pass over the input: only for a bar someone will see.
     total = count_records(ledger.input_path) if show else None
     bar = progress_bar(total, show, initial=ledger.done.count)
-    reason = ""
-    input_records: int | None = None
     try:
-        state, stats, input_records = _loop_run(_session(ledger, settings, bar.update))
-        code = EXIT_INTERRUPTED if state == "interrupted" else None
-    except RunAborted as exc:
-        stats, code, reason = exc.__dict__.get("stats", {}), EXIT_ABORTED, str(exc)
+        state, stats, input_records, abort = _loop_run(_session(ledger, settings, bar.update))
     finally:
         bar.close()
+    reason = str(abort) if abort else ""
+    code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
     stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
                  exit_code=code)
     ledger.end_session(session, stats)
@@ -121,18 +116,21 @@ def _loop_run(coro: Any) -> Any:
         return runner.run(coro)
 
 
-async def _session(ledger: Ledger, settings: Settings,
-                   on_results: Any) -> tuple[str, dict[str, Any], int | None]:
+async def _session(ledger: Ledger, settings: Settings, on_results: Any
+                   ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
+    """(state, session figures, input records if all were read, the abort if any):
+    an aborted session's figures belong in the manifest as much as a finished one's."""
     auth = Auth(settings.credentials, settings.base_url)
+    abort: RunAborted | None = None
+    state = "aborted"
     async with Client(settings, auth) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results)
         with _signals(pipeline):
             try:
                 state = await pipeline.run()
             except RunAborted as exc:
-                exc.__dict__["stats"] = pipeline.stats.as_session()
-                raise
-        return state, pipeline.stats.as_session(), pipeline.input_records
+                abort = exc
+        return state, pipeline.stats.as_session(), pipeline.input_records, abort
 
 
 @contextlib.contextmanager

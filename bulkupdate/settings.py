@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -247,7 +247,3 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
     config_dir = config_path.parent if config_path else Path.cwd()
     merged["credentials"] = read_credentials(env, config, config_dir)
     return Settings(**merged)
-
-
-def with_credentials(settings: Settings, credentials: Credentials) -> Settings:
-    return replace(settings, credentials=credentials)

@@ -5,7 +5,8 @@
                    version, sessions (one per run/resume) with their figures
 ``results.jsonl``  one line per input record, appended as outcomes become final
 ``sent.jsonl``     one line per request, written *before* it is sent: after a
-                   crash, lines sent but without a result may have been applied
+                   crash, lines sent but without a result may have been applied;
+                   ``t`` is when the pacer let it go (the log ``--rate`` holds in)
 ``retry.jsonl``    the ``retryable`` records in input format, rebuilt at the end
 ``summary.json``   counts per outcome and per API code, requests, throughput
 ``events.jsonl``   the run's log (PII masked)
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -121,6 +123,9 @@ class Ledger:
         self.retry = LineSet()                  # lines whose outcome is retryable
         self._results: BinaryIO | None = None
         self._sent: BinaryIO | None = None
+        # One offset per session: send times stay exact monotonic differences,
+        # readable as wall-clock seconds.
+        self._wall_offset = time.time() - time.monotonic()
 
     @property
     def input_path(self) -> Path:
@@ -194,12 +199,14 @@ class Ledger:
         self._results = (self.dir / RESULTS).open("ab")
         self._sent = (self.dir / SENT).open("ab")
 
-    def record_sent(self, lines: list[int]) -> str:
-        """Journal a request before it leaves; returns its id."""
+    def record_sent(self, lines: list[int], granted_at: float) -> str:
+        """Journal a request before it leaves; returns its id. ``granted_at`` is
+        the pacer's monotonic grant time."""
         assert self._sent is not None
         self._requests += 1
         req = f"{self._session}-{self._requests}"
-        self._sent.write(orjson.dumps({"req": req, "lines": lines}) + b"\n")
+        at = round(granted_at + self._wall_offset, 6)
+        self._sent.write(orjson.dumps({"req": req, "t": at, "lines": lines}) + b"\n")
         self._sent.flush()
         return req
 

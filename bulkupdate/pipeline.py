@@ -254,7 +254,7 @@ class Pipeline:
             try:
                 for record in records:
                     record.attempts += 1
-                req = self.ledger.record_sent([r.line for r in records])
+                req = self.ledger.record_sent([r.line for r in records], sent_at)
                 self.stats.requests += 1
                 self.stats.records_sent += len(records)
                 self.log.debug("batch.sent", records=len(records), first_line=records[0].line)

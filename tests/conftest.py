@@ -57,6 +57,23 @@ def results(run_dir: Path) -> dict[int, dict[str, Any]]:
     return out
 
 
+def send_times(run_dir: Path) -> list[float]:
+    """When the pacer let each request go, from the client's own send log."""
+    return sorted(orjson.loads(raw)["t"]
+                  for raw in (run_dir / "sent.jsonl").read_bytes().splitlines()
+                  if b'"t"' in raw)
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most requests in any half-open window [a, a + window)."""
+    best, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BULKUPDATE_", "CAPILLARY_"))}

@@ -76,11 +76,11 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
 def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
-    ledger.record_sent([1, 3])
+    ledger.record_sent([1, 3], 1.0)
     ledger.write_results([{"line": 1, "outcome": "ok", "programs": []}])
-    refused = ledger.record_sent([3, 4])
+    refused = ledger.record_sent([3, 4], 2.0)
     ledger.record_not_applied(refused)         # a 503: nothing was applied
-    ledger.record_sent([4])                    # then the crash
+    ledger.record_sent([4], 3.0)                  # then the crash
     ledger.close()
     again = Ledger.reopen(tmp_path / "run")
     assert 1 in again.done and 3 not in again.done

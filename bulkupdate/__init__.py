@@ -1,10 +1,31 @@
 """bulkupdate: push loyalty tier changes into Capillary's partner-program API at
-scale, with a per-customer ledger and crash-safe resume."""
+scale, with a per-customer ledger and crash-safe resume.
 
-__version__ = "0.1.0"
+The public API (``CONTRACT.md``, "Library")::
 
+    result = await bulkupdate.arun(source, settings, run_dir=None, on_result=None)
+    result = await bulkupdate.aresume(run_dir, settings=None)
+    result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
+"""
+
+from .control import Control
+from .errors import (
+    ApiUnreachable,
+    AuthFailed,
+    BulkUpdateError,
+    LedgerError,
+    RunAborted,
+    UsageError,
+)
 from .outcomes import Outcome
-from .runner import RunResult, resume, run
-from .settings import Settings
+from .results import ProgramResult, RecordResult, RunResult, Summary
+from .runner import aresume, arun, resume, run
+from .settings import Credentials, Rate, Settings
+from .version import __version__
 
-__all__ = ["Outcome", "RunResult", "Settings", "__version__", "resume", "run"]
+__all__ = [
+    "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
+    "LedgerError", "Outcome", "ProgramResult", "Rate", "RecordResult", "RunAborted",
+    "RunResult", "Settings", "Summary", "UsageError", "__version__", "aresume", "arun",
+    "resume", "run",
+]

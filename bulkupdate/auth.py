@@ -16,9 +16,9 @@ import time
 
 import aiohttp
 import orjson
-import structlog
 
 from .errors import AuthFailed, UsageError
+from .logs import Logger, null_logger
 from .settings import Credentials
 
 TOKEN_PATH = "/v3/oauth/token/generate"
@@ -31,8 +31,9 @@ def basic_header(username: str, password: str) -> str:
 
 
 class Auth:
-    def __init__(self, credentials: Credentials, base_url: str):
+    def __init__(self, credentials: Credentials, base_url: str, log: Logger | None = None):
         self._credentials = credentials
+        self._log = log if log is not None else null_logger()
         self._base_url = base_url.rstrip("/")
         self._token: str | None = None
         self._expires = 0.0
@@ -90,4 +91,4 @@ class Auth:
             raise AuthFailed("OAuth token answer has no data.accessToken") from None
         self._token = token
         self._expires = time.monotonic() + ttl * (1 - RENEW_MARGIN)
-        structlog.get_logger("bulkupdate").info("auth.token", ttl_s=ttl)
+        self._log.info("auth.token", ttl_s=ttl)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -19,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .errors import BulkUpdateError, UsageError
 from .settings import MAX_BATCH, load_settings
+from .version import __version__
 
 TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
           "log_level", "progress")
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BulkUpdateError as exc:
         print(f"bulkupdate: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     except BrokenPipeError:
         # `bulkupdate report RUN | head`: the reader left; nothing went wrong here.
@@ -104,18 +105,22 @@ def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> A
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from .runner import resume, run
+    from .process import run_as_owner
+    from .runner import aresume, arun
 
     if args.command == "run":
         settings = _settings(args)
-        result = run(args.input, settings, args.run_dir)
+        result = run_as_owner(lambda control: arun(args.input, settings, args.run_dir,
+                                                   control=control))
         _say(result)
         return result.exit_code
     if args.command == "resume":
         from .report import load
 
         manifest, _ = load(args.run_dir)
-        result = resume(args.run_dir, _settings(args, base=manifest.get("settings")))
+        settings = _settings(args, base=manifest.get("settings"))
+        result = run_as_owner(lambda control: aresume(args.run_dir, settings,
+                                                      control=control))
         _say(result)
         return result.exit_code
     if args.command == "validate":
@@ -139,8 +144,8 @@ def _say(result: Any) -> None:
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
           f"{o['ok']} ok, {o['partial']} partial, {o['rejected']} rejected, "
           f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
-    if result.reason:
-        print(f"stopped: {result.reason}", file=sys.stderr)
+    if result.abort is not None:
+        print(f"stopped: {result.abort}", file=sys.stderr)
     if result.exit_code in (3, 130):
         print(f"resume with: bulkupdate resume {result.run_dir}", file=sys.stderr)
 

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from .ledger import default_run_dir
+from .process import run_as_owner
 from .report import render
-from .runner import run
+from .runner import arun
 from .settings import Credentials, Settings, parse_rate
 from .simulator import SimConfig, simulator_thread, write_sample
 
@@ -35,7 +36,8 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
         print(f"3. bulkupdate run {sample} --base-url {url} --rate {rate} "
               f"--concurrency {concurrency} --run-dir {run_dir}")
         sys.stdout.flush()
-        result = run(sample, settings, run_dir)
+        result = run_as_owner(lambda control: arun(sample, settings, run_dir,
+                                                   control=control))
     print(f"\n4. bulkupdate report {result.run_dir}\n")
     print(render(result.run_dir))
     print(f"exit code {result.exit_code}: "

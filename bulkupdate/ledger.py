@@ -33,9 +33,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from . import __version__
 from .errors import LedgerError
 from .source import fingerprint, iter_lines
+from .version import __version__
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -78,6 +78,13 @@ def default_run_dir(input_path: Path, root: Path = Path("runs")) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stem = input_path.name.split(".")[0] or "input"
     return root / f"{stamp}-{stem}"
+
+
+def ensure_fresh(run_dir: Path) -> None:
+    """A new run never goes into a directory that holds one."""
+    if (run_dir / MANIFEST).exists():
+        raise LedgerError(f"{run_dir} already holds a run: use 'bulkupdate resume "
+                          f"{run_dir}' to finish it, or choose another --run-dir")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -133,16 +140,15 @@ class Ledger:
 
     @classmethod
     def create(cls, run_dir: Path, input_path: Path, settings: dict[str, Any], *,
-               from_stdin: bool = False) -> Ledger:
-        if (run_dir / MANIFEST).exists():
-            raise LedgerError(f"{run_dir} already holds a run: use 'bulkupdate resume "
-                              f"{run_dir}' to finish it, or choose another --run-dir")
+               from_stdin: bool = False, spooled: bool = False) -> Ledger:
+        ensure_fresh(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         manifest = {
             "run_id": uuid.uuid4().hex,
             "tool_version": __version__,
             "input": str(input_path.resolve()),
             "stdin": from_stdin,
+            "spooled": spooled or from_stdin,   # the input lives in the run directory
             "input_fingerprint": fingerprint(input_path),
             "settings": settings,
             "started_at": now_iso(),
@@ -234,14 +240,18 @@ class Ledger:
                 if program["code"] is not None:
                     codes[program["code"]] += 1
 
-    def write_results(self, results: list[dict[str, Any]]) -> int:
-        """Appends results whose line has none yet; returns how many were written."""
+    def write_results(self, results: list[dict[str, Any]],
+                      written: list[dict[str, Any]] | None = None) -> int:
+        """Appends results whose line has none yet; returns how many were written
+        (and appends them to ``written`` when given, in ledger order)."""
         assert self._results is not None
         out = []
         for result in results:
             if self.done.add(result["line"]):
                 self._count(result)
                 out.append(orjson.dumps(result))
+                if written is not None:
+                    written.append(result)
             else:
                 self.duplicates += 1   # never reported twice: the first answer stands
         if out:

@@ -1,15 +1,21 @@
-"""Structured logs: stable, namespaced events (``batch.retry``, ``run.finished``)
-with flat fields, written as JSON lines to the run directory's ``events.jsonl``;
-warnings and errors are echoed to stderr. Mobile numbers and emails are masked
-unless the user turns masking off; credentials never reach a log call at all.
+"""Structured logs for one run: a logger bound to that run alone, writing JSON lines
+to its ``events.jsonl`` and forwarding each event to the stdlib logger
+``bulkupdate``, where a host (or the CLI) decides what to show.
+
+Nothing here touches structlog's process-wide configuration: every run wraps its
+own processor chain, so several runs in one process (one loop or several threads)
+log to their own files, and a host's own structlog setup is left as it was.
+Events have stable, namespaced names (``batch.retry``, ``run.finished``) and flat
+fields. Mobile numbers and emails are masked unless the user turns masking off;
+credentials never reach a log call at all.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -17,6 +23,9 @@ import structlog
 PII_KEYS = frozenset({"mobile", "email"})
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
+STDLIB_NAME = "bulkupdate"
+
+Logger = Any   # a structlog filtering bound logger; its methods are made at run time
 
 
 def mask_value(key: str, value: Any) -> Any:
@@ -42,57 +51,66 @@ def _masking(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
-class _Tee:
-    """The last processor: JSON to the events file, a short line to stderr for
-    warnings and errors (through tqdm, so a progress bar is not torn)."""
+def render_line(method: str, event: dict[str, Any]) -> str:
+    """``warning: batch.retry status=503 ...``: the short form for a terminal."""
+    fields = " ".join(f"{k}={v}" for k, v in event.items()
+                      if k not in ("event", "level", "timestamp"))
+    return f"{method}: {event.get('event')} {fields}".rstrip()
 
-    def __init__(self, events: TextIO | None, echo_level: int, stderr: TextIO) -> None:
+
+class _Sink:
+    """The last processor: JSON to this run's events file, then the stdlib logger
+    ``bulkupdate`` (the event as ``record.bulkupdate``, the run directory as
+    ``record.run_dir``) when it is enabled for the level."""
+
+    def __init__(self, events: BinaryIO | None, run_dir: str) -> None:
         self._events = events
-        self._echo = echo_level
-        self._stderr = stderr
+        self._run_dir = run_dir
+        self._stdlib = logging.getLogger(STDLIB_NAME)
 
     def __call__(self, _: Any, method: str, event: dict[str, Any]) -> str:
-        if self._events is not None:
-            self._events.write(orjson.dumps(event, default=str).decode() + "\n")
+        if self._events is not None and not self._events.closed:
+            self._events.write(orjson.dumps(event, default=str) + b"\n")
             self._events.flush()
-        if LEVELS.get(method, logging.INFO) >= self._echo:
-            fields = " ".join(f"{k}={v}" for k, v in event.items()
-                              if k not in ("event", "level", "timestamp"))
-            line = f"{method}: {event.get('event')} {fields}".rstrip()
-            try:
-                from tqdm import tqdm
-
-                tqdm.write(line, file=self._stderr)
-            except ImportError:  # pragma: no cover - tqdm is a dependency
-                print(line, file=self._stderr)
+        level = LEVELS.get(method, logging.INFO)
+        if self._stdlib.isEnabledFor(level):
+            self._stdlib.log(level, "%s", render_line(method, event),
+                             extra={"bulkupdate": event, "run_dir": self._run_dir})
         raise structlog.DropEvent
 
 
-_events_file: TextIO | None = None
+class RunLog:
+    """The log of one run: ``.log`` is its bound logger; ``close()`` ends it."""
 
-
-def configure(*, level: str = "info", events_path: Path | None = None, mask: bool = True,
-              echo_level: str = "warning", stderr: TextIO | None = None) -> None:
-    global _events_file
-    close()
-    if events_path is not None:
-        _events_file = events_path.open("a", encoding="utf-8")
-    processors: list[Any] = [structlog.processors.add_log_level,
-                             structlog.processors.TimeStamper(fmt="iso", utc=True)]
-    if mask:
-        processors.append(_masking)
-    processors.append(_Tee(_events_file, LEVELS[echo_level], stderr or sys.stderr))
-    structlog.configure(
-        processors=processors,
+    def __init__(self, events_path: Path | None, *, level: str = "info",
+                 mask: bool = True) -> None:
+        self._file = events_path.open("ab") if events_path is not None else None
+        processors: list[Any] = [structlog.processors.add_log_level,
+                                 structlog.processors.TimeStamper(fmt="iso", utc=True)]
+        if mask:
+            processors.append(_masking)
+        run_dir = str(events_path.parent) if events_path is not None else ""
+        processors.append(_Sink(self._file, run_dir))
         # A filtering logger makes a disabled level a no-op method: debug calls on
-        # the hot path cost one attribute lookup.
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        cache_logger_on_first_use=False,
-    )
+        # the hot path cost one attribute lookup. bind(): a concrete logger now,
+        # never the lazy proxy that would consult the global configuration.
+        self.log: Logger = structlog.wrap_logger(
+            structlog.ReturnLogger(), processors=processors, context_class=dict,
+            wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+            cache_logger_on_first_use=False).bind()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
-def close() -> None:
-    global _events_file
-    if _events_file is not None:
-        _events_file.close()
-        _events_file = None
+def _drop(_: Any, __: str, ___: MutableMapping[str, Any]) -> str:
+    raise structlog.DropEvent
+
+
+def null_logger() -> Logger:
+    """A logger that drops everything: for pieces used outside a run."""
+    return structlog.wrap_logger(structlog.ReturnLogger(), processors=[_drop],
+                                 context_class=dict, cache_logger_on_first_use=False,
+                                 wrapper_class=structlog.make_filtering_bound_logger(
+                                     logging.ERROR)).bind()

@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-import structlog
-
 from . import outcomes
 from .answers import Answer, Kind
 from .batching import Scheduler, chunk_bodies
 from .errors import ApiUnreachable, AuthFailed, RunAborted
 from .ledger import FSYNC_EVERY, Ledger
+from .logs import Logger, null_logger
 from .send import Client
 from .settings import Settings
 from .source import iter_lines
@@ -66,12 +65,12 @@ class Stats:
 class Pipeline:
     def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
                  on_results: Callable[[int], None] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
+                 log: Logger | None = None, rng: random.Random | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.client = client
-        # bind(): a concrete logger now, not a lazy proxy re-bound on every call.
-        self.log = structlog.get_logger("bulkupdate").bind()
+        self.log = log if log is not None else null_logger()
         self.sched = Scheduler()
         self.throttle = Throttle(settings.rate)
         self.stats = Stats()
@@ -87,6 +86,7 @@ class Pipeline:
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
+        self._on_written = on_written   # the results themselves, in ledger order
         self._rng = rng or random.Random()
 
     # -- control -------------------------------------------------------------
@@ -115,8 +115,12 @@ class Pipeline:
             else:
                 await asyncio.gather(*self._inflight)
         finally:
-            for task in (reader, syncer):
+            for task in (reader, syncer, *self._inflight):
+                # Normally only the reader and syncer are left; after a cancellation
+                # of run() itself, requests too: none may outlive the closed ledger.
                 task.cancel()
+            if self._inflight:
+                await asyncio.wait(self._inflight)
             with contextlib.suppress(asyncio.CancelledError):
                 await syncer
             with contextlib.suppress(asyncio.CancelledError):
@@ -388,10 +392,19 @@ class Pipeline:
         self._changed.set()
 
     def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = ()) -> None:
-        written = self.ledger.write_results(results)
+        lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
+        written = self.ledger.write_results(results, lines)
         self.stats.results += written
         for record in records:
             self.sched.finish(record)
         if records:
             self._changed.set()
         self._on_results(written)
+        if self._on_written is not None and lines:
+            try:
+                self._on_written(lines)
+            except Exception as exc:
+                # The caller's callback failed: stop as after any crash (the
+                # ledger already holds these results), then let run() raise it.
+                self._crash = self._crash or exc
+                self._fail(RunAborted(f"on_result raised {exc!r}"))

@@ -1,160 +1,231 @@
-"""A run from start to exit code: run directory, session, signals, summary.
+"""The library's entry points: ``arun``/``aresume`` (the async core) take a source
+and settings to a :class:`RunResult`; ``run``/``resume`` wrap them for callers
+without an event loop.
 
-This is the library's entry point (``bulkupdate.run`` and ``bulkupdate.resume``);
-the CLI only turns arguments into :class:`Settings` and calls it.
+A guest in the caller's process: no logging configuration, GC tuning, signal
+handler or loop policy. Each run logs through its own logger to its own
+``events.jsonl``; the CLI, which owns its process, opts in to the rest
+(:mod:`bulkupdate.process`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import signal
+import os
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from . import logs
 from .auth import Auth
+from .control import Control
 from .errors import RunAborted, UsageError
-from .ledger import EVENTS, Ledger, default_run_dir, now_iso
+from .intake import Source, check_source
+from .ledger import EVENTS, Ledger, default_run_dir, ensure_fresh, now_iso
+from .logs import Logger, RunLog
 from .pipeline import Pipeline
 from .progress import progress_bar
+from .results import RecordResult, RunResult, Summary
 from .send import Client
-from .settings import Settings
-from .source import count_records, spool_stdin
+from .settings import Settings, load_settings
+from .source import count_records
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
+OnResult = Callable[[RecordResult], Any]
 
-@dataclass(frozen=True)
-class RunResult:
-    exit_code: int
-    run_dir: Path
-    summary: dict[str, Any]
-    reason: str = ""
+__all__ = ["RunResult", "aresume", "arun", "resume", "run"]
 
 
-def run(input_path: str | Path, settings: Settings, run_dir: Path | None = None) -> RunResult:
-    """Start a new run of ``input_path`` (``"-"`` reads standard input)."""
-    Auth(settings.credentials, settings.base_url)  # no credentials: usage error, nothing sent
-    from_stdin = str(input_path) == "-"
-    path = Path("stdin.jsonl") if from_stdin else Path(input_path)
-    if not from_stdin and not path.is_file():
-        raise UsageError(f"input file {path} does not exist")
-    run_dir = run_dir or default_run_dir(path)
-    if from_stdin:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = spool_stdin(run_dir / "input.jsonl")
-    ledger = Ledger.create(run_dir, path, settings.public(), from_stdin=from_stdin)
-    return _execute(ledger, settings)
-
-
-def resume(run_dir: Path, settings: Settings) -> RunResult:
-    """Finish an interrupted or aborted run: skip what has a result, send the rest."""
-    Auth(settings.credentials, settings.base_url)
-    ledger = Ledger.reopen(run_dir)
-    return _execute(ledger, settings)
-
-
-def _execute(ledger: Ledger, settings: Settings) -> RunResult:
-    logs.configure(level=settings.log_level, events_path=ledger.dir / EVENTS,
-                   mask=settings.mask_pii)
-    log = structlog.get_logger("bulkupdate")
-    started_at, started = now_iso(), time.monotonic()
-    session = ledger.begin_session(started_at)
-    show = sys.stderr.isatty() if settings.progress is None else settings.progress
-    # Counting costs a pass over the input: only for a bar someone will see.
-    total = count_records(ledger.input_path) if show else None
-    bar = progress_bar(total, show, initial=ledger.done.count)
+async def arun(source: Source, settings: Settings, run_dir: str | Path | None = None,
+               on_result: OnResult | None = None, *,
+               control: Control | None = None) -> RunResult:
+    """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
+    iterable or async iterable of records (``dict``) or JSONL lines. Everything
+    is checked before the run directory is created."""
+    _check_credentials(settings)
+    intake = check_source(source)
+    claimed = run_dir is None
+    target = claim_run_dir(default_run_dir(intake.stem)) if claimed else Path(run_dir or ".")
     try:
-        state, stats, input_records, abort = _loop_run(_session(ledger, settings, bar.update))
+        if not claimed:
+            ensure_fresh(target)
+            target.mkdir(parents=True, exist_ok=True)
+        path = await intake.materialize(target)
+    except BaseException:
+        if claimed:
+            _remove_if_empty(target)
+        raise
+    ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
+                                     from_stdin=intake.kind == "stdin",
+                                     spooled=intake.kind != "file")
+    return await _execute(ledger, settings, on_result, control)
+
+
+async def aresume(run_dir: str | Path, settings: Settings | None = None,
+                  on_result: OnResult | None = None, *,
+                  control: Control | None = None) -> RunResult:
+    """Finish an interrupted or aborted run: skip what has a result, send the rest.
+    ``settings=None`` reuses the run's own, with credentials from the environment."""
+    run_dir = Path(run_dir)
+    if settings is None:
+        settings = own_settings(run_dir)
+    _check_credentials(settings)
+    ledger = await asyncio.to_thread(Ledger.reopen, run_dir)
+    return await _execute(ledger, settings, on_result, control)
+
+
+def run(source: Source, settings: Settings, run_dir: str | Path | None = None,
+        on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+    """:func:`arun` on an event loop of its own (a worker thread will do)."""
+    _refuse_running_loop("run", "arun")
+    with asyncio.Runner() as runner:
+        return runner.run(arun(source, settings, run_dir, on_result, control=control))
+
+
+def resume(run_dir: str | Path, settings: Settings | None = None,
+           on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+    """:func:`aresume` on an event loop of its own."""
+    _refuse_running_loop("resume", "aresume")
+    with asyncio.Runner() as runner:
+        return runner.run(aresume(run_dir, settings, on_result, control=control))
+
+
+def own_settings(run_dir: Path) -> Settings:
+    """The settings a run was started with (its manifest), credentials from the
+    environment: they are never written to the run directory."""
+    from .report import load
+
+    manifest, _ = load(run_dir)
+    env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}
+    return load_settings({}, config_path=None, env=env, base=manifest.get("settings"))
+
+
+def claim_run_dir(wanted: Path) -> Path:
+    """``wanted``, or ``wanted-2``, ``-3``…: created here, so two runs started in
+    the same second (in one process or two) never share a directory."""
+    for n in range(1, 1000):
+        candidate = wanted if n == 1 else wanted.with_name(f"{wanted.name}-{n}")
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return candidate
+    raise UsageError(f"cannot create a run directory next to {wanted}: choose one with run_dir")
+
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+def _refuse_running_loop(name: str, async_name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(f"bulkupdate.{name}() was called inside a running event loop: "
+                     f"use 'await bulkupdate.{async_name}(...)' there")
+
+
+def _check_credentials(settings: Settings) -> None:
+    if not isinstance(settings, Settings):
+        raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
+    Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing created
+
+
+async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
+                   control: Control | None) -> RunResult:
+    run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
+    log = run_log.log
+    try:
+        started = time.monotonic()
+        session = ledger.begin_session(now_iso())
+        show = sys.stderr.isatty() if settings.progress is None else settings.progress
+        # Counting costs a pass over the input: only for a bar someone will see.
+        total = await asyncio.to_thread(count_records, ledger.input_path) if show else None
+        bar = progress_bar(total, show, initial=ledger.done.count)
+        try:
+            state, stats, input_records, abort = await _session(
+                ledger, settings, log, bar.update, _typed(on_result), control)
+        finally:
+            bar.close()
+        code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
+        stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
+                     exit_code=code)
+        ledger.end_session(session, stats)
+        summary = await asyncio.to_thread(ledger.finalize, input_records)
+        code = _exit_code(code, summary, log)
+        session["exit_code"] = summary["exit_code"] = code
+        ledger.save(summary)
+        log.info("run.finished", exit_code=code, **summary["outcomes"],
+                 requests=stats.get("requests"), duration_s=stats["duration_s"])
     finally:
-        bar.close()
-    reason = str(abort) if abort else ""
-    code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
-    stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
-                 exit_code=code)
-    ledger.end_session(session, stats)
-    summary = ledger.finalize(input_records)
-    if code is None:
-        code = EXIT_OK if summary["outcomes"]["ok"] == summary["input_records"] else EXIT_NOT_OK
-        if not summary["complete"]:
-            # The invariant failed. Say so loudly and never exit 0.
-            log.error("run.incomplete", results=summary["results"],
-                      input_records=summary["input_records"])
-            code = EXIT_NOT_OK
-    session["exit_code"] = summary["exit_code"] = code
-    ledger.save(summary)
-    log.info("run.finished", exit_code=code, **summary["outcomes"],
-             requests=stats.get("requests"), duration_s=stats["duration_s"])
-    logs.close()
-    return RunResult(code, ledger.dir, summary, reason)
+        run_log.close()
+    return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
 
 
-def _loop_run(coro: Any) -> Any:
-    # Every record allocates a few short-lived dicts; with the default threshold
-    # the collector runs every 700 allocations and rescans the window each time.
-    # Long-lived start-up objects are frozen out of its sight altogether; the
-    # older generations still run often enough that cyclic garbage (aiohttp leaves
-    # some per request) cannot pile up over a run of millions.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
+def _exit_code(code: int | None, summary: dict[str, Any], log: Logger) -> int:
+    if code is not None:
+        return code
+    if not summary["complete"]:
+        # The invariant failed. Say so loudly and never exit 0.
+        log.error("run.incomplete", results=summary["results"],
+                  input_records=summary["input_records"])
+        return EXIT_NOT_OK
+    return EXIT_OK if summary["outcomes"]["ok"] == summary["input_records"] else EXIT_NOT_OK
 
 
-async def _session(ledger: Ledger, settings: Settings, on_results: Any
+def _typed(on_result: OnResult | None) -> Callable[[list[dict[str, Any]]], None] | None:
+    if on_result is None:
+        return None
+
+    def deliver(lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            on_result(RecordResult.from_line(line))
+
+    return deliver
+
+
+class _Stopper:
+    """What a :class:`Control` stops: this run's pipeline, saying so in its log."""
+
+    def __init__(self, pipeline: Pipeline, log: Logger, control: Control) -> None:
+        self._pipeline, self._log, self._control = pipeline, log, control
+
+    def stop(self) -> None:
+        self._log.warning("run.stopping", signal=self._control.why or None,
+                          hint="in-flight requests finish; a second signal cuts them short")
+        self._pipeline.stop()
+
+    def cut_short(self) -> None:
+        self._pipeline.cut_short()
+
+
+async def _session(ledger: Ledger, settings: Settings, log: Logger,
+                   on_results: Callable[[int], Any],
+                   on_written: Callable[[list[dict[str, Any]]], None] | None,
+                   control: Control | None,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url)
+    auth = Auth(settings.credentials, settings.base_url, log)
     abort: RunAborted | None = None
     state = "aborted"
     async with Client(settings, auth) as client:
-        pipeline = Pipeline(settings, ledger, client, on_results=on_results)
-        with _signals(pipeline):
-            try:
-                state = await pipeline.run()
-            except RunAborted as exc:
-                abort = exc
+        pipeline = Pipeline(settings, ledger, client, on_results=on_results,
+                            on_written=on_written, log=log)
+        stopper = _Stopper(pipeline, log, control) if control is not None else None
+        if control is not None and stopper is not None:
+            control.attach(stopper)
+        try:
+            state = await pipeline.run()
+        except RunAborted as exc:
+            abort = exc
+        finally:
+            if control is not None and stopper is not None:
+                control.detach(stopper)
         return state, pipeline.stats.as_session(), pipeline.input_records, abort
 
-
-@contextlib.contextmanager
-def _signals(pipeline: Pipeline) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    received: list[int] = []
-
-    def handle(signum: int) -> None:
-        received.append(signum)
-        if len(received) == 1:
-            structlog.get_logger("bulkupdate").warning(
-                "run.stopping", signal=signal.Signals(signum).name,
-                hint="in-flight requests finish; a second signal cuts them short")
-            pipeline.stop()
-        else:
-            pipeline.cut_short()
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, handle, sig)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -99,6 +99,10 @@ class Settings:
     credentials: Credentials = field(default_factory=Credentials, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.rate, Rate):
+            # Accepted where a user would write it: Settings(rate="100/min").
+            object.__setattr__(self, "rate", parse_rate(self.rate))
+        _check_types(self)
         _check_url(self.base_url)
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise UsageError(f"batch size {self.batch_size} is out of range: the API takes "
@@ -132,6 +136,25 @@ class Settings:
             else:
                 out[f.name] = getattr(self, f.name)
         return out
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "base_url": (str,), "concurrency": (int,), "batch_size": (int,), "max_attempts": (int,),
+    "timeout": (int, float), "backoff_base": (int, float), "backoff_cap": (int, float),
+    "retry_budget": (int, float), "grace_period": (int, float), "window": (int,),
+    "linger": (int, float), "progress": (bool, type(None)), "log_level": (str,),
+    "mask_pii": (bool,), "credentials": (Credentials,),
+}
+
+
+def _check_types(settings: Settings) -> None:
+    """A wrong type fails here, naming the setting, not later in a comparison."""
+    for name, types in _TYPES.items():
+        value = getattr(settings, name)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if bad_bool or not isinstance(value, types):
+            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise UsageError(f"setting {name} = {value!r} is not a valid {want}")
 
 
 def _check_url(url: str) -> None:

@@ -222,12 +222,10 @@ def test_secrets_never_reach_the_run_directory_or_output(tmp_path: Path, sim: An
 def test_pii_is_masked_in_logs(tmp_path: Path) -> None:
     from bulkupdate import logs
 
-    logs.configure(events_path=tmp_path / "events.jsonl", level="debug")
-    import structlog
-
-    structlog.get_logger().info("probe", mobile="919740001234", email="alice@example.com",
-                                customer={"mobile": "919740009999"})
-    logs.close()
+    run_log = logs.RunLog(tmp_path / "events.jsonl", level="debug")
+    run_log.log.info("probe", mobile="919740001234", email="alice@example.com",
+                     customer={"mobile": "919740009999"})
+    run_log.close()
     event = orjson.loads((tmp_path / "events.jsonl").read_bytes())
     assert event["mobile"] == "********1234" and event["email"] == "a***@example.com"
     assert event["customer"]["mobile"].endswith("9999") and "97400" not in str(event)

@@ -1,0 +1,109 @@
+"""The typed values a run hands back: one :class:`RecordResult` per final result
+(to ``on_result``), and a :class:`RunResult` with its :class:`Summary` at the end.
+
+They are read-only views of what the run directory holds (``results.jsonl``,
+``summary.json``); the files stay the record of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import BulkUpdateError
+from .outcomes import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramResult:
+    """What the API said about one program update of a record."""
+
+    name: str
+    update_type: str
+    ok: bool
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The final result of one input record, as written to ``results.jsonl``."""
+
+    line: int
+    outcome: Outcome
+    ref: str | None = None
+    customer: Mapping[str, Any] | None = None
+    attempts: int = 0
+    uncertain: bool = False
+    programs: tuple[ProgramResult, ...] = ()
+    error: str | None = None          # why, for invalid and retryable records
+    field: str | None = None          # the offending field of an invalid record
+    customer_id: int | None = None
+    code: int | None = None           # customer-level (or whole-request) code, if any
+    message: str | None = None
+
+    @classmethod
+    def from_line(cls, data: Mapping[str, Any]) -> RecordResult:
+        programs = tuple(ProgramResult(p["partnerProgramName"], p["updateType"], p["ok"],
+                                       p.get("code"), p.get("message") or "")
+                         for p in data.get("programs") or ())
+        return cls(line=data["line"], outcome=Outcome(data["outcome"]), ref=data.get("ref"),
+                   customer=data.get("customer"), attempts=data.get("attempts", 0),
+                   uncertain=bool(data.get("uncertain")), programs=programs,
+                   error=data.get("error"), field=data.get("field"),
+                   customer_id=data.get("customerId"), code=data.get("code"),
+                   message=data.get("message"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """``summary.json`` as a value. ``summary["outcomes"]`` still works for code
+    written against the plain dict."""
+
+    run_id: str
+    input: str
+    input_records: int | None
+    results: int
+    complete: bool
+    outcomes: Mapping[str, int]       # keyed by Outcome value: "ok", "partial", ...
+    codes: Mapping[str, int]          # API code → count
+    uncertain: int = 0
+    sessions: int = 0
+    sessions_killed: int = 0
+    requests: int = 0
+    throttled: int = 0
+    transient_failures: int = 0
+    duration_s: float = 0.0
+    customers_per_s: float | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    exit_code: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        known = {f.name for f in fields(cls)} - {"raw"}
+        return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
+
+    def count(self, outcome: Outcome | str) -> int:
+        return self.outcomes.get(str(outcome), 0)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run or resume ended: the exit code the CLI would use (0, 1, 3, 130),
+    its run directory, the summary, and the exception that aborted it, if any."""
+
+    exit_code: int
+    run_dir: Path
+    summary: Summary
+    abort: BulkUpdateError | None = None
+
+    @property
+    def reason(self) -> str:
+        return str(self.abort) if self.abort is not None else ""

@@ -30,8 +30,10 @@ def open_input(path: Path) -> BinaryIO:
     except PermissionError:
         raise UsageError(f"input file {path} is not readable") from None
     if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        # gzip.open owns its file: closing it closes the file (a GzipFile around
+        # ``raw`` would leave ``raw`` open).
+        raw.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     raw.seek(0)
     return raw
 

@@ -1,0 +1,66 @@
+"""process: what the CLI turns on for its own process, each thing put back after."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import logging
+import signal
+from typing import Any
+
+from bulkupdate.control import Control
+from bulkupdate.logs import RunLog
+from bulkupdate.process import run_as_owner, stderr_rendering, tuned_gc
+
+
+def test_gc_tuning_is_undone() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with tuned_gc():
+        assert gc.get_threshold() == (50_000, 10, 10)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_warnings_are_rendered_and_the_logger_is_put_back(tmp_path: Any) -> None:
+    logger = logging.getLogger("bulkupdate")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    out = io.StringIO()
+    run_log = RunLog(tmp_path / "e.jsonl")
+    with stderr_rendering("warning", out):
+        run_log.log.info("batch.sent")
+        run_log.log.warning("run.stopping", signal="SIGTERM")
+    run_log.close()
+    assert out.getvalue() == "warning: run.stopping signal=SIGTERM\n"
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+def test_signals_go_to_the_control_and_the_old_handlers_come_back() -> None:
+    def host_handler(*_: Any) -> None:  # pragma: no cover - never delivered
+        pass
+
+    class Target:
+        stopped = 0
+
+        def stop(self) -> None:
+            self.stopped += 1
+
+        def cut_short(self) -> None:
+            pass
+
+    target = Target()
+
+    async def main(control: Control) -> int:
+        control.attach(target)
+        signal.raise_signal(signal.SIGTERM)
+        for _ in range(100):
+            if target.stopped:
+                break
+            await asyncio.sleep(0.01)
+        return target.stopped
+
+    previous = signal.signal(signal.SIGTERM, host_handler)
+    try:
+        assert run_as_owner(main) == 1
+        assert signal.getsignal(signal.SIGTERM) is host_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)

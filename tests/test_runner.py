@@ -1,0 +1,48 @@
+"""runner pieces: run directories claimed once, a run's own settings, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bulkupdate.errors import UsageError
+from bulkupdate.logs import null_logger
+from bulkupdate.runner import _exit_code, claim_run_dir, own_settings
+from bulkupdate.settings import Settings
+
+
+def test_a_claimed_run_directory_is_never_handed_out_twice(tmp_path: Path) -> None:
+    wanted = tmp_path / "runs" / "20261126T000000Z-records"
+    got = [claim_run_dir(wanted) for _ in range(3)]
+    assert [p.name for p in got] == [wanted.name, wanted.name + "-2", wanted.name + "-3"]
+    assert all(p.is_dir() for p in got)
+
+
+def test_own_settings_come_from_the_manifest_and_credentials_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = Settings(base_url="http://127.0.0.1:8123", rate="7/s", concurrency=3).public()
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps({"settings": saved}))
+    monkeypatch.setenv("CAPILLARY_CLIENT_KEY", "k")
+    monkeypatch.setenv("CAPILLARY_CLIENT_SECRET", "s")
+    monkeypatch.setenv("BULKUPDATE_CONCURRENCY", "99")   # the run's own win here
+    settings = own_settings(tmp_path)
+    assert settings.base_url == "http://127.0.0.1:8123" and str(settings.rate) == "7/s"
+    assert settings.concurrency == 3 and settings.credentials.scheme == "oauth"
+
+
+def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) -> None:
+    from bulkupdate import run
+
+    with pytest.raises(UsageError, match="no credentials"):
+        run([{"customer": {"id": 1}}], Settings(), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_exit_codes() -> None:
+    summary = {"complete": True, "outcomes": {"ok": 2}, "input_records": 2, "results": 2}
+    assert _exit_code(None, summary, null_logger()) == 0
+    assert _exit_code(None, {**summary, "outcomes": {"ok": 1}}, null_logger()) == 1
+    assert _exit_code(None, {**summary, "complete": False}, null_logger()) == 1
+    assert _exit_code(130, summary, null_logger()) == 130

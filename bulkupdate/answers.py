@@ -28,9 +28,7 @@ from typing import Any
 
 import orjson
 
-SPLIT_CODES = frozenset({2008, 1060})
-NOT_APPLIED_STATUSES = frozenset({429, 461, 503, 521})
-THROTTLE_STATUSES = frozenset({429})
+from .api import NOT_APPLIED_STATUSES, SPLIT_CODES, THROTTLE_STATUSES
 
 
 class Kind(enum.Enum):

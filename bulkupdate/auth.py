@@ -17,11 +17,11 @@ import time
 import aiohttp
 import orjson
 
+from .api import TOKEN_HEADER, TOKEN_PATH
 from .errors import AuthFailed, UsageError
 from .logs import Logger, null_logger
 from .settings import Credentials
 
-TOKEN_PATH = "/v3/oauth/token/generate"
 RENEW_MARGIN = 0.2   # renew when this fraction of the token's life is left
 
 
@@ -55,7 +55,7 @@ class Auth:
         if self._token is None or time.monotonic() >= self._expires:
             await self.renew(session, stale=self._token)
         assert self._token is not None
-        return {"X-CAP-API-OAUTH-TOKEN": self._token}
+        return {TOKEN_HEADER: self._token}
 
     @property
     def renewable(self) -> bool:

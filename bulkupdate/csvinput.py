@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
+from .api import IDENTIFIERS
 from .errors import UsageError
 from .source import open_input
 
-IDENTIFIERS = ("id", "mobile", "email", "externalId")
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
 

@@ -10,19 +10,12 @@ from typing import Any, TextIO
 
 import orjson
 
+from .api import CODE_MEANINGS as API_CODES
 from .errors import LedgerError
 from .ledger import MANIFEST, RESULTS, SUMMARY
 
 CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
                "codes", "message")
-API_CODES = {
-    200: "success", 1000: "customer found", 8015: "customer not found",
-    2002: "required field empty", 2003: "expiry date in the past",
-    2004: "customer not linked to the program", 2006: "partner program not found",
-    2007: "tier not found in the program", 2008: "batch over the server's limit",
-    2009: "unsupported updateType", 2026: "relinking not enabled for the org",
-    2027: "no pending relinking to cancel", 2028: "renewal initiation not allowed for the org",
-}
 
 
 def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import aiohttp
 
 from .answers import Answer, Kind, classify, no_answer
+from .api import ENDPOINT
 from .auth import Auth
 from .settings import Settings
+from .version import __version__
 
-ENDPOINT = "/v2/partnerProgram/customerPartnerProgramUpdate"
-USER_AGENT = "bulkupdate/0.1"
+USER_AGENT = f"bulkupdate/{__version__}"
 
 
 class Client:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .api import MAX_BATCH
 from .errors import UsageError
 
-MAX_BATCH = 50
 ENV_PREFIX = "BULKUPDATE_"
 
 

@@ -14,10 +14,8 @@ from typing import Any
 
 import orjson
 
-UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",
-                "MEMBERSHIP_RENEWAL_INITIATION")
-NEEDS_DETAILS = frozenset({"UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RENEWAL_INITIATION"})
-IDENTIFIERS = ("id", "mobile", "email", "externalId")
+from .api import IDENTIFIERS, NEEDS_DETAILS, UPDATE_TYPES
+
 TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
 UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))
 DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))

@@ -3,6 +3,11 @@
 Deterministic from a seed, formula-based (millions of customers cost nothing),
 with dials for latency, rate limits and faults. See ``server`` for the routes and
 ``world`` for the rules it answers with.
+
+It keeps its own rules, paths and codes on purpose and takes none of them from
+the client (``bulkupdate.api`` and friends): it stands in for the server, so a
+misreading of the API on either side shows up as a disagreement in tests
+instead of being shared by both.
 """
 
 from .cli import add_simulate_arguments, config_from_args, simulate_main

@@ -1,0 +1,32 @@
+"""The API's facts in one place: paths, headers, limits, identifiers, update types
+and what its codes mean (``/work/shared/api``, Capillary's v2 conventions).
+
+The simulator (``bulkupdate/simulator``) keeps its own copy of these rules on
+purpose: it stands in for the server, so a mistake here must show up as a
+disagreement in tests, not be shared by client and server alike.
+"""
+
+from __future__ import annotations
+
+ENDPOINT = "/v2/partnerProgram/customerPartnerProgramUpdate"
+TOKEN_PATH = "/v3/oauth/token/generate"
+TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+MAX_BATCH = 50                  # customers per request, at most
+
+IDENTIFIERS = ("id", "mobile", "email", "externalId")
+UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",
+                "MEMBERSHIP_RENEWAL_INITIATION")
+NEEDS_DETAILS = frozenset({"UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RENEWAL_INITIATION"})
+
+SPLIT_CODES = frozenset({2008, 1060})                # batch over the server's limit
+NOT_APPLIED_STATUSES = frozenset({429, 461, 503, 521})   # refused before processing
+THROTTLE_STATUSES = frozenset({429})
+
+CODE_MEANINGS = {
+    200: "success", 1000: "customer found", 8015: "customer not found",
+    2002: "required field empty", 2003: "expiry date in the past",
+    2004: "customer not linked to the program", 2006: "partner program not found",
+    2007: "tier not found in the program", 2008: "batch over the server's limit",
+    2009: "unsupported updateType", 2026: "relinking not enabled for the org",
+    2027: "no pending relinking to cancel", 2028: "renewal initiation not allowed for the org",
+}

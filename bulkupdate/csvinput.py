@@ -21,7 +21,7 @@ import orjson
 
 from .api import IDENTIFIERS
 from .errors import UsageError
-from .source import open_input
+from .inputfile import open_input
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))

@@ -9,7 +9,6 @@ reading on the event loop's thread never waits on a pipe.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import shutil
 import sys
@@ -17,37 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .csvinput import iter_csv_records
 from .errors import UsageError
+from .inputfile import is_csv, open_input
 
-
-def open_input(path: Path) -> BinaryIO:
-    try:
-        raw: BinaryIO = path.open("rb")
-    except FileNotFoundError:
-        raise UsageError(f"input file {path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"input {path} is a directory, not a file") from None
-    except PermissionError:
-        raise UsageError(f"input file {path} is not readable") from None
-    if raw.read(2) == b"\x1f\x8b":
-        # gzip.open owns its file: closing it closes the file (a GzipFile around
-        # ``raw`` would leave ``raw`` open).
-        raw.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
-
-
-def is_csv(path: Path) -> bool:
-    suffixes = [s.lower() for s in path.suffixes]
-    return ".csv" in suffixes[-2:]
+__all__ = ["count_records", "fingerprint", "is_csv", "iter_lines", "open_input",
+           "spool_stdin"]
 
 
 def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the newline) for every non-blank physical line."""
     if is_csv(path):
-        from .csvinput import iter_csv_records
-
         yield from iter_csv_records(path)
         return
     with open_input(path) as fh:

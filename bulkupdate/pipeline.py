@@ -33,6 +33,7 @@ from .batching import Scheduler, chunk_bodies
 from .errors import ApiUnreachable, AuthFailed, RunAborted
 from .ledger import FSYNC_EVERY, Ledger
 from .logs import Logger, null_logger
+from .retry import RetryPolicy
 from .send import Client
 from .settings import Settings
 from .source import iter_lines
@@ -87,7 +88,7 @@ class Pipeline:
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
         self._on_written = on_written   # the results themselves, in ledger order
-        self._rng = rng or random.Random()
+        self.retry = RetryPolicy.from_settings(settings, rng)
 
     # -- control -------------------------------------------------------------
 
@@ -344,12 +345,13 @@ class Pipeline:
                                  retry_after=answer.retry_after)
         elif answer.retry_after:
             self.throttle.pause(answer.retry_after)
-        delay = self._backoff(max(r.attempts for r in records), answer.retry_after)
+        delay = self.retry.backoff(max(r.attempts for r in records), answer.retry_after)
         retry: list[Record] = []
         final: list[dict[str, Any]] = []
         for record in records:
             record.uncertain = record.uncertain or answer.fate_unknown
-            if record.attempts >= self.settings.max_attempts:
+            verdict = self.retry.give_up(record.attempts, record.waited, delay)
+            if verdict == "attempts":
                 if answer.unreachable:
                     self._fail(ApiUnreachable(
                         f"the API at {self.settings.base_url} could not be reached after "
@@ -357,7 +359,7 @@ class Pipeline:
                         "when it is back", lines=(record.line,)))
                     return
                 final.append(outcomes.retryable(record, answer.reason))
-            elif record.waited + delay > self.settings.retry_budget:
+            elif verdict == "budget":
                 final.append(outcomes.retryable(
                     record, f"{answer.reason} (retry budget of "
                             f"{self.settings.retry_budget:g}s used up)"))
@@ -370,11 +372,6 @@ class Pipeline:
             self._final(final, [r for r in records if r not in retry])
         if retry:
             self._later(delay, retry)
-
-    def _backoff(self, attempts: int, retry_after: float | None) -> float:
-        s = self.settings
-        ceiling = min(s.backoff_cap, s.backoff_base * 2 ** max(0, attempts - 1))
-        return max(self._rng.uniform(0, ceiling), retry_after or 0.0)
 
     def _later(self, delay: float, records: list[Record]) -> None:
         def wake() -> None:

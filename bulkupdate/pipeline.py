@@ -1,4 +1,5 @@
-"""The pipeline: read → validate → schedule → send → map → ledger.
+"""Running the pipeline (read → validate → schedule → send → map → ledger) and
+dispatching its requests.
 
 Three kinds of task share one loop and one :class:`Scheduler`:
 
@@ -12,84 +13,30 @@ Three kinds of task share one loop and one :class:`Scheduler`:
   maps it and settles each record: final outcome to the ledger, or back to the
   scheduler after a backoff wait.
 
-A background task fsyncs the ledger every second from a worker thread.
+A background task fsyncs the ledger every second from a worker thread. The
+reader lives in ``reading``, the handling of answers in ``handle``, their shared
+state in ``flow``; this module starts them and dispatches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import islice
-from typing import Any
 
-from . import outcomes
-from .answers import Answer, Kind
-from .batching import Scheduler, chunk_bodies
-from .errors import ApiUnreachable, AuthFailed, RunAborted
-from .ledger import FSYNC_EVERY, Ledger
-from .logs import Logger, null_logger
-from .retry import RetryPolicy
-from .send import Client
-from .settings import Settings
-from .source import iter_lines
-from .throttle import Throttle
-from .validate import Invalid, Record, validate_line
+from .answers import Kind
+from .batching import chunk_bodies
+from .errors import RunAborted
+from .flow import Stats
+from .handle import Handling
+from .ledger import FSYNC_EVERY
+from .reading import READ_SLICE, Reading
+from .validate import Record
 
-READ_SLICE = 64     # lines validated between two turns of the event loop
+__all__ = ["READ_SLICE", "Pipeline", "Stats"]
 
 
-@dataclass
-class Stats:
-    lines_read: int = 0
-    requests: int = 0
-    records_sent: int = 0
-    transient: int = 0
-    throttled: int = 0
-    splits: int = 0
-    throttle_cuts: int = 0
-    results: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    def as_session(self) -> dict[str, Any]:
-        return {"requests": self.requests, "records_sent": self.records_sent,
-                "transient": self.transient, "throttled": self.throttled,
-                "splits": self.splits, "throttle_cuts": self.throttle_cuts,
-                "results": self.results,
-                "duration_s": round(time.monotonic() - self.started, 3)}
-
-
-class Pipeline:
-    def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
-                 on_results: Callable[[int], None] | None = None,
-                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
-                 log: Logger | None = None, rng: random.Random | None = None) -> None:
-        self.settings = settings
-        self.ledger = ledger
-        self.client = client
-        self.log = log if log is not None else null_logger()
-        self.sched = Scheduler()
-        self.throttle = Throttle(settings.rate)
-        self.stats = Stats()
-        self.batch_size = settings.batch_size
-        self._window = settings.effective_window
-        self._changed = asyncio.Event()
-        self._eof = False
-        self._stopping = False
-        self._abort: RunAborted | None = None
-        self._crash: Exception | None = None
-        self.input_records: int | None = None   # known once the reader saw the end
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._on_results = on_results or (lambda n: None)
-        self._on_written = on_written   # the results themselves, in ledger order
-        self.retry = RetryPolicy.from_settings(settings, rng)
-
+class Pipeline(Reading, Handling):
     # -- control -------------------------------------------------------------
 
     def stop(self) -> None:
@@ -154,55 +101,6 @@ class Pipeline:
             task.cancel()
         if late:
             await asyncio.wait(late)
-
-    # -- reading -------------------------------------------------------------
-
-    async def _read(self) -> None:
-        lines = iter_lines(self.ledger.input_path)
-        now = datetime.now(UTC)
-        done, sent_before = self.ledger.done, self.ledger.sent_before
-        stats = self.stats
-        try:
-            while not self._stopping and self._abort is None:
-                # Small slices, then back to the loop: a loop busy validating
-                # thousands of lines would wake the senders late. (A reader thread
-                # was tried: GIL hand-offs cost more than they saved.)
-                chunk = list(islice(lines, READ_SLICE))
-                if not chunk:
-                    self.input_records = stats.lines_read
-                    break
-                stats.lines_read += len(chunk)
-                invalid: list[dict[str, Any]] = []
-                for line, raw in chunk:
-                    if line in done:
-                        continue
-                    item = validate_line(line, raw, now)
-                    if type(item) is Invalid:
-                        invalid.append(outcomes.invalid(item))
-                        continue
-                    assert type(item) is Record
-                    if line in sent_before:
-                        # Sent by an earlier session that died before it was final.
-                        item.attempts = sent_before[line]
-                        item.uncertain = line in self.ledger.maybe_applied
-                    while self.sched.pending >= self._window:
-                        self._changed.set()   # let the dispatcher see what was admitted
-                        await self._wait_change()
-                        if self._stopping or self._abort is not None:
-                            return
-                    self.sched.admit(item)
-                self._changed.set()
-                if invalid:
-                    self._final(invalid)
-                await asyncio.sleep(0)
-        finally:
-            self._eof = True
-            self._changed.set()
-
-    async def _wait_change(self, limit: float | None = None) -> None:
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), limit)
 
     # -- dispatching ---------------------------------------------------------
 
@@ -281,127 +179,3 @@ class Pipeline:
             # let run() raise it with its traceback.
             self._crash = exc
             self._fail(RunAborted(f"internal error: {exc!r}"))
-
-    async def _settle(self, records: list[Record], answer: Answer, sent_at: float) -> None:
-        if answer.kind is Kind.DEFINITE:
-            assert answer.items is not None
-            try:
-                results = outcomes.map_items(records, answer.items)
-            except outcomes.Mismatch as exc:
-                answer = Answer(Kind.TRANSIENT, answer.status,
-                                f"answer does not match the request: {exc}", fate_unknown=True)
-            else:
-                self.throttle.clean()
-                self._final(results, records)
-                return
-        if answer.kind is Kind.FATAL:
-            self._fail(AuthFailed(f"the API refused the credentials ({answer.reason}); "
-                                  "fix them and run 'bulkupdate resume'",
-                                  status=answer.status, lines=tuple(r.line for r in records)))
-            return
-        if answer.kind is Kind.SPLIT:
-            await self._split(records, answer)
-            return
-        if answer.kind is Kind.BATCH:
-            await self._bisect(records, answer)
-            return
-        self._transient(records, answer, sent_at)
-
-    async def _split(self, records: list[Record], answer: Answer) -> None:
-        for record in records:
-            record.attempts -= 1   # refused before processing: not an attempt
-        self.stats.splits += 1
-        if len(records) == 1:
-            self._final([outcomes.rejected_batch(records[0], answer.code, answer.reason)],
-                        records)
-            return
-        self.batch_size = max(1, min(self.batch_size, len(records) // 2))
-        self.log.warning("batch.split", code=answer.code, new_batch_size=self.batch_size)
-        self.sched.give_back(records)
-        self._changed.set()
-
-    async def _bisect(self, records: list[Record], answer: Answer) -> None:
-        """A request refused as a whole: halve it until the refusal has one owner."""
-        if len(records) == 1:
-            self._final([outcomes.rejected_batch(records[0], answer.code, answer.reason)],
-                        records)
-            return
-        self.log.info("batch.bisect", records=len(records), code=answer.code)
-        half = len(records) // 2
-        for part in (records[:half], records[half:]):
-            await self._slots.acquire()
-            if self._stopping or self._abort is not None:
-                self._slots.release()
-                return
-            await self._send(part, await self.throttle.acquire())
-
-    def _transient(self, records: list[Record], answer: Answer, sent_at: float) -> None:
-        self.stats.transient += 1
-        if answer.throttled:
-            self.stats.throttled += 1
-            if self.throttle.throttled(sent_at, answer.retry_after):
-                self.stats.throttle_cuts += 1
-                self.log.warning("throttle.cut", share=round(self.throttle.share, 3),
-                                 retry_after=answer.retry_after)
-        elif answer.retry_after:
-            self.throttle.pause(answer.retry_after)
-        delay = self.retry.backoff(max(r.attempts for r in records), answer.retry_after)
-        retry: list[Record] = []
-        final: list[dict[str, Any]] = []
-        for record in records:
-            record.uncertain = record.uncertain or answer.fate_unknown
-            verdict = self.retry.give_up(record.attempts, record.waited, delay)
-            if verdict == "attempts":
-                if answer.unreachable:
-                    self._fail(ApiUnreachable(
-                        f"the API at {self.settings.base_url} could not be reached after "
-                        f"{record.attempts} attempts ({answer.reason}); run 'bulkupdate resume' "
-                        "when it is back", lines=(record.line,)))
-                    return
-                final.append(outcomes.retryable(record, answer.reason))
-            elif verdict == "budget":
-                final.append(outcomes.retryable(
-                    record, f"{answer.reason} (retry budget of "
-                            f"{self.settings.retry_budget:g}s used up)"))
-            else:
-                record.waited += delay
-                retry.append(record)
-        self.log.info("batch.retry", status=answer.status, reason=answer.reason,
-                      retrying=len(retry), given_up=len(final), wait_s=round(delay, 3))
-        if final:
-            self._final(final, [r for r in records if r not in retry])
-        if retry:
-            self._later(delay, retry)
-
-    def _later(self, delay: float, records: list[Record]) -> None:
-        def wake() -> None:
-            self._timers.discard(handle)
-            self.sched.give_back(records)
-            self._changed.set()
-
-        handle = asyncio.get_running_loop().call_later(delay, wake)
-        self._timers.add(handle)
-
-    def _fail(self, abort: RunAborted) -> None:
-        if self._abort is None:
-            self._abort = abort
-            self.log.error("run.aborted", reason=str(abort), status=abort.status)
-        self._changed.set()
-
-    def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = ()) -> None:
-        lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
-        written = self.ledger.write_results(results, lines)
-        self.stats.results += written
-        for record in records:
-            self.sched.finish(record)
-        if records:
-            self._changed.set()
-        self._on_results(written)
-        if self._on_written is not None and lines:
-            try:
-                self._on_written(lines)
-            except Exception as exc:
-                # The caller's callback failed: stop as after any crash (the
-                # ledger already holds these results), then let run() raise it.
-                self._crash = self._crash or exc
-                self._fail(RunAborted(f"on_result raised {exc!r}"))

@@ -1,0 +1,105 @@
+"""The shared state of one pipeline run, and the three moves every stage makes
+on it: wait for a change, write final results, abort.
+
+:class:`Flow` holds the scheduler, throttle, retry policy, counters and flags;
+the reader (``reading``), the answer handler (``handle``) and the dispatcher
+(``pipeline``) are its subclasses, each one job, combined in
+:class:`~bulkupdate.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .batching import Scheduler
+from .errors import RunAborted
+from .ledger import Ledger
+from .logs import Logger, null_logger
+from .retry import RetryPolicy
+from .send import Client
+from .settings import Settings
+from .throttle import Throttle
+from .validate import Record
+
+
+@dataclass
+class Stats:
+    lines_read: int = 0
+    requests: int = 0
+    records_sent: int = 0
+    transient: int = 0
+    throttled: int = 0
+    splits: int = 0
+    throttle_cuts: int = 0
+    results: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_session(self) -> dict[str, Any]:
+        return {"requests": self.requests, "records_sent": self.records_sent,
+                "transient": self.transient, "throttled": self.throttled,
+                "splits": self.splits, "throttle_cuts": self.throttle_cuts,
+                "results": self.results,
+                "duration_s": round(time.monotonic() - self.started, 3)}
+
+
+class Flow:
+    def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
+                 on_results: Callable[[int], None] | None = None,
+                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
+                 log: Logger | None = None, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.client = client
+        self.log = log if log is not None else null_logger()
+        self.sched = Scheduler()
+        self.throttle = Throttle(settings.rate)
+        self.stats = Stats()
+        self.batch_size = settings.batch_size
+        self._window = settings.effective_window
+        self._changed = asyncio.Event()
+        self._eof = False
+        self._stopping = False
+        self._abort: RunAborted | None = None
+        self._crash: Exception | None = None
+        self.input_records: int | None = None   # known once the reader saw the end
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._on_results = on_results or (lambda n: None)
+        self._on_written = on_written   # the results themselves, in ledger order
+        self.retry = RetryPolicy.from_settings(settings, rng)
+
+    async def _wait_change(self, limit: float | None = None) -> None:
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), limit)
+
+    def _fail(self, abort: RunAborted) -> None:
+        if self._abort is None:
+            self._abort = abort
+            self.log.error("run.aborted", reason=str(abort), status=abort.status)
+        self._changed.set()
+
+    def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = ()) -> None:
+        lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
+        written = self.ledger.write_results(results, lines)
+        self.stats.results += written
+        for record in records:
+            self.sched.finish(record)
+        if records:
+            self._changed.set()
+        self._on_results(written)
+        if self._on_written is not None and lines:
+            try:
+                self._on_written(lines)
+            except Exception as exc:
+                # The caller's callback failed: stop as after any crash (the
+                # ledger already holds these results), then let run() raise it.
+                self._crash = self._crash or exc
+                self._fail(RunAborted(f"on_result raised {exc!r}"))

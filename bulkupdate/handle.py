@@ -1,0 +1,122 @@
+"""What an answer means for the records that got it, applied: final results to
+the ledger, a retry after backoff (the pace cut first on a 429), a smaller batch
+size, a bisection, or the run's abort. The meaning itself is decided by pure
+code: :mod:`answers` (HTTP → kind), :mod:`outcomes` (items → results) and
+:mod:`retry` (attempts, budget, delay)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import outcomes
+from .answers import Answer, Kind
+from .errors import ApiUnreachable, AuthFailed
+from .flow import Flow
+from .validate import Record
+
+
+class Handling(Flow):
+    # The dispatcher's: a bisected half is sent like any request.
+    _send: Callable[[list[Record], float], Awaitable[None]]
+
+    async def _settle(self, records: list[Record], answer: Answer, sent_at: float) -> None:
+        if answer.kind is Kind.DEFINITE:
+            assert answer.items is not None
+            try:
+                results = outcomes.map_items(records, answer.items)
+            except outcomes.Mismatch as exc:
+                answer = Answer(Kind.TRANSIENT, answer.status,
+                                f"answer does not match the request: {exc}", fate_unknown=True)
+            else:
+                self.throttle.clean()
+                self._final(results, records)
+                return
+        if answer.kind is Kind.FATAL:
+            self._fail(AuthFailed(f"the API refused the credentials ({answer.reason}); "
+                                  "fix them and run 'bulkupdate resume'",
+                                  status=answer.status, lines=tuple(r.line for r in records)))
+            return
+        if answer.kind is Kind.SPLIT:
+            await self._split(records, answer)
+            return
+        if answer.kind is Kind.BATCH:
+            await self._bisect(records, answer)
+            return
+        self._transient(records, answer, sent_at)
+
+    async def _split(self, records: list[Record], answer: Answer) -> None:
+        for record in records:
+            record.attempts -= 1   # refused before processing: not an attempt
+        self.stats.splits += 1
+        if len(records) == 1:
+            self._final([outcomes.rejected_batch(records[0], answer.code, answer.reason)],
+                        records)
+            return
+        self.batch_size = max(1, min(self.batch_size, len(records) // 2))
+        self.log.warning("batch.split", code=answer.code, new_batch_size=self.batch_size)
+        self.sched.give_back(records)
+        self._changed.set()
+
+    async def _bisect(self, records: list[Record], answer: Answer) -> None:
+        """A request refused as a whole: halve it until the refusal has one owner."""
+        if len(records) == 1:
+            self._final([outcomes.rejected_batch(records[0], answer.code, answer.reason)],
+                        records)
+            return
+        self.log.info("batch.bisect", records=len(records), code=answer.code)
+        half = len(records) // 2
+        for part in (records[:half], records[half:]):
+            await self._slots.acquire()
+            if self._stopping or self._abort is not None:
+                self._slots.release()
+                return
+            await self._send(part, await self.throttle.acquire())
+
+    def _transient(self, records: list[Record], answer: Answer, sent_at: float) -> None:
+        self.stats.transient += 1
+        if answer.throttled:
+            self.stats.throttled += 1
+            if self.throttle.throttled(sent_at, answer.retry_after):
+                self.stats.throttle_cuts += 1
+                self.log.warning("throttle.cut", share=round(self.throttle.share, 3),
+                                 retry_after=answer.retry_after)
+        elif answer.retry_after:
+            self.throttle.pause(answer.retry_after)
+        delay = self.retry.backoff(max(r.attempts for r in records), answer.retry_after)
+        retry: list[Record] = []
+        final: list[dict[str, Any]] = []
+        for record in records:
+            record.uncertain = record.uncertain or answer.fate_unknown
+            verdict = self.retry.give_up(record.attempts, record.waited, delay)
+            if verdict == "attempts":
+                if answer.unreachable:
+                    self._fail(ApiUnreachable(
+                        f"the API at {self.settings.base_url} could not be reached after "
+                        f"{record.attempts} attempts ({answer.reason}); run 'bulkupdate resume' "
+                        "when it is back", lines=(record.line,)))
+                    return
+                final.append(outcomes.retryable(record, answer.reason))
+            elif verdict == "budget":
+                final.append(outcomes.retryable(
+                    record, f"{answer.reason} (retry budget of "
+                            f"{self.settings.retry_budget:g}s used up)"))
+            else:
+                record.waited += delay
+                retry.append(record)
+        self.log.info("batch.retry", status=answer.status, reason=answer.reason,
+                      retrying=len(retry), given_up=len(final), wait_s=round(delay, 3))
+        if final:
+            self._final(final, [r for r in records if r not in retry])
+        if retry:
+            self._later(delay, retry)
+
+    def _later(self, delay: float, records: list[Record]) -> None:
+        def wake() -> None:
+            self._timers.discard(handle)
+            self.sched.give_back(records)
+            self._changed.set()
+
+        handle = asyncio.get_running_loop().call_later(delay, wake)
+        self._timers.add(handle)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .ledger import default_run_dir
 from .process import run_as_owner
 from .report import render
+from .rundir import default_run_dir
 from .runner import arun
 from .settings import Credentials, Settings, parse_rate
 from .simulator import SimConfig, simulator_thread, write_sample

@@ -19,9 +19,9 @@ from typing import Any
 
 from .batching import Scheduler
 from .errors import RunAborted
-from .ledger import Ledger
 from .logs import Logger, null_logger
 from .retry import RetryPolicy
+from .rundir import Ledger
 from .send import Client
 from .settings import Settings
 from .throttle import Throttle

@@ -29,8 +29,8 @@ from .batching import chunk_bodies
 from .errors import RunAborted
 from .flow import Stats
 from .handle import Handling
-from .ledger import FSYNC_EVERY
 from .reading import READ_SLICE, Reading
+from .rundir import FSYNC_EVERY
 from .validate import Record
 
 __all__ = ["READ_SLICE", "Pipeline", "Stats"]

@@ -12,7 +12,7 @@ import orjson
 
 from .api import CODE_MEANINGS as API_CODES
 from .errors import LedgerError
-from .ledger import MANIFEST, RESULTS, SUMMARY
+from .rundir import MANIFEST, RESULTS, SUMMARY
 
 CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
                "codes", "message")

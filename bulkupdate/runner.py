@@ -23,11 +23,11 @@ from .auth import Auth
 from .control import Control
 from .errors import RunAborted, UsageError
 from .intake import Source, check_source
-from .ledger import EVENTS, Ledger, default_run_dir, ensure_fresh, now_iso
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
 from .progress import progress_bar
 from .results import RecordResult, RunResult, Summary
+from .rundir import EVENTS, Ledger, default_run_dir, ensure_fresh, now_iso
 from .send import Client
 from .settings import Settings, load_settings
 from .source import count_records

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupdate.errors import LedgerError
-from bulkupdate.ledger import Ledger, LineSet, repair_tail
+from bulkupdate.rundir import Ledger, LineSet, repair_tail
 
 
 @given(st.lists(st.integers(1, 100_000), max_size=200))

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from bulkupdate.auth import Auth
-from bulkupdate.ledger import Ledger
 from bulkupdate.pipeline import Pipeline
+from bulkupdate.rundir import Ledger
 from bulkupdate.send import Client
 from bulkupdate.settings import Settings
 from tests.conftest import CREDS, fast_settings, simulator

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from bulkupdate.errors import LedgerError
-from bulkupdate.ledger import Ledger
 from bulkupdate.report import render
+from bulkupdate.rundir import Ledger
 
 RESULTS = [
     {"line": 1, "ref": "a", "outcome": "ok", "customer": {"mobile": "9197"}, "customerId": 5,

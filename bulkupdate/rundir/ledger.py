@@ -33,9 +33,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .errors import LedgerError
-from .source import fingerprint, iter_lines
-from .version import __version__
+from ..errors import LedgerError
+from ..source import fingerprint, iter_lines
+from ..version import __version__
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"

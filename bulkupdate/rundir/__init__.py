@@ -1,0 +1,37 @@
+"""The run directory: what was sent, what became final, and what it adds up to.
+
+=================  ==========================================================
+``manifest.json``  run id, input path and fingerprint, settings (no secrets),
+                   version, sessions (one per run/resume) with their figures
+``results.jsonl``  one line per input record, appended as outcomes become final
+``sent.jsonl``     one line per request, written *before* it is sent: after a
+                   crash, lines sent but without a result may have been applied;
+                   ``t`` is when the pacer let it go (the log ``--rate`` holds in)
+``retry.jsonl``    the ``retryable`` records in input format, rebuilt at the end
+``summary.json``   counts per outcome and per API code, requests, throughput
+``events.jsonl``   the run's log (PII masked)
+=================  ==========================================================
+
+:class:`Ledger` is the one object the rest of the tool talks to.
+"""
+
+from .ledger import (
+    EVENTS,
+    FSYNC_EVERY,
+    MANIFEST,
+    RESULTS,
+    RETRY,
+    SENT,
+    SUMMARY,
+    Ledger,
+    LineSet,
+    default_run_dir,
+    ensure_fresh,
+    now_iso,
+    repair_tail,
+    write_json_atomic,
+)
+
+__all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUMMARY", "Ledger",
+           "LineSet", "default_run_dir", "ensure_fresh", "now_iso", "repair_tail",
+           "write_json_atomic"]

@@ -26,8 +26,6 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,83 +34,26 @@ import orjson
 from ..errors import LedgerError
 from ..source import fingerprint, iter_lines
 from ..version import __version__
+from .files import (
+    EVENTS,
+    FSYNC_EVERY,
+    MANIFEST,
+    RESULTS,
+    RETRY,
+    SENT,
+    SUMMARY,
+    default_run_dir,
+    ensure_fresh,
+    now_iso,
+    read_lines,
+    repair_tail,
+    write_json_atomic,
+)
+from .lineset import LineSet
 
-MANIFEST = "manifest.json"
-RESULTS = "results.jsonl"
-SENT = "sent.jsonl"
-RETRY = "retry.jsonl"
-SUMMARY = "summary.json"
-EVENTS = "events.jsonl"
-FSYNC_EVERY = 1.0
-
-
-class LineSet:
-    """A set of line numbers as a bitmap: 5 million lines cost 625 kB, not 200 MB."""
-
-    def __init__(self) -> None:
-        self._bits = bytearray()
-        self.count = 0
-
-    def add(self, line: int) -> bool:
-        """Adds ``line``; False when it was already there."""
-        byte, bit = divmod(line, 8)
-        if byte >= len(self._bits):
-            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
-        mask = 1 << bit
-        if self._bits[byte] & mask:
-            return False
-        self._bits[byte] |= mask
-        self.count += 1
-        return True
-
-    def __contains__(self, line: int) -> bool:
-        byte, bit = divmod(line, 8)
-        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def default_run_dir(input_path: Path, root: Path = Path("runs")) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem = input_path.name.split(".")[0] or "input"
-    return root / f"{stamp}-{stem}"
-
-
-def ensure_fresh(run_dir: Path) -> None:
-    """A new run never goes into a directory that holds one."""
-    if (run_dir / MANIFEST).exists():
-        raise LedgerError(f"{run_dir} already holds a run: use 'bulkupdate resume "
-                          f"{run_dir}' to finish it, or choose another --run-dir")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    os.replace(tmp, path)
-
-
-def repair_tail(path: Path) -> int:
-    """Cut a torn last line; returns the bytes removed."""
-    if not path.exists():
-        return 0
-    with path.open("rb+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        fh.seek(max(0, size - 65536))
-        tail = fh.read()
-        if tail.endswith(b"\n"):
-            return 0
-        cut = tail.rfind(b"\n")
-        keep = size - len(tail) + cut + 1 if cut >= 0 else 0
-        if cut < 0 and size > len(tail):
-            raise LedgerError(f"{path}: last line is longer than 64 kB and torn; "
-                              "the file is damaged beyond automatic repair")
-        fh.truncate(keep)
-        return size - keep
-
+__all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUMMARY", "Ledger",
+           "LineSet", "default_run_dir", "ensure_fresh", "now_iso", "repair_tail",
+           "write_json_atomic"]
 
 class Ledger:
     def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -180,7 +121,7 @@ class Ledger:
     def _load(self) -> None:
         repair_tail(self.dir / RESULTS)
         repair_tail(self.dir / SENT)
-        for raw in _lines(self.dir / RESULTS):
+        for raw in read_lines(self.dir / RESULTS):
             result = orjson.loads(raw)
             if self.done.add(result["line"]):
                 self._count(result)
@@ -189,7 +130,7 @@ class Ledger:
         # Requests that carried an unfinished line, minus those whose answer said
         # nothing was applied: what is left may have been applied.
         unanswered: dict[str, list[int]] = {}
-        for raw in _lines(self.dir / SENT):
+        for raw in read_lines(self.dir / SENT):
             entry = orjson.loads(raw)
             if "answered" in entry:
                 unanswered.pop(entry["answered"], None)
@@ -347,12 +288,3 @@ class Ledger:
 
 def _numeric_first(code: Any) -> tuple[int, str]:
     return len(str(code)), str(code)
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                yield raw.rstrip(b"\n")

@@ -1,4 +1,4 @@
-"""The run directory: what was sent, what became final, and what it adds up to.
+"""The run directory (the ledger): what was sent, what became final, and what it adds up to.
 
 =================  ==========================================================
 ``manifest.json``  run id, input path and fingerprint, settings (no secrets),
@@ -12,7 +12,10 @@
 ``events.jsonl``   the run's log (PII masked)
 =================  ==========================================================
 
-:class:`Ledger` is the one object the rest of the tool talks to.
+:class:`Ledger` (``ledger``) is the one object the rest of the tool talks to; each
+file has its own module: ``manifest``, ``journal`` (sent), ``resultsfile``,
+``summary`` (summary and retry), with ``files`` (names, careful reads and
+writes) and ``lineset`` under them.
 """
 
 from .ledger import (

@@ -1,0 +1,66 @@
+"""``sent.jsonl``: every request journaled before it leaves, and, after a crash,
+which unfinished lines were sent and may have been applied."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from .files import read_lines, repair_tail
+from .lineset import LineSet
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+        self._session = uuid.uuid4().hex[:8]
+        self._requests = 0
+        # One offset per session: send times stay exact monotonic differences,
+        # readable as wall-clock seconds.
+        self._wall_offset = time.time() - time.monotonic()
+
+    def open(self) -> None:
+        self.file = self.path.open("ab")
+
+    def record_sent(self, lines: list[int], granted_at: float) -> str:
+        """Journal a request before it leaves; returns its id. ``granted_at`` is
+        the pacer's monotonic grant time."""
+        assert self.file is not None
+        self._requests += 1
+        req = f"{self._session}-{self._requests}"
+        at = round(granted_at + self._wall_offset, 6)
+        self.file.write(orjson.dumps({"req": req, "t": at, "lines": lines}) + b"\n")
+        self.file.flush()
+        return req
+
+    def record_not_applied(self, req: str) -> None:
+        """The server refused the request before processing it (429, 503, ...):
+        after a crash, its records need no 'uncertain' flag on this account."""
+        assert self.file is not None
+        self.file.write(orjson.dumps({"answered": req}) + b"\n")
+        self.file.flush()
+
+    def unfinished(self, done: LineSet) -> tuple[dict[int, int], set[int]]:
+        """(attempts already sent per unfinished line, the unfinished lines whose
+        request was never answered: those may have been applied)."""
+        repair_tail(self.path)
+        sent_before: dict[int, int] = {}
+        # Requests that carried an unfinished line, minus those whose answer said
+        # nothing was applied: what is left may have been applied.
+        unanswered: dict[str, list[int]] = {}
+        for raw in read_lines(self.path):
+            entry = orjson.loads(raw)
+            if "answered" in entry:
+                unanswered.pop(entry["answered"], None)
+                continue
+            open_lines = [n for n in entry["lines"] if n not in done]
+            for line in open_lines:
+                sent_before[line] = sent_before.get(line, 0) + 1
+            if open_lines:
+                unanswered[entry["req"]] = open_lines
+        return sent_before, {n for lines in unanswered.values() for n in lines}

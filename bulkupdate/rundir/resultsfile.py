@@ -1,0 +1,75 @@
+"""``results.jsonl``: each line's final result appended once (the first answer
+stands), and the counts they add up to, kept as they are written."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from .files import read_lines, repair_tail
+from .lineset import LineSet
+
+
+class ResultsFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+        self.done = LineSet()
+        self.duplicates = 0
+        self.outcomes: Counter[str] = Counter()
+        self.codes: Counter[Any] = Counter()
+        self.uncertain = 0
+        self.retry = LineSet()                  # lines whose outcome is retryable
+
+    def load(self) -> None:
+        """Re-read what an earlier session wrote (a torn last line cut first)."""
+        repair_tail(self.path)
+        for raw in read_lines(self.path):
+            result = orjson.loads(raw)
+            if self.done.add(result["line"]):
+                self._count(result)
+            else:
+                self.duplicates += 1
+
+    def open(self) -> None:
+        self.file = self.path.open("ab")
+
+    def _count(self, result: dict[str, Any]) -> None:
+        # The summary's figures, kept as results are written (or re-read on
+        # resume), so finishing a run of millions costs no second pass.
+        outcome = result["outcome"]
+        self.outcomes[outcome] += 1
+        if result.get("uncertain"):
+            self.uncertain += 1
+        if outcome == "retryable":
+            self.retry.add(result["line"])
+        elif outcome != "invalid":
+            codes = self.codes
+            if outcome == "rejected" and result.get("code") is not None:
+                codes[result["code"]] += 1
+            for program in result["programs"]:
+                if program["code"] is not None:
+                    codes[program["code"]] += 1
+
+    def write(self, results: list[dict[str, Any]],
+              written: list[dict[str, Any]] | None = None) -> int:
+        """Appends results whose line has none yet; returns how many were written
+        (and appends them to ``written`` when given, in ledger order)."""
+        assert self.file is not None
+        out = []
+        for result in results:
+            if self.done.add(result["line"]):
+                self._count(result)
+                out.append(orjson.dumps(result))
+                if written is not None:
+                    written.append(result)
+            else:
+                self.duplicates += 1   # never reported twice: the first answer stands
+        if out:
+            out.append(b"")
+            self.file.write(b"\n".join(out))
+            self.file.flush()
+        return len(out) - 1 if out else 0

@@ -1,3 +1,5 @@
+"""``python -m bulkupdate``: the command line, as the ``bulkupdate`` script."""
+
 import sys
 
 from .cli import main

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
@@ -59,7 +60,7 @@ class Intake:
             return self.path
         target = run_dir / SPOOLED
         if self.kind == "stdin":
-            return await _in_daemon_thread(spool_stdin, target)
+            return await _in_daemon_thread(_spool_stdin, target)
         return await spool_items(self.items, target)
 
 
@@ -81,6 +82,17 @@ async def _in_daemon_thread(func: Callable[[Path], Path], arg: Path) -> Path:
 
     threading.Thread(target=work, name="bulkupdate-stdin", daemon=True).start()
     return await done
+
+
+def _spool_stdin(target: Path) -> Path:
+    # The raw descriptor, not sys.stdin.buffer: a daemon thread still blocked in a
+    # buffered read holds its lock, and the interpreter aborts at exit over it.
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):   # a host replaced sys.stdin
+        return spool_stdin(target)
+    with open(fd, "rb", buffering=0, closefd=False) as raw:
+        return spool_stdin(target, raw)
 
 
 def _settle(future: asyncio.Future[Path], result: Path | None,

@@ -242,3 +242,30 @@ def good_file(tmp_path: Path) -> Path:
                           "updatedTierExpiryDate": "2031-01-01T00:00:00Z"}}]}) + b"\n"
         for cid in ids))
     return path
+
+
+
+def test_the_cli_interrupted_while_saving_stdin_exits_130_at_once(tmp_path: Path) -> None:
+    """Before the run starts nothing was sent, so a signal needs no drain; the
+    thread still blocked on the pipe must not hang or abort the exit."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import cli_env
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkupdate", "run", "-", "--base-url", "http://127.0.0.1:9",
+         "--run-dir", str(tmp_path / "r")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=cli_env())
+    assert proc.stdin is not None
+    proc.stdin.write(b'{"customer": {"id": 1}}\n')
+    proc.stdin.flush()
+    for _ in range(600):   # until it is saving standard input
+        if (tmp_path / "r" / "input.jsonl").exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Fatal" not in err and b"Traceback" not in err

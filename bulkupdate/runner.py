@@ -47,16 +47,17 @@ async def arun(source: Source, settings: Settings, run_dir: str | Path | None = 
     is checked before the run directory is created."""
     _check_credentials(settings)
     intake = check_source(source)
-    claimed = run_dir is None
-    target = claim_run_dir(default_run_dir(intake.stem)) if claimed else Path(run_dir or ".")
+    if run_dir is None:
+        target = claim_run_dir(default_run_dir(intake.stem))
+    else:
+        target = Path(run_dir)
+        ensure_fresh(target)
+        target.mkdir(parents=True, exist_ok=True)
     try:
-        if not claimed:
-            ensure_fresh(target)
-            target.mkdir(parents=True, exist_ok=True)
         path = await intake.materialize(target)
     except BaseException:
-        if claimed:
-            _remove_if_empty(target)
+        if run_dir is None:
+            _remove_if_empty(target)   # ours, and nothing in it: leave no trace
         raise
     ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                      from_stdin=intake.kind == "stdin",
@@ -193,10 +194,10 @@ class _Stopper:
     """What a :class:`Control` stops: this run's pipeline, saying so in its log."""
 
     def __init__(self, pipeline: Pipeline, log: Logger, control: Control) -> None:
-        self._pipeline, self._log, self._control = pipeline, log, control
+        self._pipeline, self._log, self.control = pipeline, log, control
 
     def stop(self) -> None:
-        self._log.warning("run.stopping", signal=self._control.why or None,
+        self._log.warning("run.stopping", signal=self.control.why or None,
                           hint="in-flight requests finish; a second signal cuts them short")
         self._pipeline.stop()
 
@@ -217,15 +218,13 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     async with Client(settings, auth) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
                             on_written=on_written, log=log)
-        stopper = _Stopper(pipeline, log, control) if control is not None else None
-        if control is not None and stopper is not None:
-            control.attach(stopper)
+        stopper = _Stopper(pipeline, log, control or Control())
+        stopper.control.attach(stopper)
         try:
             state = await pipeline.run()
         except RunAborted as exc:
             abort = exc
         finally:
-            if control is not None and stopper is not None:
-                control.detach(stopper)
+            stopper.control.detach(stopper)
         return state, pipeline.stats.as_session(), pipeline.input_records, abort
 

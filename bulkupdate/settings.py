@@ -8,6 +8,9 @@ environment, and only the CLI calls it.
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,7 +21,27 @@ from urllib.parse import urlsplit
 from .api import MAX_BATCH
 from .errors import UsageError
 
+MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
 ENV_PREFIX = "BULKUPDATE_"
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+def _number(value: Any) -> bool:
+    """An int or float, finite, and not a bool (which Python counts as an int)."""
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _plain(number: float | None) -> str:
+    return str(int(number)) if number is not None and float(number).is_integer() \
+        else f"{number:g}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -27,6 +50,12 @@ class Rate:
 
     count: float
     period: float
+
+    def __post_init__(self) -> None:
+        if not (_number(self.count) and _number(self.period) and self.count > 0
+                and self.period > 0 and self.count / self.period <= MAX_RATE):
+            raise UsageError(f"rate {_show(self.count)}/{_show(self.period)}s is not valid: "
+                             f"use N/s or N/min with N above 0 and at most {MAX_RATE:g}/s")
 
     @property
     def interval(self) -> float:
@@ -44,6 +73,8 @@ class Rate:
 
 def parse_rate(text: str | float | int) -> Rate:
     """``"100/min"``, ``"20/s"`` or a bare number (per second)."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise UsageError(f"rate must be text like \"100/min\", not {type(text).__name__}")
     raw = str(text).strip().lower().replace(" ", "")
     number, _, unit = raw.partition("/")
     periods = {"": 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
@@ -52,8 +83,8 @@ def parse_rate(text: str | float | int) -> Rate:
         count = float(number)
     except ValueError:
         count = -1.0
-    if count <= 0 or unit not in periods:
-        raise UsageError(f"rate {text!r} is not valid: use N/s, N/min or a bare number "
+    if unit not in periods or not _finite(count) or count <= 0:
+        raise UsageError(f"rate {_show(text)} is not valid: use N/s, N/min or a bare number "
                          "of requests per second, e.g. --rate 100/min")
     return Rate(count, periods[unit])
 
@@ -66,6 +97,12 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     client_key: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) is not None and type(getattr(self, f.name)) is not str:
+                # Never the value: it may be a secret.
+                raise UsageError(f"credentials: {f.name} must be a string")
 
     @property
     def scheme(self) -> str:
@@ -99,25 +136,12 @@ class Settings:
     credentials: Credentials = field(default_factory=Credentials, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rate, Rate):
-            # Accepted where a user would write it: Settings(rate="100/min").
-            object.__setattr__(self, "rate", parse_rate(self.rate))
-        _check_types(self)
+        # One table (RULES) says what every setting accepts, whatever its source.
+        for f in fields(self):
+            rule = RULES.get(f.name)
+            if rule is not None:
+                object.__setattr__(self, f.name, rule.check(f.name, getattr(self, f.name)))
         _check_url(self.base_url)
-        if not 1 <= self.batch_size <= MAX_BATCH:
-            raise UsageError(f"batch size {self.batch_size} is out of range: the API takes "
-                             f"1 to {MAX_BATCH} customers per request")
-        if self.concurrency < 1:
-            raise UsageError("concurrency must be at least 1")
-        if self.max_attempts < 1:
-            raise UsageError("max attempts must be at least 1")
-        if self.timeout <= 0:
-            raise UsageError("timeout must be a positive number of seconds")
-        if min(self.backoff_base, self.backoff_cap, self.retry_budget, self.grace_period,
-               self.linger) < 0:
-            raise UsageError("backoff, budget, grace and linger settings cannot be negative")
-        if self.log_level not in ("debug", "info", "warning", "error"):
-            raise UsageError("log level must be debug, info, warning or error")
 
     @property
     def effective_window(self) -> int:
@@ -138,30 +162,22 @@ class Settings:
         return out
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "base_url": (str,), "concurrency": (int,), "batch_size": (int,), "max_attempts": (int,),
-    "timeout": (int, float), "backoff_base": (int, float), "backoff_cap": (int, float),
-    "retry_budget": (int, float), "grace_period": (int, float), "window": (int,),
-    "linger": (int, float), "progress": (bool, type(None)), "log_level": (str,),
-    "mask_pii": (bool,), "credentials": (Credentials,),
-}
-
-
-def _check_types(settings: Settings) -> None:
-    """A wrong type fails here, naming the setting, not later in a comparison."""
-    for name, types in _TYPES.items():
-        value = getattr(settings, name)
-        bad_bool = isinstance(value, bool) and bool not in types
-        if bad_bool or not isinstance(value, types):
-            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
-            raise UsageError(f"setting {name} = {value!r} is not a valid {want}")
-
-
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if "@" in parts.netloc:
+        # Not echoed: the user info may hold a password.
+        raise UsageError("base URL must not contain user info (user:password@): credentials "
+                         "come from the environment or a credentials_file")
+    if parts.query or parts.fragment:
+        raise UsageError(f"base URL {url!r} must be the API root, without a query or fragment")
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
         raise UsageError(f"base URL {url!r} is not an http(s) URL, e.g. https://eu.api.example.com")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(host):
         raise UsageError(f"base URL {url!r}: https:// is required for any host but loopback")
 
 
@@ -174,47 +190,162 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_CONVERTERS: dict[str, Any] = {
-    "base_url": str, "concurrency": int, "rate": parse_rate, "batch_size": int,
-    "max_attempts": int, "timeout": float, "backoff_base": float, "backoff_cap": float,
-    "retry_budget": float, "grace_period": float, "window": int, "linger": float,
-    "log_level": str,
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts: its type, and for numbers a finite range."""
+
+    kind: type                       # int, float, str, bool, Rate or Credentials
+    low: float | None = None
+    high: float | None = None
+    above_low: bool = False          # ``low`` itself is excluded (a zero timeout)
+    choices: tuple[str, ...] = ()
+    optional: bool = False           # None is accepted (and means "derive it")
+
+    def check(self, name: str, value: Any, shown: str = "") -> Any:
+        """``value`` if it is acceptable (an int for a float setting becomes a
+        float); otherwise a one-line :class:`UsageError` that says what would be.
+        ``shown``: how the user wrote it (``--timeout inf``), when not ``name = value``."""
+        if value is None and self.optional:
+            return value
+        if self.kind is float and _number(value):
+            value = float(value)
+        elif self.kind is Rate and isinstance(value, str):
+            value = parse_rate(value)    # the library takes rate="100/min", as documented
+        if type(value) is not self.kind or not self._in_range(value):
+            shown = shown or f"{name} = {_show(value)}"
+            raise UsageError(f"{shown} is not valid: must be {self.expects()}")
+        return value
+
+    def _in_range(self, value: Any) -> bool:
+        if self.kind in (int, float):
+            if not math.isfinite(value):
+                return False
+            if self.low is not None and (value < self.low or
+                                         (self.above_low and value == self.low)):
+                return False
+            return self.high is None or value <= self.high
+        return not self.choices or value in self.choices
+
+    def expects(self) -> str:
+        if self.kind in (int, float):
+            what = "an integer" if self.kind is int else "a finite number"
+            low = f"more than {_plain(self.low)}" if self.above_low else \
+                f"from {_plain(self.low)}"
+            return f"{what} {low} to {_plain(self.high)}"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        return {bool: "true or false", str: "a string"}.get(self.kind, self.kind.__name__)
+
+    def parse(self, text: str) -> Any:
+        """A value given as text (a flag, an environment variable)."""
+        text = text.strip()
+        if self.kind is int:
+            return int(text)       # "8.0" and "true" are refused, not rounded
+        if self.kind is float:
+            return float(text)     # "inf" and "nan" parse, and check() refuses them
+        if self.kind is bool:
+            words = {"1": True, "true": True, "yes": True, "on": True,
+                     "0": False, "false": False, "no": False, "off": False}
+            return words.get(text.lower(), text)
+        if self.kind is Rate:
+            return parse_rate(text)
+        return text
+
+
+# Every setting, whatever its source (flag, environment, TOML, a resumed run's
+# manifest, the library): a new field of Settings gets its row here.
+RULES: dict[str, Rule] = {
+    "base_url": Rule(str),
+    "concurrency": Rule(int, 1, 1000),
+    "rate": Rule(Rate),
+    "batch_size": Rule(int, 1, MAX_BATCH),
+    "max_attempts": Rule(int, 1, 100),
+    "timeout": Rule(float, 0, 3600, above_low=True),
+    "backoff_base": Rule(float, 0, 3600),
+    "backoff_cap": Rule(float, 0, 86_400),
+    "retry_budget": Rule(float, 0, 7 * 86_400),
+    "grace_period": Rule(float, 0, 3600),
+    "window": Rule(int, 0, 10_000_000),
+    "linger": Rule(float, 0, 60),
+    "progress": Rule(bool, optional=True),
+    "log_level": Rule(str, choices=("debug", "info", "warning", "error")),
+    "mask_pii": Rule(bool),
+    "credentials": Rule(Credentials),
 }
-_BOOLS = ("progress", "mask_pii")
+# What a config file, the environment and a manifest may set (not credentials).
+SETTABLE = tuple(name for name in RULES if name != "credentials")
 
 
 def _convert(name: str, value: Any, origin: str) -> Any:
-    if name in _BOOLS:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise UsageError(f"{origin}: {name} must be true or false, not {value!r}")
+    """``value`` from ``origin`` (``--flag``, ``BULKUPDATE_NAME``, a file): parsed if
+    it is text, then checked against the setting's rule."""
+    rule = RULES[name]
+    if origin.startswith("--"):
+        shown = f"{origin} {_show(value).strip(chr(39))}"
+    elif origin.startswith(ENV_PREFIX):
+        shown = f"{origin}={_show(value)}"
+    else:
+        shown = f"{origin}: {name} = {_show(value)}"
     try:
-        return _CONVERTERS[name](value)
+        if rule.kind is Rate and not isinstance(value, Rate):
+            value = parse_rate(value)
+        elif isinstance(value, str):
+            value = rule.parse(value)
+        return rule.check(name, value, shown)
     except UsageError as exc:
-        raise UsageError(f"{origin}: {exc}") from None
+        if rule.kind is Rate:
+            raise UsageError(f"{origin}: {exc}") from None
+        raise
     except (TypeError, ValueError):
-        raise UsageError(f"{origin}: {name} = {value!r} is not a valid "
-                         f"{_CONVERTERS[name].__name__}") from None
+        raise UsageError(f"{shown} is not valid: must be {rule.expects()}") from None
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The parser's message may quote a credentials file's content: keep it out.
+        detail = f": {exc}" if what == "config file" else ""
+        raise UsageError(f"{what} {path} is not valid TOML{detail}") from None
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    known = set(_CONVERTERS) | set(_BOOLS) | {"credentials_file"}
+    data = _read_toml(path, "config file")
+    known = {*SETTABLE, "credentials_file"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(known))}")
+    if "credentials_file" in data and not isinstance(data["credentials_file"], str):
+        raise UsageError(f"config file {path}: credentials_file must be a string (a path)")
+    return data
+
+
+def _private_credentials(path: Path) -> dict[str, Any]:
+    """The credentials file, refused when group or others may read it (as ssh
+    refuses such a private key): a shared machine must not share the secret."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise UsageError(f"credentials file {path} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"credentials file {path} cannot be read: {exc.strerror}") from None
+    if mode & 0o077:
+        raise UsageError(f"credentials file {path} is accessible by group or others "
+                         f"(mode {mode:04o}): run 'chmod 600 {path}'")
+    data = _read_toml(path, "credentials file")
+    for key in ("username", "password", "client_key", "client_secret"):
+        if key in data and not isinstance(data[key], str):
+            raise UsageError(f"credentials file {path}: {key} must be a string")
     return data
 
 
@@ -226,18 +357,11 @@ def read_credentials(env: Mapping[str, str], config: Mapping[str, Any],
         path = Path(str(config["credentials_file"])).expanduser()
         if not path.is_absolute():
             path = config_dir / path
-        try:
-            with path.open("rb") as fh:
-                from_file = tomllib.load(fh)
-        except FileNotFoundError:
-            raise UsageError(f"credentials file {path} does not exist") from None
-        except tomllib.TOMLDecodeError:
-            # The parser's message may quote the file's content: keep it out.
-            raise UsageError(f"credentials file {path} is not valid TOML") from None
+        from_file = _private_credentials(path)
 
     def pick(env_name: str, key: str) -> str | None:
         value = env.get(env_name) or from_file.get(key)
-        return str(value) if value else None
+        return value or None
 
     return Credentials(
         username=pick("CAPILLARY_USERNAME", "username"),
@@ -254,16 +378,16 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
     merged: dict[str, Any] = {}
     for name, value in (base or {}).items():
         # A resumed run keeps its settings, except the terminal-dependent ones.
-        if (name in _CONVERTERS or name in _BOOLS) and value is not None and name != "progress":
+        if name in SETTABLE and value is not None and name != "progress":
             merged[name] = _convert(name, value, "manifest")
     config = read_config(config_path) if config_path else {}
     for name, value in config.items():
         if name != "credentials_file":
             merged[name] = _convert(name, value, f"config file {config_path}")
-    for name in (*_CONVERTERS, *_BOOLS):
+    for name in SETTABLE:
         env_name = ENV_PREFIX + name.upper()
         if env.get(env_name, "") != "":
-            merged[name] = _convert(name, env[env_name], f"environment {env_name}")
+            merged[name] = _convert(name, env[env_name], env_name)
     for name, value in flags.items():
         if value is not None:
             merged[name] = _convert(name, value, "--" + name.replace("_", "-"))

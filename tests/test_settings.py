@@ -69,6 +69,7 @@ def test_loopback_may_be_plain_http() -> None:
 def test_credentials_from_env_or_file_and_never_shown(tmp_path: Path) -> None:
     secret = tmp_path / "creds.toml"
     secret.write_text('client_key = "k"\nclient_secret = "TOPSECRET"\n')
+    secret.chmod(0o600)
     config = tmp_path / "c.toml"
     config.write_text('credentials_file = "creds.toml"\n')
     s = load_settings({}, config_path=config, env={})
@@ -83,3 +84,82 @@ def test_credentials_from_env_or_file_and_never_shown(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["bulkupdate.example.toml", "demo.toml"])
 def test_shipped_example_configs_load(name: str) -> None:
     load_settings({}, config_path=ROOT / "config" / name, env={})
+
+
+def test_every_setting_has_a_rule() -> None:
+    """A new field of Settings gets a row in RULES: its type and range, checked
+    from every source."""
+    from dataclasses import fields
+
+    from bulkupdate.settings import RULES
+
+    missing = [f.name for f in fields(Settings) if f.name not in RULES]
+    assert not missing, f"add a row to settings.RULES for {missing}"
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"concurrency": True}, "concurrency = True"), ({"concurrency": 2.0}, "an integer"),
+    ({"concurrency": 100_000_000}, "1 to 1000"), ({"batch_size": 50.5}, "batch_size"),
+    ({"window": -5}, "window"), ({"max_attempts": 10_000}, "1 to 100"),
+    ({"timeout": float("inf")}, "timeout"), ({"timeout": float("nan")}, "timeout"),
+    ({"timeout": 0}, "more than 0"), ({"retry_budget": float("nan")}, "retry_budget"),
+    ({"backoff_cap": -1}, "backoff_cap"), ({"linger": "0.1"}, "linger"),
+    ({"mask_pii": 1}, "true or false"), ({"log_level": "loud"}, "one of"),
+    ({"base_url": "http://u:secret@127.0.0.1"}, "user info"),
+    ({"base_url": "http://127.0.0.1:notaport"}, "http(s)"),
+])
+def test_library_values_are_checked_like_any_other(kw: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+        Settings(**kw)
+    assert "secret" not in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("count", [float("inf"), float("nan"), 0, -1, 1e9, True])
+def test_a_rate_is_finite_positive_and_sane(count: float) -> None:
+    with pytest.raises(UsageError):
+        Rate(count, 1.0)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("concurrency = true\n", "concurrency = True"), ("batch_size = 50.5\n", "batch_size"),
+    ("timeout = inf\n", "timeout"), ("window = -5\n", "window"),
+    ('rate = "1e309/s"\n', "rate"), ("rate = true\n", "rate"), ("progress = 1\n", "progress"),
+    ("credentials_file = 5\n", "credentials_file must be a string"),
+])
+def test_config_file_values_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load_settings({}, config_path=config, env={})
+
+
+def test_whole_numbers_are_floats_where_floats_are_meant(tmp_path: Path) -> None:
+    s = load_settings({"timeout": "7"}, config_path=None, env={"BULKUPDATE_LINGER": "0"})
+    assert type(s.timeout) is float and type(s.linger) is float and s.timeout == 7.0
+
+
+@pytest.mark.parametrize("text", ['password = ["x"]\n', "password = 5\n",
+                                  "username = true\n"])
+def test_credentials_must_be_strings_and_are_never_echoed(tmp_path: Path, text: str) -> None:
+    creds = tmp_path / "creds.toml"
+    creds.write_text('username = "u"\n' * ("username" not in text) + text)
+    creds.chmod(0o600)
+    (tmp_path / "c.toml").write_text('credentials_file = "creds.toml"\n')
+    with pytest.raises(UsageError, match="must be a string") as e:
+        load_settings({}, config_path=tmp_path / "c.toml", env={})
+    assert "x" not in str(e.value).split("creds.toml")[-1]
+
+
+def test_credentials_file_readable_by_others_is_refused_like_ssh(tmp_path: Path) -> None:
+    creds = tmp_path / "creds.toml"
+    creds.write_text('username = "u"\npassword = "p"\n')
+    creds.chmod(0o644)
+    (tmp_path / "c.toml").write_text('credentials_file = "creds.toml"\n')
+    with pytest.raises(UsageError, match=f"chmod 600 {creds}"):
+        load_settings({}, config_path=tmp_path / "c.toml", env={})
+
+
+def test_the_library_takes_a_rate_as_text() -> None:
+    assert Settings(rate="100/min").rate == Rate(100, 60)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="N/s, N/min"):
+        Settings(rate="inf/s")  # type: ignore[arg-type]

@@ -110,7 +110,7 @@ def test_cli_exit_0_when_every_record_is_ok(tmp_path: Path, sim: Any, good_file:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--batch-size", "51"], "batch size 51"),
+    (["--batch-size", "51"], "--batch-size 51"),
     (["--rate", "fast"], "rate 'fast'"),
     (["--base-url", "http://api.example.com"], "https:// is required"),
     (["--concurrency", "0"], "concurrency"),
@@ -139,6 +139,7 @@ def test_settings_from_config_file_and_environment(tmp_path: Path, sim: Any,
                                                    good_file: Path) -> None:
     creds = tmp_path / "creds.toml"
     creds.write_text(f'username = "{USER}"\npassword = "{PASSWORD}"\n')
+    creds.chmod(0o600)
     config = tmp_path / "bulk.toml"
     config.write_text(f'base_url = "{sim.base_url}"\nrate = "300/s"\nbatch_size = 7\n'
                       'credentials_file = "creds.toml"\n')

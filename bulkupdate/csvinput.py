@@ -5,23 +5,25 @@ so a record's line number is that of its first row.
 Columns: ``id``, ``mobile``, ``email``, ``externalId`` (one or more), ``ref``,
 ``partnerProgramName``, ``updateType``, ``updatedTierName``,
 ``updatedTierExpiryDate``. Each record becomes the same JSON a JSONL line would
-be, and goes through the same validation.
+be, and goes through the same validation. A UTF-8 byte order mark (Excel's
+default) is skipped; a row the CSV parser refuses, or one with more fields than
+the header, is an ``invalid`` record naming its line, never the end of the run.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from .api import IDENTIFIERS
 from .errors import UsageError
-from .inputfile import open_input
+from .inputfile import BOM, TOO_LONG, bounded_lines, open_input
+from .validate import Unreadable, unreadable
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
@@ -32,7 +34,9 @@ def _record(row: dict[str, str]) -> tuple[tuple[str, ...], dict[str, Any], dict[
     for name in IDENTIFIERS:
         value = (row.get(name) or "").strip()
         if value:
-            customer[name] = int(value) if name == "id" and value.isdigit() else value
+            # isascii: "²".isdigit() is True, and int("²") raises.
+            customer[name] = int(value) if name == "id" and value.isascii() and \
+                value.isdigit() else value
     update: dict[str, Any] = {"partnerProgramName": row.get("partnerProgramName") or "",
                               "updateType": row.get("updateType") or ""}
     details = {k: row[k] for k in ("updatedTierName", "updatedTierExpiryDate") if row.get(k)}
@@ -46,36 +50,103 @@ def _dump(record: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(record)
     except TypeError:
-        # Undecodable bytes (kept as surrogates): hand the validator bytes that are
-        # not UTF-8 either, so the record is reported `invalid` on field "utf-8".
+        # Undecodable bytes (kept as surrogates), or an integer beyond 64 bits:
+        # hand the validator what it will report `invalid` with the right field.
         text = json.dumps(record, ensure_ascii=False)  # orjson refuses surrogates
         return text.encode("utf-8", "surrogateescape")
 
 
+class _TextLines:
+    """Bounded physical lines as text for the CSV parser. An overlong one is
+    noted in ``too_long`` and passed on as a blank line, keeping the numbering;
+    ``number`` is the last line handed out (where a parser error happened)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._lines = bounded_lines(fh)
+        self.number = 0
+        self.too_long: list[int] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._lines:
+            self.number += 1
+            if type(line) is Unreadable:
+                self.too_long.append(self.number)
+                yield "\n"
+                continue
+            if self.number == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
+            # surrogateescape: a row with bytes that are not UTF-8 must become an
+            # `invalid` record naming its line, not stop the run.
+            yield line.decode("utf-8", "surrogateescape")
+
+
 def iter_csv_records(path: Path) -> Iterator[tuple[int, bytes]]:
     with open_input(path) as raw:
-        # surrogateescape: a row with bytes that are not UTF-8 must become an
-        # `invalid` record naming its line, not stop the run.
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.DictReader(text)
-        unknown = sorted(set(reader.fieldnames or ()) - KNOWN)
-        if unknown:
-            raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(KNOWN))}")
-        current: tuple[int, tuple[str, ...], dict[str, Any]] | None = None
-        for row in reader:
-            line = reader.line_num  # physical line of the row's end
-            if not any((v or "").strip() for v in row.values()):
-                continue
-            key, customer, update = _record(row)
-            if current is not None and current[1] == key:
-                current[2]["partnerProgramUpdates"].append(update)
-                continue
+        lines = _TextLines(raw)
+        reader = csv.DictReader(iter(lines))
+        _check_header(path, reader, lines)
+        yield from _group(reader, lines)
+
+
+def check_csv_header(path: Path) -> None:
+    """A header the run cannot use is a usage error: found before anything is sent."""
+    with open_input(path) as raw:
+        lines = _TextLines(raw)
+        _check_header(path, csv.DictReader(iter(lines)), lines)
+
+
+def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines) -> None:
+    try:
+        columns = reader.fieldnames or ()
+    except csv.Error as exc:
+        raise UsageError(f"{path}: the CSV header cannot be read: {exc}") from None
+    if lines.too_long and lines.too_long[0] == 1:
+        raise UsageError(f"{path}: the CSV header line is too long")
+    unknown = sorted(str(c) for c in set(columns) - KNOWN)
+    if unknown:
+        raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "
+                         f"known: {', '.join(sorted(KNOWN))}")
+
+
+def _group(reader: csv.DictReader[str], lines: _TextLines) -> Iterator[tuple[int, bytes]]:
+    """Consecutive rows of one customer (and ref) → one record."""
+    too_long = lines.too_long
+    current: tuple[int, tuple[str, ...], dict[str, Any]] | None = None
+    while True:
+        bad: Unreadable | None = None
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            bad = unreadable("csv", f"row cannot be read: {exc}")
+            row = {}
+        # The physical line of the row's end; of the refused line for a parser error.
+        line = lines.number if bad is not None else reader.line_num
+        if too_long or bad is not None or None in row:
             if current is not None:
                 yield current[0], _dump(current[2])
-            record: dict[str, Any] = {"customer": customer, "partnerProgramUpdates": [update]}
-            if row.get("ref"):
-                record["ref"] = row["ref"]
-            current = (line, key, record)
+                current = None
+            while too_long:
+                yield too_long.pop(0), unreadable("line", TOO_LONG)
+            if bad is None and None in row:
+                bad = unreadable("csv", "row has more fields than the header")
+            if bad is not None:
+                yield line, bad
+                continue
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        key, customer, update = _record(row)
+        if current is not None and current[1] == key:
+            current[2]["partnerProgramUpdates"].append(update)
+            continue
         if current is not None:
             yield current[0], _dump(current[2])
+        record: dict[str, Any] = {"customer": customer, "partnerProgramUpdates": [update]}
+        if row.get("ref"):
+            record["ref"] = row["ref"]
+        current = (line, key, record)
+    if current is not None:
+        yield current[0], _dump(current[2])
+    for number in too_long:
+        yield number, unreadable("line", TOO_LONG)

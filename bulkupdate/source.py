@@ -5,6 +5,10 @@ Line numbers are physical lines of the (decompressed) file, so blank lines are
 counted but not yielded: they are not records and get no result. Inputs are
 always regular files (standard input is saved to the run directory first), so
 reading on the event loop's thread never waits on a pipe.
+
+Damage is found before anything is sent where that is cheap: :func:`scan_input`
+checks a ``.gz`` end to end (and a CSV header) in the same pass that takes the
+fingerprint. Lines are bounded (:func:`~bulkupdate.inputfile.bounded_lines`).
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .csvinput import iter_csv_records
+from .csvinput import check_csv_header, iter_csv_records
 from .errors import UsageError
-from .inputfile import is_csv, open_input
+from .inputfile import BLOCK, BOM, GZIP_MAGIC, Unreadable, bounded_lines, is_csv, open_input
 
-__all__ = ["count_records", "fingerprint", "is_csv", "iter_lines", "open_input",
-           "spool_stdin"]
+__all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_lines",
+           "open_input", "scan_input", "spool_stdin"]
 
 
 def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -29,25 +34,80 @@ def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
     if is_csv(path):
         yield from iter_csv_records(path)
         return
+    number = 0
     with open_input(path) as fh:
         try:
-            for number, line in enumerate(fh, 1):
-                if number <= skip or not line.strip():
+            for number, line in enumerate(bounded_lines(fh), 1):
+                if number <= skip:
                     continue
-                yield number, line.rstrip(b"\r\n")
-        except (OSError, EOFError) as exc:  # a corrupt or truncated .gz
+                if type(line) is Unreadable:
+                    yield number, line
+                    continue
+                if number == 1 and line.startswith(BOM):
+                    line = line[len(BOM):]
+                if line.strip():
+                    yield number, line.rstrip(b"\r\n")
+        except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
             raise UsageError(f"input {path}: cannot read past line {number}: {exc}") from None
 
 
-def fingerprint(path: Path) -> dict[str, object]:
-    """Size and SHA-256 of the file as stored: ``resume`` refuses if either changed."""
+def _inflate(blocks: Iterator[bytes], path: Path) -> Iterator[bytes]:
+    """Decompress gzip members one bounded slice at a time (a gzip bomb costs
+    time, not memory), with every CRC and length checked by zlib."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        for data in blocks:
+            while data:
+                if d.eof:
+                    if not data.strip(b"\x00"):
+                        break   # zero padding after the last member, which gzip allows
+                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out = d.decompress(data, BLOCK)
+                if out:
+                    yield out
+                data = d.unused_data if d.eof else d.unconsumed_tail
+        if not d.eof:
+            yield d.flush()
+            if not d.eof:
+                raise zlib.error("the file ends in the middle of the data (truncated)")
+    except zlib.error as exc:
+        raise UsageError(f"input {path} is a damaged gzip file ({exc}); "
+                         "nothing was sent") from None
+
+
+def scan_input(path: Path) -> tuple[dict[str, Any], int]:
+    """One pass over the file as stored: its fingerprint (size and SHA-256,
+    which ``resume`` compares) and its number of physical lines. A ``.gz`` is
+    decompressed on the way and a CSV's header read, so a damaged input is
+    refused before anything is created or sent."""
     digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return {"size": size, "sha256": digest.hexdigest()}
+    size = newlines = 0
+    last = b"\n"
+    try:
+        with path.open("rb") as fh:
+            gz = fh.peek(2)[:2] == GZIP_MAGIC
+
+            def blocks() -> Iterator[bytes]:
+                nonlocal size
+                while block := fh.read(BLOCK):
+                    digest.update(block)
+                    size += len(block)
+                    yield block
+
+            for data in (_inflate(blocks(), path) if gz else blocks()):
+                if data:
+                    newlines += data.count(b"\n")
+                    last = data[-1:]
+    except OSError as exc:
+        raise UsageError(f"input {path} cannot be read: {exc.strerror}") from None
+    if is_csv(path):
+        check_csv_header(path)
+    return {"size": size, "sha256": digest.hexdigest()}, newlines + (last != b"\n")
+
+
+def fingerprint(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of the file as stored: ``resume`` refuses if either changed."""
+    return scan_input(path)[0]
 
 
 def count_records(path: Path) -> int | None:
@@ -56,10 +116,9 @@ def count_records(path: Path) -> int | None:
     if is_csv(path):
         return None
     with path.open("rb") as fh:
-        if fh.read(2) == b"\x1f\x8b":
+        if fh.peek(2)[:2] == GZIP_MAGIC:
             return None
-        fh.seek(0)
-        return sum(1 for line in fh if line.strip())
+        return sum(1 for line in bounded_lines(fh) if type(line) is Unreadable or line.strip())
 
 
 def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:
@@ -67,5 +126,5 @@ def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:
     interrupted must be resumable, and a pipe cannot be read twice."""
     src = stream or sys.stdin.buffer
     with target.open("wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
+        shutil.copyfileobj(src, out, BLOCK)
     return target

@@ -48,6 +48,20 @@ class Invalid:
         return f"line {self.line}: {self.field}: {self.error}"
 
 
+class Unreadable(bytes):
+    """Stands for input that cannot be a record (a line too long to read whole,
+    a CSV row the parser refused), with why. Empty: it can never parse."""
+
+    field: str
+    error: str
+
+
+def unreadable(field: str, error: str) -> Unreadable:
+    marker = Unreadable()
+    marker.field, marker.error = field, error
+    return marker
+
+
 class _Bad(Exception):
     def __init__(self, field: str, error: str):
         self.field = field
@@ -58,6 +72,8 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if type(raw) is Unreadable:
+            return Invalid(line, raw.field, raw.error)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:

@@ -18,9 +18,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from .crash import crash_note
 from .errors import BulkUpdateError, UsageError
+from .logs import mask_text
 from .settings import MAX_BATCH, load_settings
 from .version import __version__
 
@@ -28,22 +30,30 @@ TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "time
           "log_level", "progress")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and the documented exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _tuning(p: argparse.ArgumentParser) -> None:
+    # Numbers stay text here: settings.RULES parses and checks every source alike.
     p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
     p.add_argument("--base-url", help="API root, e.g. https://eu.api.capillarytech.com")
-    p.add_argument("--concurrency", type=int, help="requests in flight at most (default 8)")
+    p.add_argument("--concurrency", help="requests in flight at most (default 8)")
     p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
                                   "(per second); default 100/min")
-    p.add_argument("--batch-size", type=int, help=f"customers per request, 1..{MAX_BATCH}")
-    p.add_argument("--max-attempts", type=int, help="tries per record before 'retryable'")
-    p.add_argument("--timeout", type=float, help="seconds to wait for one answer")
+    p.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
+    p.add_argument("--max-attempts", help="tries per record before 'retryable'")
+    p.add_argument("--timeout", help="seconds to wait for one answer")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when it is a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bulkupdate", description="Push partner-program tier updates to Capillary, "
         "with a per-customer ledger and crash-safe resume.")
     parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
@@ -89,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except BulkUpdateError as exc:
-        print(f"bulkupdate: {exc}", file=sys.stderr)
+        _fail(str(exc))
         return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
@@ -97,6 +107,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `bulkupdate report RUN | head`: the reader left; nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug, a full disk: one line, not a traceback
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> int:
+    note = crash_note(exc)
+    if note is not None:   # during a run: the session was closed, and is resumable
+        _fail(note)
+        return 3
+    if isinstance(exc, OSError):
+        # A file or directory the user named: unreadable, no permission, disk full.
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}")
+    else:
+        _fail(f"internal error ({type(exc).__name__}: {mask_text(str(exc))[:200]}); "
+              "nothing was sent")
+    return 2
+
+
+def _fail(message: str) -> None:
+    print(f"bulkupdate: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
@@ -154,6 +185,7 @@ def _validate(input_arg: str, *, quiet: bool) -> int:
     from .source import iter_lines
     from .validate import Invalid, validate_line
 
+    # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
     now = datetime.now(UTC)
     records = bad = 0

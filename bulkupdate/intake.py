@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from .errors import UsageError
+from .rundir.private import open_fd
 from .source import spool_stdin
 
 SPOOLED = "input.jsonl"
@@ -114,7 +115,7 @@ def check_source(source: Any) -> Intake:
             return Intake("stdin")
         path = Path(source)
         if not path.is_file():
-            raise UsageError(f"input file {path} does not exist")
+            raise UsageError(f"input file {path} does not exist or is not a file")
         return Intake("file", path=path)
     if isinstance(source, bytes | bytearray | memoryview):
         raise UsageError("source is bytes: pass a path, '-', or an iterable of lines")
@@ -145,7 +146,7 @@ async def spool_items(items: Iterable[Any] | AsyncIterable[Any], target: Path) -
     so a failed spool leaves nothing a later attempt could mistake for input."""
     tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        with tmp.open("xb") as out:
+        with os.fdopen(open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as out:
             if isinstance(items, AsyncIterable):
                 async for item in items:
                     out.write(to_line(item) + b"\n")

@@ -13,12 +13,15 @@ credentials never reach a log call at all.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 import structlog
+
+from .rundir.private import open_file
 
 PII_KEYS = frozenset({"mobile", "email"})
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -37,12 +40,27 @@ def mask_value(key: str, value: Any) -> Any:
     return "*" * max(0, len(value) - 4) + value[-4:]
 
 
+# In free text (an error built from an answer, a traceback): an email, or a run of
+# 10 to 15 digits (a mobile number with its country code; ids and counts are shorter).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MOBILE = re.compile(r"(?<![\w.])\+?\d{6,11}(\d{4})(?![\w.])")
+
+
+def mask_text(text: str) -> str:
+    """``text`` with anything that looks like an email or a mobile number masked."""
+    text = _EMAIL.sub(lambda m: mask_value("email", m.group()), text)
+    return _MOBILE.sub(lambda m: "*" * (len(m.group()) - 4) + m.group(1), text)
+
+
 def mask_pii(data: Any) -> Any:
-    """A copy of ``data`` with every mobile and email masked, however deep."""
+    """A copy of ``data`` with every mobile and email masked, however deep,
+    including those inside free text."""
     if isinstance(data, dict):
         return {k: mask_value(k, v) if k in PII_KEYS else mask_pii(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [mask_pii(v) for v in data]
+    if isinstance(data, str):
+        return mask_text(data)
     return data
 
 
@@ -84,7 +102,8 @@ class RunLog:
 
     def __init__(self, events_path: Path | None, *, level: str = "info",
                  mask: bool = True) -> None:
-        self._file = events_path.open("ab") if events_path is not None else None
+        # 0600, and never through a symbolic link: the run directory is private.
+        self._file = open_file(events_path, "ab") if events_path is not None else None
         processors: list[Any] = [structlog.processors.add_log_level,
                                  structlog.processors.TimeStamper(fmt="iso", utc=True)]
         if mask:

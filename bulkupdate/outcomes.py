@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from .logs import mask_value
 from .validate import Invalid, Record
 
 
@@ -48,8 +49,9 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
         if got is None or got == "" or got == sent or sent is None or sent == "":
             continue
         if _norm(name, sent) != _norm(name, got):
-            raise Mismatch(f"line {record.line}: result is for {name} {got!r}, "
-                           f"not the customer sent")
+            # Masked at the source: this text reaches the ledger and the logs.
+            raise Mismatch(f"line {record.line}: result is for {name} "
+                           f"{mask_value(name, str(got))!r}, not the customer sent")
     status = customer.get("status")
     if type(status) is not dict:
         status = _EMPTY

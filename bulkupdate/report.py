@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
@@ -12,19 +13,28 @@ import orjson
 
 from .api import CODE_MEANINGS as API_CODES
 from .errors import LedgerError
-from .rundir import MANIFEST, RESULTS, SUMMARY
+from .rundir import RESULTS, SUMMARY
+from .rundir.check import check_result, parse_json
+from .rundir.lock import describe, holder
+from .rundir.manifest import MAX_MANIFEST, read_manifest
+from .rundir.private import open_file
 
 CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
                "codes", "message")
 
 
 def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        manifest = orjson.loads((run_dir / MANIFEST).read_bytes())
-    except FileNotFoundError:
-        raise LedgerError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
+    """The manifest and the summary, both checked. The summary is {} while a run
+    is live (a resumed run's old summary no longer tells the truth) or before
+    the end. Never takes the run's lock."""
+    manifest = read_manifest(run_dir)
     summary_path = run_dir / SUMMARY
-    summary = orjson.loads(summary_path.read_bytes()) if summary_path.exists() else {}
+    if holder(run_dir) is not None or not summary_path.exists():
+        return manifest, {}
+    with open_file(summary_path) as fh:
+        summary = parse_json(fh.read(MAX_MANIFEST), str(summary_path))
+    if not isinstance(summary, dict) or not isinstance(summary.get("outcomes"), dict):
+        raise LedgerError(f"{summary_path} is damaged: not a summary")
     return manifest, summary
 
 
@@ -32,16 +42,30 @@ def _results(run_dir: Path) -> Any:
     path = run_dir / RESULTS
     if not path.exists():
         return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if raw.endswith(b"\n"):
-                yield orjson.loads(raw)
+    with open_file(path) as fh:
+        for number, raw in enumerate(fh, 1):
+            if raw.endswith(b"\n") and raw.strip():
+                where = f"{path} line {number}"
+                yield check_result(parse_json(raw, where), where, sys.maxsize)
+
+
+def _so_far(run_dir: Path, out: TextIO) -> None:
+    """A run without a summary: live (say by whom) or stopped (say how to finish)."""
+    counts = Counter(r["outcome"] for r in _results(run_dir))
+    owner = holder(run_dir)
+    if owner is not None:
+        out.write(f"state      in progress: {describe(owner)}\n")
+    else:
+        out.write("state      stopped: the run has not finished (bulkupdate resume RUN_DIR)\n")
+    out.write(f"records    {sum(counts.values())} reported so far\n")
+    for name, count in sorted(counts.items()):
+        out.write(f"  {name:<11} {count:>8}\n")
 
 
 def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
     manifest, summary = load(run_dir)
     if fmt == "json":
-        out.write(orjson.dumps(summary or {"manifest": manifest},
+        out.write(orjson.dumps(summary or {"manifest": manifest, "running": holder(run_dir)},
                                option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         _csv(run_dir, out)
@@ -74,7 +98,7 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     w(f"run        {run_dir}\n")
     w(f"input      {manifest.get('input')}\n")
     if not summary:
-        w("no summary yet: the run has not finished (bulkupdate resume RUN_DIR)\n")
+        _so_far(run_dir, out)
         return
     state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
     w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")

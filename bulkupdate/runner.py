@@ -11,7 +11,6 @@ handler or loop policy. Each run logs through its own logger to its own
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -21,16 +20,19 @@ from typing import Any
 
 from .auth import Auth
 from .control import Control
-from .errors import RunAborted, UsageError
+from .crash import crashed, reraise
+from .errors import BulkUpdateError, RunAborted, UsageError
 from .intake import Source, check_source
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
 from .progress import progress_bar
 from .results import RecordResult, RunResult, Summary
-from .rundir import EVENTS, Ledger, default_run_dir, ensure_fresh, now_iso
+from .rundir import EVENTS, Ledger, default_run_dir, now_iso
+from .rundir.lock import RunLock
+from .rundir.private import abandon, prepare
 from .send import Client
 from .settings import Settings, load_settings
-from .source import count_records
+from .source import count_records, scan_input
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -47,21 +49,21 @@ async def arun(source: Source, settings: Settings, run_dir: str | Path | None = 
     is checked before the run directory is created."""
     _check_credentials(settings)
     intake = check_source(source)
-    if run_dir is None:
-        target = claim_run_dir(default_run_dir(intake.stem))
-    else:
-        target = Path(run_dir)
-        ensure_fresh(target)
-        target.mkdir(parents=True, exist_ok=True)
+    # A damaged file is refused before anything is created (a spooled one, once saved).
+    scanned = await asyncio.to_thread(scan_input, intake.path) if intake.path else None
+    target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
+    created = prepare(target, new=True) or run_dir is None
+    lock = RunLock.acquire(target)
     try:
         path = await intake.materialize(target)
+        ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
+                                         from_stdin=intake.kind == "stdin",
+                                         spooled=intake.kind != "file", lock=lock,
+                                         scanned=scanned)
     except BaseException:
-        if run_dir is None:
-            _remove_if_empty(target)   # ours, and nothing in it: leave no trace
+        lock.release()
+        abandon(target, remove_dir=created)   # what this call made, and nothing else
         raise
-    ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
-                                     from_stdin=intake.kind == "stdin",
-                                     spooled=intake.kind != "file")
     return await _execute(ledger, settings, on_result, control)
 
 
@@ -117,11 +119,6 @@ def claim_run_dir(wanted: Path) -> Path:
     raise UsageError(f"cannot create a run directory next to {wanted}: choose one with run_dir")
 
 
-def _remove_if_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.rmdir()
-
-
 def _refuse_running_loop(name: str, async_name: str) -> None:
     try:
         asyncio.get_running_loop()
@@ -139,6 +136,21 @@ def _check_credentials(settings: Settings) -> None:
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
                    control: Control | None) -> RunResult:
+    try:
+        return await _owned_session(ledger, settings, on_result, control)
+    except BulkUpdateError:
+        raise
+    except Exception as exc:
+        # Past this point requests may have left: the traceback goes to
+        # events.jsonl and a note on the exception says the run is resumable.
+        crashed(exc, ledger.dir / EVENTS)
+        raise
+    finally:
+        ledger.release()
+
+
+async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult | None,
+                         control: Control | None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
     try:
@@ -165,6 +177,7 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
                  requests=stats.get("requests"), duration_s=stats["duration_s"])
     finally:
         run_log.close()
+    reraise(abort)   # a bug or a host's exception, now that the session is closed
     return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
 
 
@@ -224,6 +237,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
             state = await pipeline.run()
         except RunAborted as exc:
             abort = exc
+        except Exception as exc:   # a bug or a full disk: finish the session, then say why
+            abort = crashed(exc, ledger.dir / EVENTS)
         finally:
             stopper.control.detach(stopper)
         return state, pipeline.stats.as_session(), pipeline.input_records, abort

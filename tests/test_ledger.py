@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -82,6 +83,7 @@ def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
     ledger.record_not_applied(refused)         # a 503: nothing was applied
     ledger.record_sent([4], 3.0)                  # then the crash
     ledger.close()
+    ledger.release()
     again = Ledger.reopen(tmp_path / "run")
     assert 1 in again.done and 3 not in again.done
     assert again.sent_before == {3: 2, 4: 2}
@@ -89,7 +91,10 @@ def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
 
 
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path: Path) -> None:
-    make_run(tmp_path)
+    first, _ = make_run(tmp_path)
+    with pytest.raises(LedgerError, match=f"in progress: pid {os.getpid()}"):
+        make_run(tmp_path)
+    first.release()
     with pytest.raises(LedgerError, match="resume"):
         make_run(tmp_path)
 

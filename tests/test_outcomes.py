@@ -69,3 +69,22 @@ def test_uncertain_attempts_are_flagged() -> None:
     record.uncertain, record.attempts = True, 3
     result = retryable(record, "timed out")
     assert result["outcome"] == "retryable" and result["uncertain"] and result["attempts"] == 3
+
+
+def test_mismatch_message_masks_the_mobile_it_quotes() -> None:
+    """The text reaches results.jsonl and events.jsonl: no raw mobile in it."""
+    with pytest.raises(Mismatch) as caught:
+        map_items([rec(1, {"mobile": "919740000001"}, "A")],
+                  [item({"mobile": "919740001234"}, True, ("A", True, 200))])
+    assert "919740001234" not in str(caught.value) and "1234" in str(caught.value)
+
+
+def test_free_text_in_logs_is_masked() -> None:
+    from bulkupdate.logs import mask_pii
+
+    event = {"reason": "answer for mobile '919740001234' (ana@example.com)",
+             "nested": ["+919740005678"], "line": 17, "run": "line 17 of 20000 records"}
+    masked = mask_pii(event)
+    assert "919740001234" not in masked["reason"] and "ana@" not in masked["reason"]
+    assert masked["nested"] == ["*********5678"]
+    assert masked["line"] == 17 and masked["run"] == event["run"]

@@ -37,6 +37,7 @@ def run_dir(tmp_path: Path) -> Path:
     summary = ledger.finalize(3)
     summary["exit_code"] = 1
     ledger.save(summary)
+    ledger.release()
     return tmp_path / "run"
 
 
@@ -62,7 +63,9 @@ def test_json_is_the_summary(run_dir: Path) -> None:
 def test_an_unfinished_run_says_so(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"{}\n")
-    Ledger.create(tmp_path / "run", source, {})
+    ledger = Ledger.create(tmp_path / "run", source, {})
+    assert "in progress: pid" in render(tmp_path / "run")    # its owner is at work
+    ledger.release()
     assert "has not finished" in render(tmp_path / "run")
     with pytest.raises(LedgerError, match="not a run directory"):
         render(tmp_path)

@@ -23,7 +23,9 @@ def test_a_claimed_run_directory_is_never_handed_out_twice(tmp_path: Path) -> No
 def test_own_settings_come_from_the_manifest_and_credentials_from_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     saved = Settings(base_url="http://127.0.0.1:8123", rate="7/s", concurrency=3).public()
-    (tmp_path / "manifest.json").write_bytes(orjson.dumps({"settings": saved}))
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps({
+        "run_id": "r", "input": "in.jsonl", "input_fingerprint": {"size": 0, "sha256": ""},
+        "settings": saved, "started_at": "2026-11-26T00:00:00Z", "sessions": []}))
     monkeypatch.setenv("CAPILLARY_CLIENT_KEY", "k")
     monkeypatch.setenv("CAPILLARY_CLIENT_SECRET", "s")
     monkeypatch.setenv("BULKUPDATE_CONCURRENCY", "99")   # the run's own win here

@@ -10,12 +10,15 @@
 ``retry.jsonl``    the ``retryable`` records in input format, rebuilt at the end
 ``summary.json``   counts per outcome and per API code, requests, throughput
 ``events.jsonl``   the run's log (PII masked)
+``lock``           who owns the directory now (pid, host, since); empty if nobody
 =================  ==========================================================
 
 :class:`Ledger` (``ledger``) is the one object the rest of the tool talks to; each
 file has its own module: ``manifest``, ``journal`` (sent), ``resultsfile``,
 ``summary`` (summary and retry), with ``files`` (names, careful reads and
-writes) and ``lineset`` under them.
+writes) and ``lineset`` under them. The directory is private (``private``:
+0700, files 0600, no symbolic link followed), has one owner at a time
+(``lock``), and what is read back is checked before it is trusted (``check``).
 """
 
 from .ledger import (

@@ -1,5 +1,6 @@
 """The run directory's file names, and the small careful reads and writes its
-files share: atomic JSON, a torn last line cut off, non-blank lines read back."""
+files share: atomic JSON, a torn last line cut off, non-blank lines read back —
+all private (0600) and never through a symbolic link (:mod:`.private`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import orjson
 
 from ..errors import LedgerError
+from ..source import bounded_lines
+from .private import open_file, prepare, write_atomic
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -19,6 +22,7 @@ SENT = "sent.jsonl"
 RETRY = "retry.jsonl"
 SUMMARY = "summary.json"
 EVENTS = "events.jsonl"
+LOCK = "lock"
 FSYNC_EVERY = 1.0
 
 
@@ -33,23 +37,19 @@ def default_run_dir(input_path: Path, root: Path = Path("runs")) -> Path:
 
 
 def ensure_fresh(run_dir: Path) -> None:
-    """A new run never goes into a directory that holds one."""
-    if (run_dir / MANIFEST).exists():
-        raise LedgerError(f"{run_dir} already holds a run: use 'bulkupdate resume "
-                          f"{run_dir}' to finish it, or choose another --run-dir")
+    """A new run goes only into a new or empty directory of ours (made private)."""
+    prepare(run_dir, new=True)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    os.replace(tmp, path)
+    write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def repair_tail(path: Path) -> int:
     """Cut a torn last line; returns the bytes removed."""
     if not path.exists():
         return 0
-    with path.open("rb+") as fh:
+    with open_file(path, "r+b") as fh:
         size = fh.seek(0, os.SEEK_END)
         if size == 0:
             return 0
@@ -66,10 +66,12 @@ def repair_tail(path: Path) -> int:
         return size - keep
 
 
-def read_lines(path: Path) -> Iterator[bytes]:
+def read_lines(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(where, line) for every non-blank line; ``where`` names the file and line
+    for an error. An overlong line comes empty (and is refused as not JSON)."""
     if not path.exists():
         return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                yield raw.rstrip(b"\n")
+    with open_file(path) as fh:
+        for number, raw in enumerate(bounded_lines(fh), 1):
+            if not raw or raw.strip():
+                yield f"{path} line {number}", raw.rstrip(b"\n")

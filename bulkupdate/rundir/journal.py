@@ -10,8 +10,10 @@ from typing import BinaryIO
 
 import orjson
 
+from .check import check_sent, parse_json
 from .files import read_lines, repair_tail
 from .lineset import LineSet
+from .private import open_file
 
 
 class Journal:
@@ -25,7 +27,7 @@ class Journal:
         self._wall_offset = time.time() - time.monotonic()
 
     def open(self) -> None:
-        self.file = self.path.open("ab")
+        self.file = open_file(self.path, "ab")
 
     def record_sent(self, lines: list[int], granted_at: float) -> str:
         """Journal a request before it leaves; returns its id. ``granted_at`` is
@@ -45,7 +47,7 @@ class Journal:
         self.file.write(orjson.dumps({"answered": req}) + b"\n")
         self.file.flush()
 
-    def unfinished(self, done: LineSet) -> tuple[dict[int, int], set[int]]:
+    def unfinished(self, done: LineSet, input_lines: int) -> tuple[dict[int, int], set[int]]:
         """(attempts already sent per unfinished line, the unfinished lines whose
         request was never answered: those may have been applied)."""
         repair_tail(self.path)
@@ -53,8 +55,8 @@ class Journal:
         # Requests that carried an unfinished line, minus those whose answer said
         # nothing was applied: what is left may have been applied.
         unanswered: dict[str, list[int]] = {}
-        for raw in read_lines(self.path):
-            entry = orjson.loads(raw)
+        for where, raw in read_lines(self.path):
+            entry = check_sent(parse_json(raw, where), where, input_lines)
             if "answered" in entry:
                 unanswered.pop(entry["answered"], None)
                 continue

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from ..source import scan_input
 from . import manifest as manifests
 from .files import (
     EVENTS,
@@ -32,6 +34,8 @@ from .files import (
 )
 from .journal import Journal
 from .lineset import LineSet
+from .lock import RunLock
+from .private import prepare
 from .resultsfile import ResultsFile
 from .summary import write_retry, write_summary
 
@@ -41,9 +45,12 @@ __all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUM
 
 
 class Ledger:
-    def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, run_dir: Path, manifest: dict[str, Any], lock: RunLock | None = None,
+                 input_lines: int = sys.maxsize) -> None:
         self.dir = run_dir
         self.manifest = manifest
+        self._lock = lock                       # this process owns the directory
+        self.input_lines = input_lines          # physical lines: valid line numbers
         self.results = ResultsFile(run_dir / RESULTS)
         self.journal = Journal(run_dir / SENT)
         self.sent_before: dict[int, int] = {}   # unfinished line -> attempts already sent
@@ -64,24 +71,49 @@ class Ledger:
 
     @classmethod
     def create(cls, run_dir: Path, input_path: Path, settings: dict[str, Any], *,
-               from_stdin: bool = False, spooled: bool = False) -> Ledger:
-        ensure_fresh(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        manifest = manifests.new_manifest(input_path, settings, from_stdin=from_stdin,
-                                          spooled=spooled)
-        write_json_atomic(run_dir / MANIFEST, manifest)
-        return cls(run_dir, manifest)
+               from_stdin: bool = False, spooled: bool = False, lock: RunLock | None = None,
+               scanned: tuple[dict[str, Any], int] | None = None) -> Ledger:
+        """A new run in ``run_dir``, owned by this process until :meth:`release`.
+        ``lock``: the caller already made the directory ready and owns it;
+        ``scanned``: the input's :func:`~bulkupdate.source.scan_input`, if done."""
+        if lock is None:
+            ensure_fresh(run_dir)
+            lock = RunLock.acquire(run_dir)
+        try:
+            fingerprint, lines = scanned or scan_input(input_path)
+            manifest = manifests.new_manifest(input_path, settings, from_stdin=from_stdin,
+                                              spooled=spooled, fingerprint=fingerprint)
+            write_json_atomic(run_dir / MANIFEST, manifest)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(run_dir, manifest, lock, lines)
 
     @classmethod
     def reopen(cls, run_dir: Path) -> Ledger:
-        ledger = cls(run_dir, manifests.read_manifest(run_dir))
-        manifests.check_input(ledger.manifest)
-        ledger._load()
+        """An existing run, owned by this process until :meth:`release`; what it
+        reads back is checked line by line before it is trusted."""
+        prepare(run_dir, new=False)
+        lock = RunLock.acquire(run_dir)
+        try:
+            ledger = cls(run_dir, manifests.read_manifest(run_dir), lock)
+            ledger.input_lines = manifests.check_input(ledger.manifest)
+            ledger._load()
+        except BaseException:
+            lock.release()
+            raise
         return ledger
 
+    def release(self) -> None:
+        """Give up the ownership of the run directory: the session is over."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def _load(self) -> None:
-        self.results.load()
-        self.sent_before, self.maybe_applied = self.journal.unfinished(self.done)
+        self.results.load(self.input_lines)
+        self.sent_before, self.maybe_applied = self.journal.unfinished(self.done,
+                                                                       self.input_lines)
 
     def open(self) -> None:
         self.results.open()

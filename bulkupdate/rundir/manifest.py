@@ -7,23 +7,25 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..errors import LedgerError
-from ..source import fingerprint
+from ..source import scan_input
 from ..version import __version__
+from .check import check_manifest, parse_json
 from .files import MANIFEST, now_iso, write_json_atomic
+from .private import open_file
+
+MAX_MANIFEST = 1 << 24   # a manifest is a few kB; more is not ours
 
 
 def new_manifest(input_path: Path, settings: dict[str, Any], *, from_stdin: bool,
-                 spooled: bool) -> dict[str, Any]:
+                 spooled: bool, fingerprint: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": uuid.uuid4().hex,
         "tool_version": __version__,
         "input": str(input_path.resolve()),
         "stdin": from_stdin,
         "spooled": spooled or from_stdin,   # the input lives in the run directory
-        "input_fingerprint": fingerprint(input_path),
+        "input_fingerprint": fingerprint,
         "settings": settings,
         "started_at": now_iso(),
         "ended_at": None,
@@ -32,25 +34,31 @@ def new_manifest(input_path: Path, settings: dict[str, Any], *, from_stdin: bool
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest, checked (keys and types): a damaged one is refused, never
+    half-believed."""
+    path = run_dir / MANIFEST
     try:
-        manifest: dict[str, Any] = orjson.loads((run_dir / MANIFEST).read_bytes())
+        with open_file(path) as fh:
+            raw = fh.read(MAX_MANIFEST)
     except FileNotFoundError:
         raise LedgerError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
-    except orjson.JSONDecodeError:
-        raise LedgerError(f"{run_dir / MANIFEST} is damaged (not JSON)") from None
-    return manifest
+    except NotADirectoryError:
+        raise LedgerError(f"{run_dir} is not a directory") from None
+    return check_manifest(parse_json(raw, str(path)), path)
 
 
-def check_input(manifest: dict[str, Any]) -> Path:
-    """The run's input, refused if it is gone or changed since the run began."""
+def check_input(manifest: dict[str, Any]) -> int:
+    """The run's input, refused if it is gone, damaged or changed since the run
+    began; returns its number of physical lines (the range of line numbers)."""
     path = Path(manifest["input"])
-    if not path.exists():
+    if not path.is_file():
         raise LedgerError(f"the run's input {path} no longer exists")
-    if fingerprint(path) != manifest["input_fingerprint"]:
+    found, lines = scan_input(path)
+    if found != manifest["input_fingerprint"]:
         raise LedgerError(f"the run's input {path} changed since the run began "
                           "(size or SHA-256 differ): resuming would mix two inputs. "
                           "Start a new run instead")
-    return path
+    return lines
 
 
 def begin_session(run_dir: Path, manifest: dict[str, Any], started_at: str) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from .check import check_result, parse_json
 from .files import read_lines, repair_tail
 from .lineset import LineSet
+from .private import open_file
 
 
 class ResultsFile:
@@ -24,18 +26,19 @@ class ResultsFile:
         self.uncertain = 0
         self.retry = LineSet()                  # lines whose outcome is retryable
 
-    def load(self) -> None:
-        """Re-read what an earlier session wrote (a torn last line cut first)."""
+    def load(self, input_lines: int) -> None:
+        """Re-read what an earlier session wrote (a torn last line cut first),
+        each line checked: a line number within the input's ``input_lines``."""
         repair_tail(self.path)
-        for raw in read_lines(self.path):
-            result = orjson.loads(raw)
+        for where, raw in read_lines(self.path):
+            result = check_result(parse_json(raw, where), where, input_lines)
             if self.done.add(result["line"]):
                 self._count(result)
             else:
                 self.duplicates += 1
 
     def open(self) -> None:
-        self.file = self.path.open("ab")
+        self.file = open_file(self.path, "ab")
 
     def _count(self, result: dict[str, Any]) -> None:
         # The summary's figures, kept as results are written (or re-read on

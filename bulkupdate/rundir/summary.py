@@ -10,6 +10,7 @@ from typing import Any
 
 from ..source import iter_lines
 from .files import RETRY, SUMMARY, write_json_atomic
+from .private import open_file
 from .resultsfile import ResultsFile
 
 OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
@@ -21,7 +22,7 @@ def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
     only when something is retryable or the count is not known yet."""
     records = input_records
     tmp = run_dir / (RETRY + ".tmp")
-    with tmp.open("wb") as out:
+    with open_file(tmp, "wb") as out:
         if results.retry.count or records is None:
             records = 0
             for line, raw in iter_lines(input_path):

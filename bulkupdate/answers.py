@@ -5,6 +5,11 @@ answer                                     kind       fate of the sent updates
 =========================================  =========  ==========================
 body with one per-item result per record   DEFINITE   known (any HTTP status)
 401, 403                                   FATAL      not applied
+3xx (never followed: nothing goes to the   FATAL      not applied (or unknown)
+  Location)
+404, 405 without a per-item body           FATAL      not applied (wrong base URL)
+TLS certificate not trusted                FATAL      not applied
+proxy refused the tunnel (403, 407)        FATAL      not applied
 413; errors code 2008 or 1060              SPLIT      not applied
 429, 461, 503, 521                         TRANSIENT  not applied (refused early)
 500, 502, 504                              TRANSIENT  unknown
@@ -14,7 +19,11 @@ other 4xx with an errors body              BATCH      not applied: bisect; a sin
                                                       record is rejected with it
 connection refused / DNS / connect timeout TRANSIENT  not applied (unreachable)
 timeout, connection dropped after sending  TRANSIENT  unknown
+a body longer than max_response_bytes      TRANSIENT  unknown (read stops there)
 =========================================  =========  ==========================
+
+Per item, inside a DEFINITE answer, :data:`~bulkupdate.api.NOT_NOW_CODES` mean "not
+now" for that record alone (re-sent after a backoff, the customer held).
 """
 
 from __future__ import annotations
@@ -28,7 +37,15 @@ from typing import Any
 
 import orjson
 
-from .api import NOT_APPLIED_STATUSES, SPLIT_CODES, THROTTLE_STATUSES
+from .api import (
+    NO_ENDPOINT_STATUSES,
+    NOT_APPLIED_STATUSES,
+    SPLIT_CODES,
+    THROTTLE_STATUSES,
+)
+from .network import without_userinfo
+
+BASE_URL_HINT = "check --base-url: the API root, e.g. https://eu.api.capillarytech.com"
 
 
 class Kind(enum.Enum):
@@ -53,8 +70,10 @@ class Answer:
 
 
 def classify(status: int, body: bytes, sent: int, retry_after: str | None = None,
-             now: datetime | None = None) -> Answer:
+             now: datetime | None = None, location: str | None = None) -> Answer:
     """HTTP ``status`` and ``body`` for a request of ``sent`` records."""
+    if 300 <= status < 400:
+        return redirected(status, location)
     wait = parse_retry_after(retry_after, now) if retry_after else None
     try:
         data = orjson.loads(body) if body else None
@@ -70,6 +89,9 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
         return _transient(status, f"HTTP {status}: {len(items)} results for {sent} records",
                           wait, fate_unknown=True)
     code, message = _error(data)
+    if status in NO_ENDPOINT_STATUSES:
+        return Answer(Kind.FATAL, status, f"HTTP {status} from the update endpoint: "
+                      f"{BASE_URL_HINT}", code=code)
     if status in (401, 403):
         return Answer(Kind.FATAL, status, f"HTTP {status}: {message or 'not authorised'}",
                       code=code)
@@ -86,6 +108,33 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
     # server said something we cannot map to records. Ask again.
     return _transient(status, f"HTTP {status} without per-item results", wait,
                       fate_unknown=status < 400)
+
+
+def redirected(status: int, location: str | None) -> Answer:
+    """A 3xx is never followed: the request, its credentials and its body go
+    nowhere but the configured API."""
+    where = repr(without_userinfo(location)[:200]) if location else "no Location"
+    return Answer(Kind.FATAL, status, f"HTTP {status} redirect to {where}: bulkupdate "
+                  f"never follows redirects and sent nothing there; {BASE_URL_HINT}")
+
+
+def untrusted(detail: str) -> Answer:
+    return Answer(Kind.FATAL, None, "certificate not trusted: set SSL_CERT_FILE or "
+                  f"`ca_bundle` ({detail})")
+
+
+def proxy_refused(status: int) -> Answer:
+    """The proxy answered the CONNECT itself: nothing reached the API. 403 and
+    407 are its policy or its credentials, which waiting will not change."""
+    if status in (403, 407):
+        return Answer(Kind.FATAL, None, f"the proxy refused the tunnel (HTTP {status}): "
+                      "check the proxy setting or HTTPS_PROXY (credentials go in its URL)")
+    return no_answer(f"the proxy could not open the tunnel (HTTP {status})", sent=False)
+
+
+def too_long(status: int, limit: int) -> Answer:
+    return _transient(status, f"HTTP {status} answer longer than max_response_bytes "
+                      f"({limit}); the read stopped there", None, fate_unknown=True)
 
 
 def no_answer(reason: str, *, sent: bool) -> Answer:

@@ -21,6 +21,11 @@ NEEDS_DETAILS = frozenset({"UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RENEWAL_
 SPLIT_CODES = frozenset({2008, 1060})                # batch over the server's limit
 NOT_APPLIED_STATUSES = frozenset({429, 461, 503, 521})   # refused before processing
 THROTTLE_STATUSES = frozenset({429})
+NO_ENDPOINT_STATUSES = frozenset({404, 405})         # without a per-item body: wrong base URL
+# Per-item codes from Capillary's partner-program error list that mean "not now":
+# 2010 partner program events are queued for the customer; 2001 the event cannot
+# be processed now. Transient for that record alone, like 521 for a request.
+NOT_NOW_CODES = frozenset({2010, 2001})
 
 CODE_MEANINGS = {
     200: "success", 1000: "customer found", 8015: "customer not found",
@@ -29,4 +34,6 @@ CODE_MEANINGS = {
     2007: "tier not found in the program", 2008: "batch over the server's limit",
     2009: "unsupported updateType", 2026: "relinking not enabled for the org",
     2027: "no pending relinking to cancel", 2028: "renewal initiation not allowed for the org",
+    2010: "events queued for the customer (not now)",
+    2001: "event cannot be processed now (not now)",
 }

@@ -17,11 +17,14 @@ import time
 import aiohttp
 import orjson
 
+from .answers import NO_ENDPOINT_STATUSES, classify, proxy_refused, untrusted
 from .api import TOKEN_HEADER, TOKEN_PATH
-from .errors import AuthFailed, UsageError
+from .errors import AuthFailed, Misconfigured, UsageError
 from .logs import Logger, null_logger
+from .network import read_bounded
 from .settings import Credentials
 
+TOKEN_MAX_BYTES = 64 * 1024   # a token answer is a few hundred bytes
 RENEW_MARGIN = 0.2   # renew when this fraction of the token's life is left
 
 
@@ -31,9 +34,11 @@ def basic_header(username: str, password: str) -> str:
 
 
 class Auth:
-    def __init__(self, credentials: Credentials, base_url: str, log: Logger | None = None):
+    def __init__(self, credentials: Credentials, base_url: str, log: Logger | None = None,
+                 proxy: str | None = None):
         self._credentials = credentials
         self._log = log if log is not None else null_logger()
+        self.proxy = proxy
         self._base_url = base_url.rstrip("/")
         self._token: str | None = None
         self._expires = 0.0
@@ -76,12 +81,26 @@ class Auth:
         body = orjson.dumps({"key": self._credentials.client_key,
                              "secret": self._credentials.client_secret})
         try:
+            # Never a redirect: the key and secret go to the configured API only.
             async with session.post(self._base_url + TOKEN_PATH, data=body,
-                                    headers={"Content-Type": "application/json"}) as resp:
-                payload = await resp.read()
+                                    headers={"Content-Type": "application/json"},
+                                    allow_redirects=False, proxy=self.proxy) as resp:
+                payload = await read_bounded(resp, TOKEN_MAX_BYTES)
                 status = resp.status
+                location = resp.headers.get("Location")
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise Misconfigured("OAuth token request: "
+                                + untrusted(str(exc.certificate_error)).reason) from None
+        except aiohttp.ClientHttpProxyError as exc:
+            raise Misconfigured("OAuth token request: "
+                                + proxy_refused(exc.status).reason) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise AuthFailed(f"OAuth token request failed: {type(exc).__name__}") from None
+        if 300 <= status < 400 or status in NO_ENDPOINT_STATUSES:
+            answer = classify(status, b"", 0, location=location)
+            raise Misconfigured(f"OAuth token request: {answer.reason}", status=status)
+        if payload is None:
+            raise AuthFailed(f"OAuth token answer longer than {TOKEN_MAX_BYTES} bytes")
         if status != 200:
             raise AuthFailed(f"OAuth token request answered HTTP {status}", status=status)
         try:

@@ -27,7 +27,7 @@ from .settings import MAX_BATCH, load_settings
 from .version import __version__
 
 TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
-          "log_level", "progress")
+          "log_level", "progress", "settle", "proxy", "ca_bundle")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 def _tuning(p: argparse.ArgumentParser) -> None:
     # Numbers stay text here: settings.RULES parses and checks every source alike.
     p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
-    p.add_argument("--base-url", help="API root, e.g. https://eu.api.capillarytech.com")
+    p.add_argument("--base-url", help="API root, e.g. https://eu.api.capillarytech.com "
+                                      "(required, here or in the config)")
     p.add_argument("--concurrency", help="requests in flight at most (default 8)")
     p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
                                   "(per second); default 100/min")
@@ -50,6 +51,13 @@ def _tuning(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when it is a terminal)")
+    p.add_argument("--settle", help="seconds a customer is held after an answer of unknown "
+                   "fate before anything of it is re-sent (default 60, never less than "
+                   "--timeout)")
+    p.add_argument("--proxy", help="HTTP(S) proxy URL (default: HTTPS_PROXY/HTTP_PROXY, "
+                                   "minus NO_PROXY); '' to go direct")
+    p.add_argument("--ca-bundle", help="PEM file of the CAs to trust instead of the system's "
+                                       "(or SSL_CERT_FILE)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,9 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
               "1% broken bodies, a limit of 50 requests/s")
         settings = Settings(base_url=url, rate=parse_rate(rate), concurrency=concurrency,
                             backoff_base=0.2, progress=True,
+                            # The simulator's drops are not a gateway's: no need to
+                            # hold a customer for the minute a real one may take.
+                            timeout=5.0, settle=5.0,
                             credentials=Credentials(username=sim.username,
                                                     password=sim.password))
         run_dir = default_run_dir(sample, root / "runs")

@@ -6,7 +6,9 @@ only conditions that stop a *run* are exceptions::
     ├── LedgerError                 2  run directory unusable (input changed, not a run dir)
     └── RunAborted                  3  fatal API condition; the run is resumable
         ├── AuthFailed              401/403, or 401 again right after a token renewal
-        └── ApiUnreachable          no connection could be made within the retry budget
+        ├── ApiUnreachable          no connection could be made within the retry budget
+        └── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
+                                    waiting will not help, a setting must change
 
 Messages never contain credentials: errors are built from status codes and
 record line numbers, never from request headers.
@@ -43,4 +45,8 @@ class AuthFailed(RunAborted):
 
 
 class ApiUnreachable(RunAborted):
+    pass
+
+
+class Misconfigured(RunAborted):
     pass

@@ -225,7 +225,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url, log)
+    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy)
     abort: RunAborted | None = None
     state = "aborted"
     async with Client(settings, auth) as client:

@@ -1,6 +1,11 @@
 """Sending one request: one aiohttp session for the run, the auth header, and the
 translation of whatever happened into an :class:`~bulkupdate.answers.Answer`.
 The pace and the retries are the pipeline's; this module only sends.
+
+Every request goes to the configured API and nowhere else: redirects are never
+followed (a 3xx is fatal), through the configured proxy if any, with TLS
+verified against ``ca_bundle`` or the system's CAs, and no answer is read past
+``max_response_bytes``.
 """
 
 from __future__ import annotations
@@ -9,9 +14,19 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from .answers import Answer, Kind, classify, no_answer
+from .answers import (
+    Answer,
+    Kind,
+    classify,
+    no_answer,
+    proxy_refused,
+    redirected,
+    too_long,
+    untrusted,
+)
 from .api import ENDPOINT
 from .auth import Auth
+from .network import read_bounded, ssl_context
 from .settings import Settings
 from .version import __version__
 
@@ -25,10 +40,14 @@ class Client:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout,
                                               connect=min(settings.timeout, 10.0))
         self._limit = settings.concurrency
+        self._max_bytes = settings.max_response_bytes
+        self.proxy = settings.proxy
+        self._ssl = ssl_context(settings.ca_bundle)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(limit=self._limit, enable_cleanup_closed=True)
+        connector = aiohttp.TCPConnector(limit=self._limit, enable_cleanup_closed=True,
+                                         ssl=self._ssl)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout,
             headers={"Content-Type": "application/json", "Accept": "application/json",
@@ -58,10 +77,19 @@ class Client:
         headers = await self._auth.headers(self.session)
         token = self._auth.current_token()
         try:
-            async with self.session.post(self.url, data=body, headers=headers) as resp:
-                payload = await resp.read()
+            async with self.session.post(self.url, data=body, headers=headers,
+                                         allow_redirects=False, proxy=self.proxy) as resp:
+                if 300 <= resp.status < 400:   # whatever its body: not ours to read
+                    return redirected(resp.status, resp.headers.get("Location")), token
+                payload = await read_bounded(resp, self._max_bytes)
+                if payload is None:
+                    return too_long(resp.status, self._max_bytes), token
                 return classify(resp.status, payload, count, resp.headers.get("Retry-After"),
-                                datetime.now(UTC)), token
+                                datetime.now(UTC), resp.headers.get("Location")), token
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return untrusted(_short(exc.certificate_error)), token
+        except aiohttp.ClientHttpProxyError as exc:
+            return proxy_refused(exc.status), token
         except aiohttp.ClientConnectorError as exc:
             return no_answer(f"cannot connect: {_short(exc)}", sent=False), token
         except aiohttp.ConnectionTimeoutError:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from .api import MAX_BATCH
 from .errors import UsageError
+from .network import proxy_from_env, without_userinfo
 
 MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
 ENV_PREFIX = "BULKUPDATE_"
@@ -118,7 +119,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Settings:
-    base_url: str = "http://127.0.0.1:8080"
+    base_url: str = ""             # required: the API root
     concurrency: int = 8
     rate: Rate = field(default_factory=lambda: Rate(100, 60.0))
     batch_size: int = MAX_BATCH
@@ -134,6 +135,10 @@ class Settings:
     log_level: str = "info"
     mask_pii: bool = True
     credentials: Credentials = field(default_factory=Credentials, compare=False)
+    settle: float = 60.0           # hold a customer this long after an attempt of unknown fate
+    max_response_bytes: int = 16 * 1024 * 1024   # a longer answer is a broken one
+    proxy: str | None = field(default=None, repr=False)   # may carry user:password
+    ca_bundle: str | None = None   # PEM file of the CAs to trust instead of the system's
 
     def __post_init__(self) -> None:
         # One table (RULES) says what every setting accepts, whatever its source.
@@ -142,6 +147,16 @@ class Settings:
             if rule is not None:
                 object.__setattr__(self, f.name, rule.check(f.name, getattr(self, f.name)))
         _check_url(self.base_url)
+        if self.proxy:
+            _check_proxy(self.proxy)
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            raise UsageError(f"ca_bundle {self.ca_bundle!r} is not a file: name a PEM file "
+                             "of the certificate authorities to trust")
+
+    @property
+    def effective_settle(self) -> float:
+        # A request may still be applied until the client gave up on it, at least.
+        return max(self.settle, self.timeout)
 
     @property
     def effective_window(self) -> int:
@@ -157,12 +172,17 @@ class Settings:
                 out["auth"] = self.credentials.scheme
             elif f.name == "rate":
                 out["rate"] = str(self.rate)
+            elif f.name == "proxy":
+                out["proxy"] = without_userinfo(self.proxy) if self.proxy else None
             else:
                 out[f.name] = getattr(self, f.name)
         return out
 
 
 def _check_url(url: str) -> None:
+    if not url:
+        raise UsageError("no base URL: pass --base-url (or base_url in the config), the API "
+                         "root, e.g. https://eu.api.capillarytech.com")
     parts = urlsplit(url)
     if "@" in parts.netloc:
         # Not echoed: the user info may hold a password.
@@ -179,6 +199,13 @@ def _check_url(url: str) -> None:
         raise UsageError(f"base URL {url!r} is not an http(s) URL, e.g. https://eu.api.example.com")
     if parts.scheme == "http" and not is_loopback(host):
         raise UsageError(f"base URL {url!r}: https:// is required for any host but loopback")
+
+
+def _check_proxy(proxy: str) -> None:
+    parts = urlsplit(proxy)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"proxy {without_userinfo(proxy)!r} is not an http(s) URL, "
+                         "e.g. http://proxy.example.com:3128")
 
 
 def is_loopback(host: str) -> bool:
@@ -271,6 +298,10 @@ RULES: dict[str, Rule] = {
     "log_level": Rule(str, choices=("debug", "info", "warning", "error")),
     "mask_pii": Rule(bool),
     "credentials": Rule(Credentials),
+    "settle": Rule(float, 0, 86_400),
+    "max_response_bytes": Rule(int, 4096, 1 << 31),
+    "proxy": Rule(str, optional=True),
+    "ca_bundle": Rule(str, optional=True),
 }
 # What a config file, the environment and a manifest may set (not credentials).
 SETTABLE = tuple(name for name in RULES if name != "credentials")
@@ -377,8 +408,9 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
     run's manifest), defaults. Flags whose value is None are "not given"."""
     merged: dict[str, Any] = {}
     for name, value in (base or {}).items():
-        # A resumed run keeps its settings, except the terminal-dependent ones.
-        if name in SETTABLE and value is not None and name != "progress":
+        # A resumed run keeps its settings, except the terminal-dependent ones, and
+        # the proxy: it comes from this session's environment (the manifest's is masked).
+        if name in SETTABLE and value is not None and name not in ("progress", "proxy"):
             merged[name] = _convert(name, value, "manifest")
     config = read_config(config_path) if config_path else {}
     for name, value in config.items():
@@ -393,4 +425,7 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
             merged[name] = _convert(name, value, "--" + name.replace("_", "-"))
     config_dir = config_path.parent if config_path else Path.cwd()
     merged["credentials"] = read_credentials(env, config, config_dir)
+    if "proxy" not in merged:
+        merged["proxy"] = proxy_from_env(str(merged.get("base_url", "")), env)
+    merged["proxy"] = merged["proxy"] or None   # proxy = "" in a config: go direct
     return Settings(**merged)

@@ -31,10 +31,11 @@ def simulator(**dials: Any) -> Iterator[RunningSim]:
 
 
 def fast_settings(url: str, **kw: Any) -> Settings:
-    """Test mode: no rate cap worth mentioning, backoff in milliseconds."""
+    """Test mode: no rate cap worth mentioning, backoff in milliseconds, settle
+    (after an answer of unknown fate) as short as the timeout."""
     base: dict[str, Any] = dict(base_url=url, rate=_rate("2000/s"), concurrency=8,
                                 backoff_base=0.005, backoff_cap=0.05, linger=0.01,
-                                progress=False, credentials=CREDS)
+                                progress=False, credentials=CREDS, settle=0.0)
     base.update(kw)
     return Settings(**base)
 
@@ -78,6 +79,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BULKUPDATE_", "CAPILLARY_"))}
     env.update(CAPILLARY_USERNAME=USER, CAPILLARY_PASSWORD=PASSWORD)
+    # Settle after an unknown fate: never less than the timeout, so both short.
+    env.update(BULKUPDATE_TIMEOUT="3", BULKUPDATE_SETTLE="0")
     env.update(extra)
     return env
 

@@ -44,6 +44,12 @@ def test_per_item_body_is_definite_whatever_the_status(status: int) -> None:
     (200, b'{"customersPartnerUpd', Kind.TRANSIENT, True),
     (200, b"{}", Kind.TRANSIENT, True),
     (400, errors(2002), Kind.BATCH, False),
+    (404, b"404: Not Found", Kind.FATAL, False),
+    (404, errors(404), Kind.FATAL, False),
+    (405, b"", Kind.FATAL, False),
+    (301, b"", Kind.FATAL, False),
+    (307, body(3), Kind.FATAL, False),
+    (308, b"", Kind.FATAL, False),
 ])
 def test_table(status: int, payload: bytes, kind: Kind, fate_unknown: bool) -> None:
     answer = classify(status, payload, 3)
@@ -76,3 +82,14 @@ def test_no_answer_knows_whether_the_request_left() -> None:
     assert refused.kind is Kind.TRANSIENT and refused.unreachable and not refused.fate_unknown
     lost = no_answer("timed out", sent=True)
     assert lost.fate_unknown and not lost.unreachable
+
+
+def test_a_redirect_names_its_status_and_location_and_is_never_followed() -> None:
+    answer = classify(308, b"", 3, location="http://elsewhere.example/v2/x")
+    assert answer.kind is Kind.FATAL
+    assert "308" in answer.reason and "http://elsewhere.example/v2/x" in answer.reason
+    assert "never follows redirects" in answer.reason
+
+
+def test_404_says_to_check_the_base_url() -> None:
+    assert "check --base-url: the API root" in classify(404, b"", 3).reason

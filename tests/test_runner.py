@@ -38,7 +38,8 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
     from bulkupdate import run
 
     with pytest.raises(UsageError, match="no credentials"):
-        run([{"customer": {"id": 1}}], Settings(), tmp_path / "r")
+        run([{"customer": {"id": 1}}], Settings(base_url="http://127.0.0.1:9"),
+            tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 

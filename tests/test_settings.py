@@ -10,6 +10,7 @@ from bulkupdate.errors import UsageError
 from bulkupdate.settings import Credentials, Rate, Settings, load_settings, parse_rate
 
 ROOT = Path(__file__).resolve().parents[1]
+URL = "https://api.example.com"
 
 
 @pytest.mark.parametrize(("text", "rate"), [
@@ -34,7 +35,8 @@ def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path) -> Non
     config = tmp_path / "c.toml"
     config.write_text('rate = "10/s"\nconcurrency = 3\nbatch_size = 20\ntimeout = 9\n')
     env = {"BULKUPDATE_CONCURRENCY": "5", "BULKUPDATE_BATCH_SIZE": "30"}
-    s = load_settings({"batch_size": 40, "rate": None}, config_path=config, env=env)
+    s = load_settings({"batch_size": 40, "rate": None, "base_url": URL}, config_path=config,
+                      env=env)
     assert (s.batch_size, s.concurrency, s.rate, s.timeout, s.max_attempts) == \
         (40, 5, Rate(10, 1), 9.0, 5)
 
@@ -58,7 +60,7 @@ def test_bad_environment_value_names_the_variable() -> None:
 ])
 def test_invalid_settings(kw: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        Settings(**kw)
+        Settings(**{"base_url": "https://api.example.com", **kw})
 
 
 def test_loopback_may_be_plain_http() -> None:
@@ -72,11 +74,12 @@ def test_credentials_from_env_or_file_and_never_shown(tmp_path: Path) -> None:
     secret.chmod(0o600)
     config = tmp_path / "c.toml"
     config.write_text('credentials_file = "creds.toml"\n')
-    s = load_settings({}, config_path=config, env={})
+    s = load_settings({"base_url": URL}, config_path=config, env={})
     assert s.credentials.scheme == "oauth"
     assert "TOPSECRET" not in repr(s) and "TOPSECRET" not in str(s.public())
     s = load_settings({}, config_path=None,
-                      env={"CAPILLARY_USERNAME": "u", "CAPILLARY_PASSWORD": "TOPSECRET"})
+                      env={"CAPILLARY_USERNAME": "u", "CAPILLARY_PASSWORD": "TOPSECRET",
+                           "BULKUPDATE_BASE_URL": URL})
     assert s.credentials == Credentials("u", "TOPSECRET") and "TOPSECRET" not in repr(s)
     assert s.public()["auth"] == "basic"
 
@@ -134,7 +137,8 @@ def test_config_file_values_are_checked(tmp_path: Path, text: str, message: str)
 
 
 def test_whole_numbers_are_floats_where_floats_are_meant(tmp_path: Path) -> None:
-    s = load_settings({"timeout": "7"}, config_path=None, env={"BULKUPDATE_LINGER": "0"})
+    s = load_settings({"timeout": "7", "base_url": URL}, config_path=None,
+                      env={"BULKUPDATE_LINGER": "0"})
     assert type(s.timeout) is float and type(s.linger) is float and s.timeout == 7.0
 
 
@@ -160,6 +164,6 @@ def test_credentials_file_readable_by_others_is_refused_like_ssh(tmp_path: Path)
 
 
 def test_the_library_takes_a_rate_as_text() -> None:
-    assert Settings(rate="100/min").rate == Rate(100, 60)  # type: ignore[arg-type]
+    assert Settings(base_url=URL, rate="100/min").rate == Rate(100, 60)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="N/s, N/min"):
         Settings(rate="inf/s")  # type: ignore[arg-type]

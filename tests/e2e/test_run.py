@@ -114,10 +114,12 @@ def test_cli_exit_0_when_every_record_is_ok(tmp_path: Path, sim: Any, good_file:
     (["--rate", "fast"], "rate 'fast'"),
     (["--base-url", "http://api.example.com"], "https:// is required"),
     (["--concurrency", "0"], "concurrency"),
+    (["--base-url", ""], "no base URL: pass --base-url"),
 ])
 def test_cli_exit_2_on_bad_settings_before_sending(tmp_path: Path, good_file: Path,
                                                    args: list[str], message: str) -> None:
-    proc = cli("run", str(good_file), "--run-dir", str(tmp_path / "r"), *args)
+    proc = cli("run", str(good_file), "--run-dir", str(tmp_path / "r"),
+               "--base-url", "http://127.0.0.1:9", *args)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert not (tmp_path / "r").exists()
@@ -126,12 +128,13 @@ def test_cli_exit_2_on_bad_settings_before_sending(tmp_path: Path, good_file: Pa
 def test_cli_exit_2_without_credentials(tmp_path: Path, good_file: Path) -> None:
     env = cli_env()
     del env["CAPILLARY_USERNAME"], env["CAPILLARY_PASSWORD"]
-    proc = cli("run", str(good_file), "--run-dir", str(tmp_path / "r"), env=env)
+    proc = cli("run", str(good_file), "--run-dir", str(tmp_path / "r"),
+               "--base-url", "http://127.0.0.1:9", env=env)
     assert proc.returncode == 2 and "CAPILLARY_USERNAME" in proc.stderr
 
 
 def test_cli_exit_2_on_missing_input(tmp_path: Path) -> None:
-    proc = cli("run", str(tmp_path / "nope.jsonl"))
+    proc = cli("run", str(tmp_path / "nope.jsonl"), "--base-url", "http://127.0.0.1:9")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 

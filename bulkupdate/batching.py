@@ -35,7 +35,9 @@ class Scheduler:
         """Records that could be put in a request right now."""
         return len(self._ready)
 
-    def admit(self, record: Record) -> None:
+    def admit(self, record: Record, *, hold: bool = False) -> bool:
+        """Queue ``record`` behind its customers' earlier records. True when it
+        heads every queue; with ``hold`` it then waits for :meth:`give_back`."""
         self.pending += 1
         eligible = True
         for key in record.keys:
@@ -45,8 +47,9 @@ class Scheduler:
             else:
                 queue.append(record)
                 eligible = False
-        if eligible:
+        if eligible and not hold:
             self._ready.append(record)
+        return eligible
 
     def take(self, limit: int) -> list[Record]:
         """Up to ``limit`` eligible records; no two share a key by construction."""

@@ -74,6 +74,7 @@ class Flow:
         self._on_results = on_results or (lambda n: None)
         self._on_written = on_written   # the results themselves, in ledger order
         self.retry = RetryPolicy.from_settings(settings, rng)
+        self._settling = 0      # final records whose customer is held until settled
 
     async def _wait_change(self, limit: float | None = None) -> None:
         self._changed.clear()
@@ -86,14 +87,22 @@ class Flow:
             self.log.error("run.aborted", reason=str(abort), status=abort.status)
         self._changed.set()
 
-    def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = ()) -> None:
+    def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = (), *,
+               hold_until: float = 0.0) -> None:
+        """Write final outcomes and release the customers — at ``hold_until`` when
+        an attempt of unknown fate must settle first."""
         lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
         written = self.ledger.write_results(results, lines)
         self.stats.results += written
-        for record in records:
-            self.sched.finish(record)
+        delay = hold_until - time.monotonic() if records else 0.0
+        if delay > 0:
+            self._settling += len(records)
+            self._later(delay, list(records), release=True)
+        else:
+            for record in records:
+                self.sched.finish(record)
         if records:
-            self._changed.set()
+            self._changed.set()   # also when held: the input's end may now be only these
         self._on_results(written)
         if self._on_written is not None and lines:
             try:
@@ -103,3 +112,19 @@ class Flow:
                 # ledger already holds these results), then let run() raise it.
                 self._crash = self._crash or exc
                 self._fail(RunAborted(f"on_result raised {exc!r}"))
+
+    def _later(self, delay: float, records: list[Record], *, release: bool = False) -> None:
+        """After ``delay``: put ``records`` back to be sent, or (``release``) let
+        their customers' next updates go."""
+        def wake() -> None:
+            self._timers.discard(handle)
+            if release:
+                self._settling -= len(records)
+                for record in records:
+                    self.sched.finish(record)
+            else:
+                self.sched.give_back(records)
+            self._changed.set()
+
+        handle = asyncio.get_running_loop().call_later(delay, wake)
+        self._timers.add(handle)

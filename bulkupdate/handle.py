@@ -6,13 +6,13 @@ code: :mod:`answers` (HTTP → kind), :mod:`outcomes` (items → results) and
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import outcomes
 from .answers import Answer, Kind
-from .errors import ApiUnreachable, AuthFailed
+from .errors import ApiUnreachable, AuthFailed, Misconfigured
 from .flow import Flow
 from .validate import Record
 
@@ -31,12 +31,17 @@ class Handling(Flow):
                                 f"answer does not match the request: {exc}", fate_unknown=True)
             else:
                 self.throttle.clean()
-                self._final(results, records)
+                self._definite(records, results, answer.status, sent_at)
                 return
         if answer.kind is Kind.FATAL:
-            self._fail(AuthFailed(f"the API refused the credentials ({answer.reason}); "
-                                  "fix them and run 'bulkupdate resume'",
-                                  status=answer.status, lines=tuple(r.line for r in records)))
+            lines = tuple(r.line for r in records)
+            if answer.status in (401, 403):   # the API's own (a proxy's comes without one)
+                self._fail(AuthFailed(f"the API refused the credentials ({answer.reason}); "
+                                      "fix them and run 'bulkupdate resume'",
+                                      status=answer.status, lines=lines))
+            else:
+                self._fail(Misconfigured(f"{answer.reason}; then run 'bulkupdate resume'",
+                                         status=answer.status, lines=lines))
             return
         if answer.kind is Kind.SPLIT:
             await self._split(records, answer)
@@ -45,6 +50,22 @@ class Handling(Flow):
             await self._bisect(records, answer)
             return
         self._transient(records, answer, sent_at)
+
+    def _definite(self, records: list[Record], results: list[dict[str, Any]],
+                  status: int | None, sent_at: float) -> None:
+        """Final outcomes, except records the API answered "not now": those go back
+        for a retry after a backoff, their customers still held."""
+        later = [i for i, result in enumerate(results) if outcomes.not_now(result)]
+        if not later:
+            self._final(results, records)
+            return
+        skip = set(later)
+        self._final([r for i, r in enumerate(results) if i not in skip],
+                    [r for i, r in enumerate(records) if i not in skip])
+        code = outcomes.not_now(results[later[0]])
+        self._transient([records[i] for i in later],
+                        Answer(Kind.TRANSIENT, status, f"code {code}: the API cannot take "
+                               "this customer's update now", code=code), sent_at)
 
     async def _split(self, records: list[Record], answer: Answer) -> None:
         for record in records:
@@ -76,21 +97,33 @@ class Handling(Flow):
 
     def _transient(self, records: list[Record], answer: Answer, sent_at: float) -> None:
         self.stats.transient += 1
+        asked = answer.retry_after
+        paced = self.retry.paced(asked)
         if answer.throttled:
             self.stats.throttled += 1
-            if self.throttle.throttled(sent_at, answer.retry_after):
+            if self.throttle.throttled(sent_at, paced):
                 self.stats.throttle_cuts += 1
                 self.log.warning("throttle.cut", share=round(self.throttle.share, 3),
-                                 retry_after=answer.retry_after)
-        elif answer.retry_after:
-            self.throttle.pause(answer.retry_after)
-        delay = self.retry.backoff(max(r.attempts for r in records), answer.retry_after)
+                                 retry_after=asked)
+        elif paced:
+            self.throttle.pause(paced)
+        delay = self.retry.backoff(max(r.attempts for r in records), paced)
+        hold = 0.0
+        if answer.fate_unknown:
+            # The attempt may still be applied (a gateway answered 504 while the API
+            # goes on): nothing for these customers leaves before it has settled.
+            hold = sent_at + self.retry.settle
+            delay = max(delay, hold - time.monotonic())
         retry: list[Record] = []
         final: list[dict[str, Any]] = []
         for record in records:
             record.uncertain = record.uncertain or answer.fate_unknown
-            verdict = self.retry.give_up(record.attempts, record.waited, delay)
-            if verdict == "attempts":
+            verdict = self.retry.give_up(record.attempts, record.waited, delay, asked)
+            if verdict == "retry_after":
+                final.append(outcomes.retryable(
+                    record, f"{answer.reason} (Retry-After of {asked:g}s is beyond the "
+                            "retry budget left)"))
+            elif verdict == "attempts":
                 if answer.unreachable:
                     self._fail(ApiUnreachable(
                         f"the API at {self.settings.base_url} could not be reached after "
@@ -108,15 +141,7 @@ class Handling(Flow):
         self.log.info("batch.retry", status=answer.status, reason=answer.reason,
                       retrying=len(retry), given_up=len(final), wait_s=round(delay, 3))
         if final:
-            self._final(final, [r for r in records if r not in retry])
+            self._final(final, [r for r in records if r not in retry], hold_until=hold)
         if retry:
             self._later(delay, retry)
 
-    def _later(self, delay: float, records: list[Record]) -> None:
-        def wake() -> None:
-            self._timers.discard(handle)
-            self.sched.give_back(records)
-            self._changed.set()
-
-        handle = asyncio.get_running_loop().call_later(delay, wake)
-        self._timers.add(handle)

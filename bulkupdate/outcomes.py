@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from .api import NOT_NOW_CODES
 from .logs import mask_value
 from .validate import Invalid, Record
 
@@ -100,6 +101,22 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
         result["message"] = status.get("message") or ""
     result["programs"] = programs
     return result
+
+
+def not_now(result: dict[str, Any]) -> int | None:
+    """The "not now" code (:data:`~bulkupdate.api.NOT_NOW_CODES`) when the API
+    accepted none of the record's updates and deferred at least one; else None.
+    A record with an accepted update is final: re-sending it would apply that
+    update twice."""
+    if result["outcome"] == Outcome.OK:
+        return None
+    found = None
+    for program in result["programs"]:
+        if program["ok"]:
+            return None
+        if program["code"] in NOT_NOW_CODES:
+            found = program["code"]
+    return found
 
 
 def _norm(name: str, value: Any) -> str:

@@ -37,12 +37,17 @@ __all__ = ["READ_SLICE", "Pipeline", "Stats"]
 
 
 class Pipeline(Reading, Handling):
+    _pacing: asyncio.Task[None] | None = None   # the dispatcher, while the throttle holds it
+
     # -- control -------------------------------------------------------------
 
     def stop(self) -> None:
         """First SIGINT/SIGTERM: stop reading and sending; in-flight requests finish."""
         self._stopping = True
         self._changed.set()
+        if self._pacing is not None:
+            # A throttle pause may last up to backoff_cap: end it now, not then.
+            self._pacing.cancel()
 
     def cut_short(self) -> None:
         """Second signal: abandon in-flight requests (they stay in ``sent.jsonl``)."""
@@ -57,7 +62,9 @@ class Pipeline(Reading, Handling):
         reader = asyncio.create_task(self._read(), name="reader")
         syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
         try:
-            await self._dispatch()
+            # Its own task, so that stop() can cut a throttle pause short by
+            # cancelling it without touching the caller's task.
+            await asyncio.create_task(self._dispatch(), name="dispatcher")
             if self._stopping:
                 await self._drain()
             else:
@@ -111,7 +118,16 @@ class Pipeline(Reading, Handling):
             if not await self._batch_ready():
                 slots.release()
                 return
-            sent_at = await self.throttle.acquire()
+            try:
+                self._pacing = asyncio.current_task()
+                sent_at = await self.throttle.acquire()
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                slots.release()   # stop() ended the pause: nothing more is sent
+                return
+            finally:
+                self._pacing = None
             records = self.sched.take(self.batch_size)
             if not records or self._stopping or self._abort is not None:
                 self.sched.give_back(records)
@@ -143,7 +159,8 @@ class Pipeline(Reading, Handling):
                 await self._wait_change(deadline - now)
                 continue
             deadline = None
-            if self._eof and self.sched.pending == 0:
+            if self._eof and self.sched.pending == self._settling:
+                # Nothing left but customers held for settling, and nobody behind them.
                 return False
             await self._wait_change()
 

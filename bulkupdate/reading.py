@@ -18,6 +18,8 @@ READ_SLICE = 64     # lines validated between two turns of the event loop
 
 
 class Reading(Flow):
+    _resettled = 0     # records held because an earlier session left them in flight
+
     async def _read(self) -> None:
         lines = iter_lines(self.ledger.input_path)
         now = datetime.now(UTC)
@@ -51,7 +53,8 @@ class Reading(Flow):
                         await self._wait_change()
                         if self._stopping or self._abort is not None:
                             return
-                    self.sched.admit(item)
+                    if self.sched.admit(item, hold=item.uncertain) and item.uncertain:
+                        self._settle_first(item)
                 self._changed.set()
                 if invalid:
                     self._final(invalid)
@@ -59,3 +62,12 @@ class Reading(Flow):
         finally:
             self._eof = True
             self._changed.set()
+
+    def _settle_first(self, record: Record) -> None:
+        """A record in flight when an earlier session died may still be applied:
+        it (and so its customer) waits ``settle`` from now, which is later than
+        from when it was sent."""
+        self._resettled += 1
+        if self._resettled == 1:
+            self.log.info("resume.settling", settle_s=self.retry.settle)
+        self._later(self.retry.settle, [record])

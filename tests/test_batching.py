@@ -97,3 +97,15 @@ def test_batches_keep_order_limits_and_every_record(customers: list[list[int]], 
     for key in {k for r in records for k in r.keys}:
         lines = [r.line for r in sent if key in r.keys]
         assert lines == sorted(lines), f"updates for {key} out of input order"
+
+
+def test_a_held_record_keeps_its_customer_until_given_back() -> None:
+    s = Scheduler()
+    a, b, c = rec(1, "m:1"), rec(2, "m:1"), rec(3, "m:2")
+    assert s.admit(a, hold=True)
+    assert not s.admit(b) and s.admit(c)
+    assert s.take(50) == [c]
+    s.give_back([a])
+    assert s.take(50) == [a]
+    s.finish(a)
+    assert s.take(50) == [b]

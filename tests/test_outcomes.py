@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bulkupdate.outcomes import Mismatch, map_items, retryable
+from bulkupdate.outcomes import Mismatch, map_items, not_now, retryable
 from bulkupdate.validate import Record
 
 
@@ -88,3 +88,17 @@ def test_free_text_in_logs_is_masked() -> None:
     assert "919740001234" not in masked["reason"] and "ana@" not in masked["reason"]
     assert masked["nested"] == ["*********5678"]
     assert masked["line"] == 17 and masked["run"] == event["run"]
+
+
+@pytest.mark.parametrize(("updates", "code"), [
+    ((("A", False, 2010),), 2010),
+    ((("A", False, 2004), ("B", False, 2001)), 2001),
+    ((("A", True, 200), ("B", False, 2010)), None),    # accepted: re-sending repeats it
+    ((("A", False, 2004),), None),
+    ((("A", True, 200),), None),
+])
+def test_not_now_only_when_nothing_was_accepted(updates: tuple, code: int | None) -> None:
+    names = [u[0] for u in updates]
+    result = map_items([rec(1, {"mobile": "1"}, *names)],
+                       [item({"mobile": "1"}, True, *updates)])[0]
+    assert not_now(result) == code

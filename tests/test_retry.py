@@ -44,5 +44,19 @@ def test_attempts_run_out_before_the_budget_is_looked_at() -> None:
 
 
 def test_the_policy_comes_from_the_settings() -> None:
-    settings = Settings(max_attempts=7, retry_budget=5.0, backoff_base=0.1, backoff_cap=2.0)
-    assert RetryPolicy.from_settings(settings) == RetryPolicy(7, 5.0, 0.1, 2.0)
+    settings = Settings(base_url="https://a.example.com", max_attempts=7, retry_budget=5.0,
+                        backoff_base=0.1, backoff_cap=2.0, settle=5.0, timeout=9.0)
+    assert RetryPolicy.from_settings(settings) == RetryPolicy(7, 5.0, 0.1, 2.0, settle=9.0)
+
+
+def test_retry_after_paces_up_to_the_cap() -> None:
+    policy = RetryPolicy(cap=30.0)
+    assert (policy.paced(None), policy.paced(0.0), policy.paced(7.0)) == (None, None, 7.0)
+    assert policy.paced(999999999.0) == 30.0
+
+
+def test_a_retry_after_beyond_the_budget_left_gives_up_at_once() -> None:
+    policy = RetryPolicy(max_attempts=5, budget=600.0)
+    assert policy.give_up(1, waited=0.0, delay=30.0, retry_after=999999999.0) == "retry_after"
+    assert policy.give_up(1, waited=500.0, delay=30.0, retry_after=120.0) == "retry_after"
+    assert policy.give_up(1, waited=0.0, delay=30.0, retry_after=120.0) is None

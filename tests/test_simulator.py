@@ -525,3 +525,62 @@ async def test_serve_refuses_a_non_loopback_host() -> None:
     with pytest.raises(ValueError, match="loopback"):
         async with serve(SimConfig(), host="0.0.0.0"):
             pass
+
+
+# -- network dials -------------------------------------------------------------------------
+
+async def test_gateway_answers_504_while_the_api_goes_on_and_applies() -> None:
+    i = find(linked("Apparel-Partner"))
+    async with running(p_gateway=1.0, gateway_s=0.05, gateway_apply_s=0.3) as client:
+        status, _, raw = await client.post([item(i, upgrade())])
+        assert status == 504 and orjson.loads(raw)["errors"][0]["code"] == 504
+        assert client.sim.world.applied == {}              # not yet: the API is still busy
+        status, _, _ = await client.post([item(i, upgrade(tier="Silver"))])
+        assert client.sim.stats()["overlap_violations"] == 1   # the race a client must avoid
+        await asyncio.sleep(0.4)
+        assert client.sim.world.applied[i][0] == ("Apparel-Partner", "UPGRADE", "Gold")
+        assert client.sim.stats()["faults"]["p_gateway"] == 2
+
+
+async def test_not_now_answers_2010_or_2001_per_item_and_applies_nothing_for_it() -> None:
+    customers = [find(linked("Apparel-Partner"), skip=k) for k in range(40)]
+    async with running(p_not_now=0.5) as client:
+        status, body = await client.update(*[item(i, upgrade()) for i in customers])
+        applied = dict(client.sim.world.applied)
+    got = codes(body)
+    deferred = [i for i, c in zip(customers, got, strict=True) if c[0] in (2010, 2001)]
+    assert status == 201 and 0 < len(deferred) < len(customers)
+    assert {c[0] for c in got} <= {200, 2010, 2001}
+    assert set(applied) == set(customers) - set(deferred)
+
+
+@pytest.mark.parametrize("after", ["120", "Fri, 01 Jan 2100 00:00:00 GMT"])
+async def test_retry_after_dial_replaces_the_header_of_fault_answers(after: str) -> None:
+    async with running(p_503=1.0, retry_after=after) as client:
+        status, headers, _ = await client.post([item(find(linked("Apparel-Partner")),
+                                                     upgrade())])
+    assert status == 503 and headers["Retry-After"] == after
+
+
+async def test_redirect_dial_answers_every_request_with_the_location() -> None:
+    async with running(redirect_to="http://127.0.0.1:9/x", redirect_status=308) as client:
+        async with client.session.post(client.sim.base_url + PATH, data=b"{}",
+                                       allow_redirects=False) as response:
+            assert response.status == 308
+            assert response.headers["Location"] == "http://127.0.0.1:9/x" + PATH
+        async with client.session.post(client.sim.base_url + "/v3/oauth/token/generate",
+                                       data=b"{}", allow_redirects=False) as response:
+            assert response.status == 308
+        assert client.sim.stats()["redirects"] == 2
+
+
+async def test_endless_body_goes_on_until_the_client_stops_reading() -> None:
+    async with running(endless_body=True) as client:
+        async with client.session.post(client.sim.base_url + PATH, data=b"{}",
+                                       headers=BASIC) as response:
+            assert response.status == 200
+            got = 0
+            while got < 4 * 1024 * 1024:
+                got += len(await response.content.readany())
+        await asyncio.sleep(0.1)
+        assert client.sim.stats()["endless_bytes"] >= got

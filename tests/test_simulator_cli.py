@@ -65,3 +65,20 @@ def test_a_bad_flag_is_a_usage_error() -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "probability" in stderr
+
+
+def test_network_dials_are_flags() -> None:
+    import argparse
+
+    from bulkupdate.simulator import add_simulate_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    config = config_from_args(parser.parse_args([
+        "--p-gateway", "0.1", "--gateway-s", "0.2", "--gateway-apply-s", "0.5",
+        "--p-not-now", "0.3", "--retry-after", "999999999", "--redirect-to",
+        "http://127.0.0.1:9", "--redirect-status", "301", "--endless-body"]))
+    assert (config.p_gateway, config.gateway_s, config.gateway_apply_s, config.p_not_now,
+            config.retry_after, config.redirect_to, config.redirect_status,
+            config.endless_body) == (0.1, 0.2, 0.5, 0.3, "999999999", "http://127.0.0.1:9",
+                                     301, True)

@@ -83,6 +83,20 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     add("--fail-auth", action="store_true", help="answer 401 to every update request")
     add("--no-track", dest="track", action="store_false",
         help="keep no applied-update log (benchmarks)")
+    add("--gateway-s", type=float, default=d.gateway_s,
+        help="a p-gateway request answers 504 after this many seconds")
+    add("--gateway-apply-s", type=float, default=d.gateway_apply_s,
+        help="... while the API applies it this many seconds after arrival")
+    add("--p-not-now", type=_probability, default=0.0, metavar="P",
+        help="probability per item of a 2010/2001 'not now' answer (nothing applied)")
+    add("--retry-after", default="", metavar="VALUE",
+        help="Retry-After of every 429/461/503 fault answer (seconds or an HTTP date)")
+    add("--redirect-to", default="", metavar="URL",
+        help="answer every request with a redirect to URL + the request path")
+    add("--redirect-status", type=int, default=d.redirect_status,
+        help="status of those redirects (default %(default)s)")
+    add("--endless-body", action="store_true",
+        help="answer updates with 200 and a body that never ends")
 
 
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -97,7 +111,9 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         max_batch=ns.max_batch, batch_error_code=ns.batch_error_code,
         latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, rate_limit=rate, rate_period=period,
         slow_s=ns.slow_s, fail_auth=ns.fail_auth, track=ns.track, world_file=ns.world_file,
-        **dials)
+        gateway_s=ns.gateway_s, gateway_apply_s=ns.gateway_apply_s, p_not_now=ns.p_not_now,
+        retry_after=ns.retry_after, redirect_to=ns.redirect_to,
+        redirect_status=ns.redirect_status, endless_body=ns.endless_body, **dials)
 
 
 def simulate_main(argv: list[str] | None = None) -> int:

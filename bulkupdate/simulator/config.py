@@ -8,7 +8,10 @@ from dataclasses import dataclass, fields
 # (or drop) before anything is applied; post-apply dials act after the world changed.
 PRE_APPLY_DIALS = ("p_429", "p_461", "p_521", "p_500", "p_502", "p_503", "p_504", "p_drop")
 POST_APPLY_DIALS = ("p_lost", "p_truncate", "p_slow")
-FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS
+# A gateway in front of the API: it answers 504 after gateway_s while the API goes
+# on and applies the request gateway_apply_s after it arrived.
+GATEWAY_DIALS = ("p_gateway",)
+FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS + GATEWAY_DIALS
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class SimConfig:
     fail_auth: bool = False           # every update request answers 401
     track: bool = True                # keep the applied-update log; benchmarks turn it off
     world_file: str | None = None     # JSON world instead of the formula world
+    p_gateway: float = 0.0            # 504 after gateway_s; applied at gateway_apply_s
+    gateway_s: float = 0.1
+    gateway_apply_s: float = 0.3
+    p_not_now: float = 0.0            # per item: answers 2010 or 2001, nothing applied
+    retry_after: str = ""             # Retry-After of every 429/461/503 fault answer
+    redirect_to: str = ""             # every request answers redirect_status to here
+    redirect_status: int = 307
+    endless_body: bool = False        # updates answer 200 with a body that never ends
 
     def __post_init__(self) -> None:
         if self.customers < 0:
@@ -50,7 +61,12 @@ class SimConfig:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.batch_error_code not in (2008, 1060):
             raise ValueError(f"batch_error_code must be 2008 or 1060, got {self.batch_error_code}")
-        for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl"):
+        if not 0.0 <= self.p_not_now <= 1.0:
+            raise ValueError(f"p_not_now is a probability in [0, 1], got {self.p_not_now}")
+        if not 300 <= self.redirect_status <= 399:
+            raise ValueError(f"redirect_status must be a 3xx, got {self.redirect_status}")
+        for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl",
+                     "gateway_s", "gateway_apply_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.rate_period <= 0:

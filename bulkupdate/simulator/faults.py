@@ -70,6 +70,10 @@ class FaultDecider:
                 return name
         return None
 
+    def uniform(self) -> float:
+        """One more draw from the same sequence (per-item dials)."""
+        return self._rng.random()
+
     def delay(self) -> float:
         """Seconds of latency for this answer, jitter included, never negative."""
         plan = self.plan

@@ -29,6 +29,15 @@ code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
     max_window          most arrivals in any ``window_s`` seconds (last 200,000 kept)
     auth_failures       401s, token endpoint included
     customers_updated   customers in the applied log (None when not tracking)
+    redirects           requests answered with a redirect (token endpoint included)
+    endless_bytes       bytes of endless bodies written before the client hung up
+
+The network dials: ``p_gateway`` answers 504 after ``gateway_s`` while the API goes
+on with the request (busy, then applied, ``gateway_apply_s`` after it arrived);
+``p_not_now`` answers 2010 or 2001 for an item (nothing applied for it);
+``retry_after`` replaces the Retry-After of fault answers; ``redirect_to`` answers
+every request with ``redirect_status`` and that Location; ``endless_body`` answers
+200 with a body that never ends.
 
 A customer is busy from the moment its request is parsed until the answer is
 ready; a p_slow answer's extra delay comes after that, since the update is
@@ -60,6 +69,7 @@ from .render import render_update_response
 from .world import World
 
 UPDATE_PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
+NOT_NOW = (2010, 2001)   # "events queued for the customer", "cannot process the event"
 TOKEN_PATH = "/v3/oauth/token/generate"
 ARRIVALS_KEPT = 200_000
 _PRE_APPLY = frozenset(PRE_APPLY_DIALS)
@@ -113,6 +123,8 @@ class SimState:
         self.updates_applied = self.auth_failures = 0
         self.max_in_flight = self.in_flight
         self.overlap_violations = self.duplicate_in_batch = 0
+        self.redirects = self.endless_bytes = 0
+        self.backend: set[asyncio.Task[Any]] = set()
         self.status_counts: dict[int, int] = {}
         self.faults = dict.fromkeys(("rate_limit", *FAULT_DIALS), 0)
 
@@ -160,6 +172,8 @@ class SimState:
             "max_window": max_window(self.arrivals, window_s),
             "auth_failures": self.auth_failures,
             "customers_updated": len(world.applied) if world.track else None,
+            "redirects": self.redirects,
+            "endless_bytes": self.endless_bytes,
         }
 
     # -- ordering watch -----------------------------------------------------------
@@ -204,6 +218,15 @@ class SimState:
             else:
                 busy[i] = held - 1
 
+    def redirect(self, request: web.Request) -> web.Response | None:
+        """The redirect dial: the same path at ``redirect_to``, body unread."""
+        config = self.config
+        if not config.redirect_to:
+            return None
+        self.redirects += 1
+        return web.Response(status=config.redirect_status,
+                            headers={"Location": config.redirect_to.rstrip("/") + request.path})
+
     def count(self, response: web.Response) -> web.Response:
         self.status_counts[response.status] = self.status_counts.get(response.status, 0) + 1
         return response
@@ -226,6 +249,9 @@ async def handle_update(request: web.Request) -> web.StreamResponse:
 
 
 async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
+    moved = state.redirect(request)
+    if moved is not None:
+        return state.count(moved)
     if not state.authorized(request):
         state.auth_failures += 1
         return state.count(_errors(401))
@@ -235,6 +261,9 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
             state.faults["rate_limit"] += 1
             return state.count(_errors(429, headers={"Retry-After": _retry_after(wait)}))
     state.accepted += 1
+    config = state.config
+    if config.endless_body:
+        return await _endless(state, request)
     fault = state.decider.pick()
     body = await request.read()
     if fault in _PRE_APPLY:
@@ -242,7 +271,8 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
         if fault == "p_drop":
             return _hang_up(request)
         status = int(fault[2:])
-        headers = {"Retry-After": "1"} if status == 429 else None
+        after = config.retry_after or ("1" if status == 429 else "")
+        headers = {"Retry-After": after} if after and status in (429, 461, 503) else None
         return state.count(_errors(status, headers=headers))
     try:
         data = orjson.loads(body)
@@ -252,13 +282,19 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
     if type(items) is not list or not items:
         return state.count(_errors(
             400, 2002, "Invalid Request: customersPartnerUpdates must be a non-empty list"))
-    config = state.config
     if len(items) > config.max_batch:
         return state.count(_errors(
             400, config.batch_error_code,
             f"Invalid Request: Cannot process more than {config.max_batch} customers "
             f"per request, got {len(items)}"))
     state.items += len(items)
+    if fault == "p_gateway":
+        state.faults[fault] += 1
+        task = asyncio.create_task(_process(state, items, config.gateway_apply_s))
+        state.backend.add(task)
+        task.add_done_callback(state.backend.discard)
+        await asyncio.sleep(config.gateway_s)
+        return state.count(_errors(504))
     status, payload = await _process(state, items)
     if fault == "p_lost":
         state.faults["p_lost"] += 1
@@ -272,31 +308,78 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
     return state.count(web.Response(body=payload, status=status, content_type=_JSON))
 
 
-async def _process(state: SimState, items: list[Any]) -> tuple[int, bytes]:
-    """Mark customers busy, wait the latency, apply in order, unmark."""
+async def _process(state: SimState, items: list[Any],
+                   delay: float | None = None) -> tuple[int, bytes]:
+    """Mark customers busy, wait the latency (or ``delay``), apply in order, unmark."""
     world = state.world
     locate = world.directory.locate
     located = [locate(item.get("customer")) if type(item) is dict else None for item in items]
-    delay = state.decider.delay()
+    if delay is None:
+        delay = state.decider.delay()
     if delay:
         marked = state.mark_busy(located)
         try:
             await asyncio.sleep(delay)
-            outcomes, ok, failed = world.apply_items(items, time.time(), located)
+            outcomes, ok, failed = _apply(state, items, located)
         finally:
             state.unmark_busy(marked)
     else:
         # Nothing can interleave with a request that never awaits: check, don't mark.
         state.check_busy(located)
-        outcomes, ok, failed = world.apply_items(items, time.time(), located)
+        outcomes, ok, failed = _apply(state, items, located)
     state.processed += 1
     state.updates_applied += ok
     status = 200 if not failed else (400 if not ok else 201)
     return status, render_update_response(items, located, outcomes, world.directory)
 
 
-async def handle_token(request: web.Request) -> web.Response:
+def _apply(state: SimState, items: list[Any], located: list[int | None]
+           ) -> tuple[list[tuple[int, list[int]]], int, int]:
+    """The world applies the items, except those the ``p_not_now`` dial defers."""
+    world = state.world
+    p = state.config.p_not_now
+    if not p:
+        return world.apply_items(items, time.time(), located)
+    draw = state.decider.uniform
+    later = [i is not None and type(item) is dict and draw() < p
+             for item, i in zip(items, located, strict=True)]
+    keep = [n for n, deferred in enumerate(later) if not deferred]
+    done, ok, failed = world.apply_items([items[n] for n in keep], time.time(),
+                                         [located[n] for n in keep])
+    applied = iter(done)
+    outcomes = []
+    for n, deferred in enumerate(later):
+        if deferred:
+            code = NOT_NOW[n % 2]
+            updates = items[n].get("partnerProgramUpdates")
+            codes = [code] * (len(updates) if type(updates) is list else 0)
+            failed += len(codes) or 1
+            outcomes.append((1000, codes))
+        else:
+            outcomes.append(next(applied))
+    return outcomes, ok, failed
+
+
+async def _endless(state: SimState, request: web.Request) -> web.StreamResponse:
+    """200 and a body that never ends, until the client hangs up."""
+    response = web.StreamResponse(headers={"Content-Type": _JSON})
+    await response.prepare(request)
+    chunk = b'{"customersPartnerUpdates":[' + b" " * (64 * 1024 - 28)
+    try:
+        while True:
+            await response.write(chunk)
+            state.endless_bytes += len(chunk)
+            chunk = b" " * len(chunk)
+    except (ConnectionError, RuntimeError):
+        pass   # the client stopped reading and closed the connection
+    return response
+
+
+async def handle_token(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    moved = state.redirect(request)
+    if moved is not None:
+        return moved
     config = state.config
     try:
         data = orjson.loads(await request.read())
@@ -394,4 +477,6 @@ async def serve(config: SimConfig, host: str = "127.0.0.1",
         shown = f"[{host}]" if ":" in host else host
         yield RunningSim(app, f"http://{shown}:{bound}", host, bound)
     finally:
+        for task in list(app[STATE].backend):   # gateway requests still being applied
+            task.cancel()
         await runner.cleanup()

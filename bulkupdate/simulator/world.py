@@ -59,6 +59,7 @@ ID_BASE = 100_000
 
 MESSAGES = {
     200: "Success",
+    2001: "Cannot process the partner program event",
     2002: "Invalid Request: updateDetails, updatedTierName or partnerProgramName is empty",
     2003: "Invalid Request: Partner tier expiry date should not be a past date",
     2004: "Invalid Request: Link the customer with the partner program",
@@ -66,6 +67,7 @@ MESSAGES = {
     2007: "Invalid Request: Cannot find the partner program tier",
     2009: "Invalid Request: updateType supports only UPGRADE, DOWNGRADE, RENEW, "
           "MEMBERSHIP_RELINKING_CANCELLED, MEMBERSHIP_RENEWAL_INITIATION",
+    2010: "Partner program events are presented in a queue for the user",
     2026: "Membership relinking is not enabled for this organisation",
     2027: "No pending relinking found to cancel",
     2028: "Membership renewal via this API is not allowed for this organisation",

@@ -14,6 +14,7 @@ from .errors import (
     AuthFailed,
     BulkUpdateError,
     LedgerError,
+    Misconfigured,
     RunAborted,
     UsageError,
 )
@@ -25,7 +26,7 @@ from .version import __version__
 
 __all__ = [
     "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
-    "LedgerError", "Outcome", "ProgramResult", "Rate", "RecordResult", "RunAborted",
-    "RunResult", "Settings", "Summary", "UsageError", "__version__", "aresume", "arun",
-    "resume", "run",
+    "LedgerError", "Misconfigured", "Outcome", "ProgramResult", "Rate", "RecordResult",
+    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "__version__", "aresume",
+    "arun", "resume", "run",
 ]

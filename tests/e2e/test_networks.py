@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkupdate import run
+from bulkupdate import Misconfigured, run
 from bulkupdate.settings import Credentials
 from bulkupdate.simulator import SimConfig, World
 from tests.conftest import cli, cli_env, cli_popen, fast_settings, results, simulator
@@ -145,6 +145,7 @@ def test_a_redirect_sends_nothing_anywhere(tmp_path: Path, scheme: str) -> None:
         outcome = run(src, fast_settings(sim.base_url, **kw), tmp_path / "run")
         redirects = sim.stats()["redirects"]
     assert outcome.exit_code == 3
+    assert isinstance(outcome.abort, Misconfigured)
     assert "308" in outcome.reason and other in outcome.reason
     assert hits == []
     assert 1 <= redirects <= 8

@@ -33,9 +33,13 @@ def proxy_from_env(url: str, env: Mapping[str, str]) -> str | None:
 def bypassed(host: str, no_proxy: str) -> bool:
     """``NO_PROXY``: ``*``, host names (``example.com`` also covers its
     subdomains, a leading dot is allowed), IP addresses and CIDR ranges."""
-    for raw in no_proxy.replace(" ", "").split(","):
-        entry = raw.lower().rsplit(":", 1)[0] if raw.count(":") == 1 else raw.lower()
-        entry = entry.strip("[]")
+    for raw in no_proxy.replace(" ", "").lower().split(","):
+        if raw.startswith("["):                  # [::1] or [::1]:443
+            entry = raw[1:].split("]", 1)[0]
+        elif raw.count(":") == 1:                # host:port (one colon: not IPv6)
+            entry = raw.split(":", 1)[0]
+        else:
+            entry = raw
         if not entry:
             continue
         if entry == "*":

@@ -33,6 +33,7 @@ def test_proxy_from_env(url: str, env: dict[str, str], proxy: str | None) -> Non
 
 def test_no_proxy_entries_with_ports_and_brackets() -> None:
     assert bypassed("::1", "[::1]")
+    assert bypassed("::1", "[::1]:8080") and bypassed("::1", "::1")
     assert bypassed("api.example.com", "api.example.com:443")
     assert not bypassed("api.example.com", "")
 

@@ -87,6 +87,8 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
             message = answer.get("message", status.get("message")) or ""
         programs.append({"partnerProgramName": name, "updateType": kind, "ok": ok,
                          "code": code, "message": message})
+    if record.uncertain:
+        _likely_applied(programs)
     if accepted == len(programs):
         outcome = Outcome.OK
     elif accepted:
@@ -117,6 +119,23 @@ def not_now(result: dict[str, Any]) -> int | None:
         if program["code"] in NOT_NOW_CODES:
             found = program["code"]
     return found
+
+
+RELINK_CANCEL = "MEMBERSHIP_RELINKING_CANCELLED"
+NO_PENDING_RELINK = 2027
+LIKELY_APPLIED = ("no pending relinking to cancel (2027), after an earlier attempt whose fate "
+                  "is unknown: that attempt most likely cancelled it")
+
+
+def _likely_applied(programs: list[dict[str, Any]]) -> None:
+    """A cancel refused with 2027 after an attempt that may have been applied: the
+    refusal is most likely that attempt's own doing. Still not ``ok`` (the API did
+    not say so), but marked, so nobody re-sends a cancel that already happened."""
+    for program in programs:
+        if (not program["ok"] and program["code"] == NO_PENDING_RELINK
+                and program["updateType"] == RELINK_CANCEL):
+            program["likely_applied"] = True
+            program["message"] = LIKELY_APPLIED
 
 
 def _norm(name: str, value: Any) -> str:

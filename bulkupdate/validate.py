@@ -191,7 +191,7 @@ def _expiry(value: Any, at: str, now: datetime) -> None:
     # A date without a time, or a time without an offset, would make the API
     # guess the zone: the contract makes both invalid.
     if "T" not in value and "t" not in value:
-        raise _Bad(at, f"{value!r} has no time: use e.g. 2027-12-29T23:59:59+05:30")
+        raise _Bad(at, _without_t(value))
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
@@ -201,6 +201,19 @@ def _expiry(value: Any, at: str, now: datetime) -> None:
         raise _Bad(at, f"{value!r} has no UTC offset: add one, e.g. +05:30 or Z")
     if when < now:
         raise _Bad(at, f"{value!r} is in the past (the API answers 2003)")
+
+
+def _without_t(value: str) -> str:
+    """The message for a date-time without its ``T``: say what is missing."""
+    example = "use e.g. 2027-12-29T23:59:59+05:30"
+    if len(value.strip()) <= 10:
+        return f"{value!r} has no time: {example}"
+    try:
+        offset = datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return f"{value!r} is not an ISO 8601 date-time: {example}"
+    missing = "the 'T' between date and time" + ("" if offset else " and a UTC offset")
+    return f"{value!r} lacks {missing}: {example}"
 
 
 def _kind(value: Any) -> str:

@@ -70,7 +70,7 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     assert summary["complete"] and summary["input_records"] == 3
     assert summary["outcomes"] == {"ok": 1, "partial": 0, "rejected": 1, "retryable": 1,
                                    "invalid": 0}
-    assert summary["codes"] == {"200": 1, "8015": 2}
+    assert summary["codes"] == {"200": 1, "8015": 1}
     assert summary["uncertain"] == 1 and summary["customers_per_s"] == 2.0
 
 
@@ -102,3 +102,23 @@ def test_a_second_run_in_the_same_directory_is_refused(tmp_path: Path) -> None:
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="not a run directory"):
         Ledger.reopen(tmp_path)
+
+
+def test_customer_not_found_counts_once_per_customer_not_per_program(tmp_path: Path) -> None:
+    ledger, _ = make_run(tmp_path)
+    ledger.open()
+    ledger.write_results([
+        {"line": 1, "outcome": "rejected", "code": 8015,
+         "programs": [{"code": 8015}, {"code": 8015}, {"code": 8015}]},
+        {"line": 3, "outcome": "partial", "programs": [{"code": 200}, {"code": 2004}]},
+        {"line": 4, "outcome": "rejected", "code": 8015, "programs": [{"code": 8015}]}])
+    ledger.close()
+    assert dict(ledger.results.codes) == {8015: 2, 200: 1, 2004: 1}
+
+
+def test_a_session_records_the_settings_it_changed(tmp_path: Path) -> None:
+    ledger, _ = make_run(tmp_path)
+    ledger.begin_session("2026-11-25T00:00:00Z",
+                         settings_changed={"base_url": "http://127.0.0.2:9"})
+    manifest = orjson.loads((tmp_path / "run" / "manifest.json").read_bytes())
+    assert manifest["sessions"][0]["settings_changed"] == {"base_url": "http://127.0.0.2:9"}

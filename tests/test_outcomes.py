@@ -102,3 +102,28 @@ def test_not_now_only_when_nothing_was_accepted(updates: tuple, code: int | None
     result = map_items([rec(1, {"mobile": "1"}, *names)],
                        [item({"mobile": "1"}, True, *updates)])[0]
     assert not_now(result) == code
+
+
+def cancel(line: int) -> Record:
+    return Record(line, b"{}", {"mobile": "1"}, [("A", "MEMBERSHIP_RELINKING_CANCELLED")],
+                  ("mobile:1",), ref=None)
+
+
+def cancel_answer(code: int) -> dict:
+    it = item({"mobile": "1"}, True, ("A", code == 200, code))
+    it["partnerProgramUpdates"][0]["updateType"] = "MEMBERSHIP_RELINKING_CANCELLED"
+    return it
+
+
+def test_cancel_answered_2027_after_an_unknown_fate_is_most_likely_applied() -> None:
+    record = cancel(1)
+    record.uncertain = True
+    result = map_items([record], [cancel_answer(2027)])[0]
+    program = result["programs"][0]
+    assert result["outcome"] == "rejected" and result["uncertain"]
+    assert program["likely_applied"] and "most likely" in program["message"]
+
+
+def test_cancel_answered_2027_on_a_clean_first_attempt_is_a_plain_rejection() -> None:
+    program = map_items([cancel(1)], [cancel_answer(2027)])[0]["programs"][0]
+    assert "likely_applied" not in program and program["message"] == "no"

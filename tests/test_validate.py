@@ -150,3 +150,14 @@ INT64 = st.integers(-(2**63), 2**63 - 1)
 def test_any_json_value_is_classified(value: object) -> None:
     result = validate_line(1, orjson.dumps(value), NOW)
     assert isinstance(result, Record | Invalid)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("2027-12-29 23:59:59", "lacks the 'T' between date and time and a UTC offset"),
+    ("2027-12-29 23:59:59+05:30", "lacks the 'T' between date and time: use"),
+    ("2027-12-29", "has no time"),
+])
+def test_expiry_without_its_t_says_what_it_lacks(value: str, says: str) -> None:
+    bad = check(with_details(updatedTierExpiryDate=value))
+    assert isinstance(bad, Invalid) and says in bad.error
+    assert bad.field.endswith("updatedTierExpiryDate")

@@ -152,8 +152,8 @@ class Ledger:
                 fh.close()
         self.results.file = self.journal.file = None
 
-    def begin_session(self, started_at: str) -> dict[str, Any]:
-        return manifests.begin_session(self.dir, self.manifest, started_at)
+    def begin_session(self, started_at: str, **extra: Any) -> dict[str, Any]:
+        return manifests.begin_session(self.dir, self.manifest, started_at, **extra)
 
     def end_session(self, session: dict[str, Any], figures: dict[str, Any]) -> None:
         manifests.end_session(self.dir, self.manifest, session, figures)

@@ -61,10 +61,12 @@ def check_input(manifest: dict[str, Any]) -> int:
     return lines
 
 
-def begin_session(run_dir: Path, manifest: dict[str, Any], started_at: str) -> dict[str, Any]:
+def begin_session(run_dir: Path, manifest: dict[str, Any], started_at: str,
+                  **extra: Any) -> dict[str, Any]:
     """Recorded at the start, so a session killed with SIGKILL still shows, with
-    ``ended_at: null``."""
-    session: dict[str, Any] = {"started_at": started_at, "ended_at": None, "exit_code": None}
+    ``ended_at: null``. ``extra``: e.g. the settings this session changed."""
+    session: dict[str, Any] = {"started_at": started_at, "ended_at": None, "exit_code": None,
+                               **extra}
     manifest["sessions"].append(session)
     write_json_atomic(run_dir / MANIFEST, manifest)
     return session

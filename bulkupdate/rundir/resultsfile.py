@@ -51,10 +51,13 @@ class ResultsFile:
             self.retry.add(result["line"])
         elif outcome != "invalid":
             codes = self.codes
-            if outcome == "rejected" and result.get("code") is not None:
-                codes[result["code"]] += 1
+            # A customer-level code (8015: not found) is repeated on each of the
+            # record's programs: it counts once per customer, not per program.
+            customer_code = result.get("code") if outcome == "rejected" else None
+            if customer_code is not None:
+                codes[customer_code] += 1
             for program in result["programs"]:
-                if program["code"] is not None:
+                if program["code"] is not None and program["code"] != customer_code:
                     codes[program["code"]] += 1
 
     def write(self, results: list[dict[str, Any]],

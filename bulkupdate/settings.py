@@ -68,7 +68,7 @@ class Rate:
         return self.count / self.period
 
     def __str__(self) -> str:
-        unit = "min" if self.period == 60 else "s"
+        unit = {60.0: "min", 3600.0: "hour"}.get(self.period, "s")
         return f"{self.count:g}/{unit}"
 
 
@@ -79,14 +79,14 @@ def parse_rate(text: str | float | int) -> Rate:
     raw = str(text).strip().lower().replace(" ", "")
     number, _, unit = raw.partition("/")
     periods = {"": 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
-               "minute": 60.0}
+               "minute": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
     try:
         count = float(number)
     except ValueError:
         count = -1.0
     if unit not in periods or not _finite(count) or count <= 0:
-        raise UsageError(f"rate {_show(text)} is not valid: use N/s, N/min or a bare number "
-                         "of requests per second, e.g. --rate 100/min")
+        raise UsageError(f"rate {_show(text)} is not valid: use N/s, N/min, N/hour or a bare "
+                         "number of requests per second, e.g. --rate 100/min")
     return Rate(count, periods[unit])
 
 
@@ -139,6 +139,13 @@ class Settings:
     max_response_bytes: int = 16 * 1024 * 1024   # a longer answer is a broken one
     proxy: str | None = field(default=None, repr=False)   # may carry user:password
     ca_bundle: str | None = None   # PEM file of the CAs to trust instead of the system's
+    # Operations (README "Running it nightly").
+    log_format: str | None = None  # text | json; None = text on a terminal, json otherwise
+    progress_every: float = 10.0   # seconds between run.progress events off a terminal
+    metrics_port: int | None = None  # serve Prometheus text on 127.0.0.1 during the run
+    metrics_file: str | None = None  # write Prometheus text here at the end
+    allow_failures: str = "0"      # N or P%: definite failures that still exit 0
+    allow_empty: bool = False      # an input with no records is not an error
 
     def __post_init__(self) -> None:
         # One table (RULES) says what every setting accepts, whatever its source.
@@ -152,6 +159,7 @@ class Settings:
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
             raise UsageError(f"ca_bundle {self.ca_bundle!r} is not a file: name a PEM file "
                              "of the certificate authorities to trust")
+        _check_operations(self)
 
     @property
     def effective_settle(self) -> float:
@@ -177,6 +185,18 @@ class Settings:
             else:
                 out[f.name] = getattr(self, f.name)
         return out
+
+
+def _check_operations(s: Settings) -> None:
+    from .policy import parse_allowance
+
+    parse_allowance(s.allow_failures)
+    c = s.credentials
+    if c.username and c.password and c.client_key and c.client_secret:
+        # Guessing which one the operator meant could send under the wrong identity.
+        raise UsageError("both Basic (CAPILLARY_USERNAME/CAPILLARY_PASSWORD) and OAuth "
+                         "(CAPILLARY_CLIENT_KEY/CAPILLARY_CLIENT_SECRET) credentials are set: "
+                         "keep only the pair you mean to use")
 
 
 def _check_url(url: str) -> None:
@@ -302,7 +322,15 @@ RULES: dict[str, Rule] = {
     "max_response_bytes": Rule(int, 4096, 1 << 31),
     "proxy": Rule(str, optional=True),
     "ca_bundle": Rule(str, optional=True),
+    "log_format": Rule(str, choices=("text", "json"), optional=True),
+    "progress_every": Rule(float, 0, 86_400, above_low=True),
+    "metrics_port": Rule(int, 0, 65_535, optional=True),
+    "metrics_file": Rule(str, optional=True),
+    "allow_failures": Rule(str),
+    "allow_empty": Rule(bool),
 }
+# Terminal- or invocation-dependent: a resume decides these afresh.
+NOT_RESUMED = frozenset({"progress", "log_format", "metrics_port", "proxy"})
 # What a config file, the environment and a manifest may set (not credentials).
 SETTABLE = tuple(name for name in RULES if name != "credentials")
 
@@ -410,7 +438,7 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
     for name, value in (base or {}).items():
         # A resumed run keeps its settings, except the terminal-dependent ones, and
         # the proxy: it comes from this session's environment (the manifest's is masked).
-        if name in SETTABLE and value is not None and name not in ("progress", "proxy"):
+        if name in SETTABLE and value is not None and name not in NOT_RESUMED:
             merged[name] = _convert(name, value, "manifest")
     config = read_config(config_path) if config_path else {}
     for name, value in config.items():
@@ -429,3 +457,19 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
         merged["proxy"] = proxy_from_env(str(merged.get("base_url", "")), env)
     merged["proxy"] = merged["proxy"] or None   # proxy = "" in a config: go direct
     return Settings(**merged)
+
+
+def unknown_environment(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``BULKUPDATE_*`` variables that name no setting, each with the nearest
+    known name (or None): a misspelt variable would otherwise be ignored."""
+    import difflib
+
+    known = [name.upper() for name in SETTABLE]
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(env):
+        suffix = name[len(ENV_PREFIX):]
+        if name.startswith(ENV_PREFIX) and suffix not in known:
+            # Compared without the prefix, which every name shares.
+            near = difflib.get_close_matches(suffix, known, n=1, cutoff=0.6)
+            out.append((name, ENV_PREFIX + near[0] if near else None))
+    return out

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.settings import Credentials, Rate, Settings, load_settings, parse_rate
+from bulkupdate.settings import (
+    Credentials,
+    Rate,
+    Settings,
+    load_settings,
+    parse_rate,
+    unknown_environment,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://api.example.com"
@@ -15,13 +22,14 @@ URL = "https://api.example.com"
 
 @pytest.mark.parametrize(("text", "rate"), [
     ("100/min", Rate(100, 60)), ("20/s", Rate(20, 1)), ("7", Rate(7, 1)),
-    ("2.5/s", Rate(2.5, 1)), (" 30 / MIN ", Rate(30, 60)),
+    ("2.5/s", Rate(2.5, 1)), (" 30 / MIN ", Rate(30, 60)), ("100/hour", Rate(100, 3600)),
+    ("5/h", Rate(5, 3600)),
 ])
 def test_rate_forms(text: str, rate: Rate) -> None:
     assert parse_rate(text) == rate
 
 
-@pytest.mark.parametrize("text", ["0", "-1/s", "fast", "10/hour", ""])
+@pytest.mark.parametrize("text", ["0", "-1/s", "fast", "10/day", ""])
 def test_bad_rate_says_how_to_fix_it(text: str) -> None:
     with pytest.raises(UsageError, match="N/s, N/min"):
         parse_rate(text)
@@ -167,3 +175,43 @@ def test_the_library_takes_a_rate_as_text() -> None:
     assert Settings(base_url=URL, rate="100/min").rate == Rate(100, 60)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="N/s, N/min"):
         Settings(rate="inf/s")  # type: ignore[arg-type]
+
+
+def test_rate_per_hour_is_shown_and_paced_per_hour() -> None:
+    rate = parse_rate("100/hour")
+    assert str(rate) == "100/hour" and rate.interval == pytest.approx(36.0)
+    assert parse_rate(str(rate)) == rate
+
+
+def test_misspelt_environment_variable_is_named_with_the_nearest() -> None:
+    env = {"BULKUPDATE_RATE": "5/s", "BULKUPDATE_CONCURENCY": "4", "BULKUPDATE_ZZZ": "1",
+           "HOME": "/root"}
+    assert unknown_environment(env) == [("BULKUPDATE_CONCURENCY", "BULKUPDATE_CONCURRENCY"),
+                                        ("BULKUPDATE_ZZZ", None)]
+
+
+def test_basic_and_oauth_both_set_is_a_usage_error() -> None:
+    env = {"CAPILLARY_USERNAME": "u", "CAPILLARY_PASSWORD": "p",
+           "CAPILLARY_CLIENT_KEY": "k", "CAPILLARY_CLIENT_SECRET": "s"}
+    with pytest.raises(UsageError, match="keep only the pair"):
+        load_settings({"base_url": URL}, config_path=None, env=env)
+    del env["CAPILLARY_PASSWORD"]   # an incomplete pair is no choice to make
+    assert load_settings({"base_url": URL}, config_path=None,
+                         env=env).credentials.scheme == "oauth"
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"log_format": "xml"}, "log_format"), ({"progress_every": 0}, "progress_every"),
+    ({"metrics_port": 70000}, "metrics_port"), ({"allow_failures": "ten"}, "allow-failures"),
+    ({"allow_failures": "150%"}, "allow-failures"),
+])
+def test_invalid_operations_settings(kw: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        Settings(base_url=URL, **kw)
+
+
+def test_resume_decides_log_format_and_metrics_port_afresh() -> None:
+    base = Settings(base_url=URL, log_format="json", metrics_port=9100,
+                    metrics_file="/tmp/m.prom").public()
+    s = load_settings({}, config_path=None, env={}, base=base)
+    assert s.log_format is None and s.metrics_port is None and s.metrics_file == "/tmp/m.prom"

@@ -20,14 +20,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import logs
 from .crash import crash_note
 from .errors import BulkUpdateError, UsageError
 from .logs import mask_text
-from .settings import MAX_BATCH, load_settings
+from .settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
 from .version import __version__
 
 TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
-          "log_level", "progress", "settle", "proxy", "ca_bundle")
+          "log_level", "progress", "settle", "proxy", "ca_bundle", "log_format",
+          "progress_every", "metrics_port", "metrics_file", "allow_failures", "allow_empty")
+EPILOG = """exit status:
+  0    every record ok (or only definite failures within --allow-failures)
+  1    the run finished; some records are not ok (see the ledger)
+  2    usage or configuration error, found before anything was sent
+       (bad flag or setting, damaged input, run directory in use, no records)
+  3    aborted by a fatal API condition (401/403, redirect, TLS ...); resumable
+  130  interrupted by SIGINT/SIGTERM after draining in flight; resumable
+
+environment:
+  CAPILLARY_USERNAME, CAPILLARY_PASSWORD         Basic credentials (the till)
+  CAPILLARY_CLIENT_KEY, CAPILLARY_CLIENT_SECRET  OAuth credentials (set one pair only)
+  BULKUPDATE_<SETTING>   any setting, e.g. BULKUPDATE_RATE=100/min,
+                         BULKUPDATE_BASE_URL, BULKUPDATE_LOG_FORMAT=json,
+                         BULKUPDATE_ALLOW_FAILURES=0.5% (flags win, config file loses)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,21 +76,36 @@ def _tuning(p: argparse.ArgumentParser) -> None:
                                    "minus NO_PROXY); '' to go direct")
     p.add_argument("--ca-bundle", help="PEM file of the CAs to trust instead of the system's "
                                        "(or SSL_CERT_FILE)")
+    p.add_argument("--log-format", choices=("text", "json"),
+                   help="stderr log lines (default: text on a terminal, json otherwise)")
+    p.add_argument("--progress-every", type=float, metavar="SECONDS",
+                   help="run.progress event interval without a bar (default 10)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT during the run")
+    p.add_argument("--metrics-file", metavar="PATH",
+                   help="write Prometheus metrics to PATH at the end (textfile collector)")
+    p.add_argument("--allow-failures", metavar="N|P%",
+                   help="exit 0 despite up to N (or P%% of) definite failures (default 0)")
+    p.add_argument("--allow-empty", action="store_true", default=None,
+                   help="an input with no records exits 0, not 2")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bulkupdate", description="Push partner-program tier updates to Capillary, "
-        "with a per-customer ledger and crash-safe resume.")
+        "with a per-customer ledger and crash-safe resume.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bulkupdate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="send every record of a JSONL/CSV file")
+    run = sub.add_parser("run", help="send every record of a JSONL/CSV file", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(run)
 
-    resume = sub.add_parser("resume", help="finish an interrupted or aborted run")
+    resume = sub.add_parser("resume", help="finish an interrupted or aborted run",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     resume.add_argument("run_dir", type=Path)
     _tuning(resume)
 
@@ -82,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
-    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
 
     simulate = sub.add_parser("simulate", help="serve a local stand-in for the API")
     from .simulator import add_simulate_arguments
@@ -104,10 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .simulator import simulate_main
 
         return simulate_main(argv[argv.index("simulate") + 1:])
+    fmt = _stderr_format(args)
     try:
         return _dispatch(args)
     except BulkUpdateError as exc:
-        _fail(str(exc))
+        _fail(str(exc), fmt, exc.exit_code)
         return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
@@ -116,31 +150,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # a bug, a full disk: one line, not a traceback
-        return _unexpected(exc)
+        return _unexpected(exc, fmt)
 
 
-def _unexpected(exc: Exception) -> int:
+def _unexpected(exc: Exception, fmt: str = "text") -> int:
     note = crash_note(exc)
     if note is not None:   # during a run: the session was closed, and is resumable
-        _fail(note)
+        _fail(note, fmt, 3)
         return 3
     if isinstance(exc, OSError):
         # A file or directory the user named: unreadable, no permission, disk full.
         where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where}")
+        _fail(f"{exc.strerror or exc}{where}", fmt)
     else:
         _fail(f"internal error ({type(exc).__name__}: {mask_text(str(exc))[:200]}); "
-              "nothing was sent")
+              "nothing was sent", fmt)
     return 2
 
 
-def _fail(message: str) -> None:
-    print(f"bulkupdate: {' '.join(message.split())}", file=sys.stderr)
+def _fail(message: str, fmt: str = "text", exit_code: int = 2) -> None:
+    """One line on stderr; with a json stderr, a ``run.error`` event."""
+    message = " ".join(message.split())
+    if fmt == "json":
+        logs.stderr_event("json", "error", "run.error", message=message, exit_code=exit_code)
+    else:
+        print(f"bulkupdate: {message}", file=sys.stderr)
+
+
+def _stderr_format(args: argparse.Namespace) -> str:
+    """How run and resume write to stderr: json off a terminal, as a collector wants."""
+    if args.command not in ("run", "resume"):
+        return "text"
+    chosen = args.log_format or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
+    if chosen in ("text", "json"):
+        return str(chosen)
+    return "text" if sys.stderr.isatty() else "json"
 
 
 def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    for name, near in unknown_environment(os.environ):
+        logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
+                          variable=name, hint=f"did you mean {near}?" if near else
+                          "no setting has that name; see bulkupdate --help")
     flags = {name: getattr(args, name, None) for name in TUNING}
     return load_settings(flags, config_path=args.config, env=os.environ, base=base)
+
+
+def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
+    """stderr for this run: with a bar, warnings and errors; without one, what a
+    collector wants — every event at --log-level, the heartbeat among them."""
+    show = sys.stderr.isatty() if settings.progress is None else settings.progress
+    return {"echo_level": "warning" if show else settings.log_level,
+            "fmt": settings.log_format or _stderr_format(args)}
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -150,8 +211,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         settings = _settings(args)
         result = run_as_owner(lambda control: arun(args.input, settings, args.run_dir,
-                                                   control=control))
-        _say(result)
+                                                   control=control), **_owner(args, settings))
+        _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "resume":
         from .report import load
@@ -159,8 +220,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         manifest, _ = load(args.run_dir)
         settings = _settings(args, base=manifest.get("settings"))
         result = run_as_owner(lambda control: aresume(args.run_dir, settings,
-                                                      control=control))
-        _say(result)
+                                                      control=control), **_owner(args, settings))
+        _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet)
@@ -177,16 +238,26 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover
 
 
-def _say(result: Any) -> None:
+def _say(result: Any, fmt: str = "text") -> None:
     s = result.summary
     o = s["outcomes"]
+    if result.nothing_to_do:
+        print(f"{result.run_dir}: nothing to do: all {s['input_records']} records already "
+              f"have a result (exit {result.exit_code})")
+        return
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
           f"{o['ok']} ok, {o['partial']} partial, {o['rejected']} rejected, "
           f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
+    hint = f"bulkupdate resume {result.run_dir}"
+    if fmt == "json":
+        if result.exit_code in (3, 130):
+            logs.stderr_event("json", "warning", "run.resumable", reason=result.reason,
+                              exit_code=result.exit_code, hint=hint)
+        return
     if result.abort is not None:
         print(f"stopped: {result.abort}", file=sys.stderr)
     if result.exit_code in (3, 130):
-        print(f"resume with: bulkupdate resume {result.run_dir}", file=sys.stderr)
+        print(f"resume with: {hint}", file=sys.stderr)
 
 
 def _validate(input_arg: str, *, quiet: bool) -> int:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -74,6 +75,25 @@ def render_line(method: str, event: dict[str, Any]) -> str:
     fields = " ".join(f"{k}={v}" for k, v in event.items()
                       if k not in ("event", "level", "timestamp"))
     return f"{method}: {event.get('event')} {fields}".rstrip()
+
+
+def render(fmt: str, method: str, event: dict[str, Any]) -> str:
+    """One stderr line: ``json`` is the events.jsonl line itself (one object per
+    line, for a log collector), ``text`` the short form for people."""
+    if fmt == "json":
+        return orjson.dumps(event, default=str).decode()
+    return render_line(method, event)
+
+
+def stderr_event(fmt: str, level: str, name: str, stream: TextIO | None = None,
+                 **fields: Any) -> None:
+    """An event from outside a run (the CLI's own warnings and errors), rendered
+    like the run's, so a json stderr stays all JSON."""
+    from datetime import UTC, datetime
+
+    event = {"event": name, **mask_pii(fields), "level": level,
+             "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    print(render(fmt, level, event), file=stream or sys.stderr, flush=True)
 
 
 class _Sink:

@@ -15,17 +15,17 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TextIO, TypeVar
 
 from .control import Control
-from .logs import LEVELS, STDLIB_NAME
+from .logs import LEVELS, STDLIB_NAME, render
 
 T = TypeVar("T")
 
 
 def run_as_owner(main: Callable[[Control], Coroutine[Any, Any, T]], *,
-                 echo_level: str = "warning") -> T:
+                 echo_level: str = "warning", fmt: str = "text") -> T:
     """``main(control)`` on a fresh (uvloop, when installed) loop, with the
     process tuned for a long run and the signals wired to ``control``."""
     control = Control()
-    with (tuned_gc(), stderr_rendering(echo_level),
+    with (tuned_gc(), stderr_rendering(echo_level, fmt=fmt),
           asyncio.Runner(loop_factory=_uvloop_factory()) as runner):
         return runner.run(_with_signals(control, main(control)))
 
@@ -58,15 +58,18 @@ def tuned_gc() -> Iterator[None]:
 
 
 class _TerminalHandler(logging.Handler):
-    """Warnings and errors as one short line on stderr, through tqdm so a
-    progress bar is not torn."""
+    """Events as one line on stderr, through tqdm so a progress bar is not torn:
+    the short text form, or (``json``) the events.jsonl line itself."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, fmt: str = "text") -> None:
         super().__init__()
         self._stream = stream
+        self._fmt = fmt
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = record.getMessage()
+        event = getattr(record, "bulkupdate", None)
+        line = (render(self._fmt, record.levelname.lower(), event) if event is not None
+                else record.getMessage())
         try:
             from tqdm import tqdm
 
@@ -76,9 +79,10 @@ class _TerminalHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def stderr_rendering(level: str = "warning", stream: TextIO | None = None) -> Iterator[None]:
+def stderr_rendering(level: str = "warning", stream: TextIO | None = None,
+                     fmt: str = "text") -> Iterator[None]:
     logger = logging.getLogger(STDLIB_NAME)
-    handler = _TerminalHandler(stream or sys.stderr)
+    handler = _TerminalHandler(stream or sys.stderr, fmt)
     handler.setLevel(LEVELS[level])
     saved = logger.level, logger.propagate
     logger.addHandler(handler)

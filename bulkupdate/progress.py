@@ -1,14 +1,206 @@
-"""The progress bar: tqdm on stderr, counting final results."""
+"""Watching a run while it goes: the tqdm bar on a terminal, the ``run.progress``
+heartbeat off one, and ``timeline.jsonl`` — the small time series the HTML report
+draws (one line per session every ``TIMELINE_EVERY`` seconds, so a night of
+eight hours is under 6,000 lines).
+
+:class:`Watch` holds one session's live figures. It reads the counters the
+ledger and the pipeline already keep and adds what only the sender sees: each
+answer's HTTP status and latency (:class:`WatchedClient`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import statistics
 import sys
-from typing import Any
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from tqdm import tqdm
 
+from .answers import Answer
+from .logs import Logger
+from .send import Client
 
-def progress_bar(total: int | None, show: bool, *, initial: int = 0) -> Any:
-    return tqdm(total=total, initial=initial, disable=not show, unit=" records",
-                unit_scale=True, dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
-                desc="results")
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .rundir import Ledger
+    from .settings import Settings
+
+TIMELINE = "timeline.jsonl"
+TIMELINE_EVERY = 5.0
+OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
+
+
+def status_label(status: int | None) -> str:
+    """The ``status`` label of a request: its HTTP status, or ``none`` when no
+    answer came (timeout, refused or dropped connection)."""
+    return "none" if status is None else str(status)
+
+
+class Watch:
+    def __init__(self, ledger: Ledger, total: int | None, session: int) -> None:
+        self.ledger = ledger
+        self.total = total
+        self.session = session
+        self.pipeline: Pipeline | None = None
+        self.statuses: Counter[str] = Counter()
+        self.exit_code: int | None = None
+        self._latencies: list[float] = []      # since the last timeline point
+        self._listeners: list[Callable[[str, float], None]] = []
+        # (monotonic time, done, requests, 429s) at the last timeline point
+        self._last_point = (time.monotonic(), self.done, 0, 0)
+
+    def on_answer(self, listener: Callable[[str, float], None]) -> None:
+        self._listeners.append(listener)
+
+    def answered(self, status: int | None, seconds: float) -> None:
+        label = status_label(status)
+        self.statuses[label] += 1
+        self._latencies.append(seconds)
+        for listener in self._listeners:
+            listener(label, seconds)
+
+    # -- figures -------------------------------------------------------------
+
+    @property
+    def done(self) -> int:
+        return self.ledger.done.count
+
+    @property
+    def records_total(self) -> int | None:
+        if self.total is None and self.pipeline is not None:
+            return self.pipeline.input_records
+        return self.total
+
+    @property
+    def uncertain(self) -> int:
+        return self.ledger.results.uncertain
+
+    @property
+    def errors(self) -> int:
+        return self.done - self.ledger.results.outcomes.get("ok", 0)
+
+    @property
+    def throttled(self) -> int:
+        return self.statuses.get("429", 0)
+
+    @property
+    def share(self) -> float:
+        return self.pipeline.throttle.share if self.pipeline is not None else 1.0
+
+    @property
+    def pending(self) -> int:
+        return self.pipeline.sched.pending if self.pipeline is not None else 0
+
+    def counts(self) -> dict[str, int]:
+        outcomes = self.ledger.results.outcomes
+        return {name: outcomes.get(name, 0) for name in OUTCOMES}
+
+    def progress(self, pace: float) -> dict[str, Any]:
+        """The fields of a ``run.progress`` event; ``pace`` in records per second."""
+        total = self.records_total
+        left = None if total is None else max(0, total - self.done)
+        stats = self.pipeline.stats if self.pipeline is not None else None
+        return {"done": self.done, "total": total, **self.counts(),
+                "uncertain": self.uncertain,
+                "requests": stats.requests if stats else 0, "throttled": self.throttled,
+                "pace": round(pace, 1), "throttle_share": round(self.share, 3),
+                "eta_s": round(left / pace) if left is not None and pace > 0 else None}
+
+    def take_latencies(self) -> list[float]:
+        out, self._latencies = self._latencies, []
+        return out
+
+    # -- the session's background tasks ---------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self, pipeline: Pipeline, settings: Settings, log: Logger | None
+                      ) -> AsyncIterator[None]:
+        """The timeline while ``pipeline`` runs; with ``log``, the heartbeat too."""
+        self.pipeline = pipeline
+        tasks = [asyncio.create_task(self._timeline(self.ledger.dir / TIMELINE))]
+        if log is not None:
+            tasks.append(asyncio.create_task(self._heartbeat(log, settings.progress_every)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._timeline_point(self.ledger.dir / TIMELINE, *self._last_point)
+
+    async def _heartbeat(self, log: Logger, every: float) -> None:
+        last_t, last_done = time.monotonic(), self.done
+        while True:
+            await asyncio.sleep(every)
+            now, done = time.monotonic(), self.done
+            log.info("run.progress", **self.progress((done - last_done) / (now - last_t)))
+            last_t, last_done = now, done
+
+    async def _timeline(self, path: Path) -> None:
+        while True:
+            await asyncio.sleep(TIMELINE_EVERY)
+            self._timeline_point(path, *self._last_point)
+
+    def _timeline_point(self, path: Path, since: float, done_before: int,
+                        requests_before: int, throttled_before: int) -> None:
+        """Append what happened since the last point: small, and written off the
+        hot path (every few seconds), so the report needs no pass over sent.jsonl."""
+        now = time.monotonic()
+        stats = self.pipeline.stats if self.pipeline is not None else None
+        requests = stats.requests if stats else 0
+        lat = sorted(self.take_latencies())
+        point = {"t": round(time.time(), 3), "dt": round(now - since, 3),
+                 "session": self.session, "done": self.done,
+                 "results": self.done - done_before, "requests": requests - requests_before,
+                 "throttled": self.throttled - throttled_before,
+                 "share": round(self.share, 3), "pending": self.pending,
+                 "latency_p50": round(statistics.median(lat), 4) if lat else None,
+                 "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 4) if lat else None}
+        with path.open("ab") as fh:
+            fh.write(orjson.dumps(point) + b"\n")
+        self._last_point = (now, self.done, requests, self.throttled)
+
+
+class WatchedClient(Client):
+    """The client, timing each request and noting its status for the watch."""
+
+    def __init__(self, settings: Settings, auth: Any, watch: Watch) -> None:
+        super().__init__(settings, auth)
+        self._watch = watch
+
+    async def send(self, body: bytes, count: int) -> Answer:
+        started = time.monotonic()
+        answer = await super().send(body, count)
+        self._watch.answered(answer.status, time.monotonic() - started)
+        return answer
+
+
+class _Bar:
+    """tqdm, with the errors and 429s so far after the count."""
+
+    def __init__(self, bar: Any, watch: Watch) -> None:
+        self._bar = bar
+        self._watch = watch
+
+    def update(self, n: int) -> None:
+        w = self._watch
+        self._bar.set_postfix_str(f"errors={w.errors} 429s={w.throttled}", refresh=False)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def progress_bar(total: int | None, show: bool, *, initial: int = 0,
+                 watch: Watch | None = None) -> Any:
+    bar = tqdm(total=total, initial=initial, disable=not show, unit=" records",
+               unit_scale=True, dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
+               desc="results")
+    return _Bar(bar, watch) if watch is not None else bar

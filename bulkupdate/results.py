@@ -103,6 +103,7 @@ class RunResult:
     run_dir: Path
     summary: Summary
     abort: BulkUpdateError | None = None
+    nothing_to_do: bool = False      # a resume of a run that had finished already
 
     @property
     def reason(self) -> str:

@@ -25,14 +25,14 @@ from .errors import BulkUpdateError, RunAborted, UsageError
 from .intake import Source, check_source
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
-from .progress import progress_bar
+from .policy import finished_exit_code
+from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
-from .send import Client
 from .settings import Settings, load_settings
-from .source import count_records, scan_input
+from .source import count_records, iter_lines, scan_input
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -51,11 +51,16 @@ async def arun(source: Source, settings: Settings, run_dir: str | Path | None = 
     intake = check_source(source)
     # A damaged file is refused before anything is created (a spooled one, once saved).
     scanned = await asyncio.to_thread(scan_input, intake.path) if intake.path else None
+    if intake.path is not None:
+        _check_not_empty(intake.path, str(intake.path), settings)
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
     try:
         path = await intake.materialize(target)
+        if intake.path is None:
+            _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
+                             settings)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
@@ -77,7 +82,28 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None,
         settings = own_settings(run_dir)
     _check_credentials(settings)
     ledger = await asyncio.to_thread(Ledger.reopen, run_dir)
+    finished = _finished(ledger, settings)
+    if finished is not None:
+        ledger.release()
+        return finished
     return await _execute(ledger, settings, on_result, control)
+
+
+def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
+    """An empty input is most often an upstream export that failed: not a green night."""
+    if not settings.allow_empty and next(iter_lines(path), None) is None:
+        raise UsageError(f"no records in {name} (--allow-empty if that is normal)")
+
+
+def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
+    """A run whose every record has a result: nothing to do, and no new session."""
+    from .report import load
+
+    _, summary = load(ledger.dir)
+    if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
+        return None
+    code = finished_exit_code(summary, settings.allow_failures)
+    return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
 def run(source: Source, settings: Settings, run_dir: str | Path | None = None,
@@ -155,33 +181,42 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
     log = run_log.log
     try:
         started = time.monotonic()
-        session = ledger.begin_session(now_iso())
         show = sys.stderr.isatty() if settings.progress is None else settings.progress
-        # Counting costs a pass over the input: only for a bar someone will see.
-        total = await asyncio.to_thread(count_records, ledger.input_path) if show else None
-        bar = progress_bar(total, show, initial=ledger.done.count)
+        # A pass over the input, for the bar's and the heartbeat's total and ETA.
+        total = await asyncio.to_thread(count_records, ledger.input_path)
+        watch = Watch(ledger, total, len(ledger.manifest["sessions"]) + 1)
+        metrics = _metrics(watch, settings, log)
+        session = ledger.begin_session(now_iso(), **_changed(ledger, settings))
+        bar = progress_bar(total, show, initial=ledger.done.count, watch=watch)
         try:
             state, stats, input_records, abort = await _session(
-                ledger, settings, log, bar.update, _typed(on_result), control)
+                ledger, settings, log, bar.update, _typed(on_result), control, watch,
+                heartbeat=not show)
         finally:
             bar.close()
+            if metrics is not None:
+                metrics.stop()
         code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
         stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
                      exit_code=code)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
-        code = _exit_code(code, summary, log)
+        code = _exit_code(code, summary, log, settings)
         session["exit_code"] = summary["exit_code"] = code
         ledger.save(summary)
         log.info("run.finished", exit_code=code, **summary["outcomes"],
                  requests=stats.get("requests"), duration_s=stats["duration_s"])
+        watch.exit_code = code
+        if metrics is not None and settings.metrics_file:
+            metrics.write(settings.metrics_file, log)
     finally:
         run_log.close()
     reraise(abort)   # a bug or a host's exception, now that the session is closed
     return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
 
 
-def _exit_code(code: int | None, summary: dict[str, Any], log: Logger) -> int:
+def _exit_code(code: int | None, summary: dict[str, Any], log: Logger,
+               settings: Settings) -> int:
     if code is not None:
         return code
     if not summary["complete"]:
@@ -189,7 +224,28 @@ def _exit_code(code: int | None, summary: dict[str, Any], log: Logger) -> int:
         log.error("run.incomplete", results=summary["results"],
                   input_records=summary["input_records"])
         return EXIT_NOT_OK
-    return EXIT_OK if summary["outcomes"]["ok"] == summary["input_records"] else EXIT_NOT_OK
+    return finished_exit_code(summary, settings.allow_failures)
+
+
+def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:
+    if settings.metrics_port is None and not settings.metrics_file:
+        return None
+    from .metrics import RunMetrics
+
+    metrics = RunMetrics(watch)
+    if settings.metrics_port is not None:
+        port = metrics.serve(settings.metrics_port)
+        log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
+    return metrics
+
+
+def _changed(ledger: Ledger, settings: Settings) -> dict[str, Any]:
+    """Settings this session runs with that differ from the run's own (a resume
+    against another --base-url, a lower --rate ...): the session records them."""
+    before = ledger.manifest["settings"]
+    changed = {k: v for k, v in settings.public().items()
+               if k in before and before[k] != v and k not in ("progress", "log_format")}
+    return {"settings_changed": changed} if changed else {}
 
 
 def _typed(on_result: OnResult | None) -> Callable[[list[dict[str, Any]]], None] | None:
@@ -221,20 +277,21 @@ class _Stopper:
 async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    on_results: Callable[[int], Any],
                    on_written: Callable[[list[dict[str, Any]]], None] | None,
-                   control: Control | None,
+                   control: Control | None, watch: Watch, *, heartbeat: bool,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
     auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy)
     abort: RunAborted | None = None
     state = "aborted"
-    async with Client(settings, auth) as client:
+    async with WatchedClient(settings, auth, watch) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
                             on_written=on_written, log=log)
         stopper = _Stopper(pipeline, log, control or Control())
         stopper.control.attach(stopper)
         try:
-            state = await pipeline.run()
+            async with watch.running(pipeline, settings, log if heartbeat else None):
+                state = await pipeline.run()
         except RunAborted as exc:
             abort = exc
         except Exception as exc:   # a bug or a full disk: finish the session, then say why

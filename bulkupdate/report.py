@@ -20,7 +20,7 @@ from .rundir.manifest import MAX_MANIFEST, read_manifest
 from .rundir.private import open_file
 
 CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
-               "codes", "message")
+               "codes", "message", "field")
 
 
 def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -69,6 +69,10 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
                                option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         _csv(run_dir, out)
+    elif fmt == "html":
+        from .report_html import write_html
+
+        write_html(run_dir, manifest, summary, out)
     else:
         _table(run_dir, manifest, summary, out)
 
@@ -89,7 +93,8 @@ def _csv(run_dir: Path, out: TextIO) -> None:
             p.get("message", "") for p in programs if not p.get("ok"))
         writer.writerow([r["line"], r.get("ref") or "", r["outcome"], _customer(r.get("customer")),
                          r.get("customerId") or "", r.get("attempts", 0),
-                         "yes" if r.get("uncertain") else "", codes, message])
+                         "yes" if r.get("uncertain") else "", codes, message,
+                         r.get("field") or ""])
 
 
 def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],

@@ -201,7 +201,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
                      exit_code=code)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
-        code = _exit_code(code, summary, log, settings)
+        code = _exit_code(code, summary, log, settings.allow_failures)
         session["exit_code"] = summary["exit_code"] = code
         ledger.save(summary)
         log.info("run.finished", exit_code=code, **summary["outcomes"],
@@ -216,7 +216,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
 
 
 def _exit_code(code: int | None, summary: dict[str, Any], log: Logger,
-               settings: Settings) -> int:
+               allow_failures: str | int = "0") -> int:
     if code is not None:
         return code
     if not summary["complete"]:
@@ -224,7 +224,7 @@ def _exit_code(code: int | None, summary: dict[str, Any], log: Logger,
         log.error("run.incomplete", results=summary["results"],
                   input_records=summary["input_records"])
         return EXIT_NOT_OK
-    return finished_exit_code(summary, settings.allow_failures)
+    return finished_exit_code(summary, allow_failures)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:

@@ -49,3 +49,5 @@ def test_exit_codes() -> None:
     assert _exit_code(None, {**summary, "outcomes": {"ok": 1}}, null_logger()) == 1
     assert _exit_code(None, {**summary, "complete": False}, null_logger()) == 1
     assert _exit_code(130, summary, null_logger()) == 130
+    assert _exit_code(None, {**summary, "outcomes": {"ok": 1, "rejected": 1}}, null_logger(),
+                      "1") == 0

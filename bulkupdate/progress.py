@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .answers import Answer
 from .logs import Logger
+from .rundir.private import open_file
 from .send import Client
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class Watch:
                  "share": round(self.share, 3), "pending": self.pending,
                  "latency_p50": round(statistics.median(lat), 4) if lat else None,
                  "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 4) if lat else None}
-        with path.open("ab") as fh:
+        with open_file(path, "ab") as fh:   # 0600, no symbolic link followed
             fh.write(orjson.dumps(point) + b"\n")
         self._last_point = (now, self.done, requests, self.throttled)
 

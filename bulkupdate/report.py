@@ -28,14 +28,22 @@ def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     is live (a resumed run's old summary no longer tells the truth) or before
     the end. Never takes the run's lock."""
     manifest = read_manifest(run_dir)
-    summary_path = run_dir / SUMMARY
-    if holder(run_dir) is not None or not summary_path.exists():
+    if holder(run_dir) is not None:
         return manifest, {}
+    return manifest, read_summary(run_dir)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """``summary.json``, checked; {} before a session has ended. Whoever calls it
+    knows the run is not live (or owns it)."""
+    summary_path = run_dir / SUMMARY
+    if not summary_path.exists():
+        return {}
     with open_file(summary_path) as fh:
         summary = parse_json(fh.read(MAX_MANIFEST), str(summary_path))
     if not isinstance(summary, dict) or not isinstance(summary.get("outcomes"), dict):
         raise LedgerError(f"{summary_path} is damaged: not a summary")
-    return manifest, summary
+    return summary
 
 
 def _results(run_dir: Path) -> Any:

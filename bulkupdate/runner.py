@@ -97,9 +97,9 @@ def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .report import load
+    from .report import read_summary
 
-    _, summary = load(ledger.dir)
+    summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
         return None
     code = finished_exit_code(summary, settings.allow_failures)

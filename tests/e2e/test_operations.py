@@ -161,6 +161,7 @@ def test_html_report_is_one_self_contained_file(tmp_path: Path) -> None:
         outcome = run(sample, fast_settings(sim.base_url), tmp_path / "run")
     page = render(tmp_path / "run", "html")
     summary = outcome.summary
+    assert (tmp_path / "run" / "timeline.jsonl").stat().st_mode & 0o777 == 0o600
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     for external in ("<script", "<link", "<img", "src=", "href=", "url(", "@import"):
         assert external not in page, external

@@ -234,7 +234,8 @@ def test_relink_cancel_answered_2027_after_a_lost_attempt_is_most_likely_applied
         src.write_bytes(orjson.dumps({"customer": {"id": 100000 + i}, "partnerProgramUpdates": [
             {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]})
             + b"\n")
-        run(src, fast_settings(sim.base_url, max_attempts=3), tmp_path / "run")
+        # settle is never less than timeout: a short one keeps the retry quick.
+        run(src, fast_settings(sim.base_url, max_attempts=3, timeout=2.0), tmp_path / "run")
         assert not world.link(i, "SPP_1")[1]   # the lost first attempt did cancel it
     result = results(tmp_path / "run")[1]
     program = result["programs"][0]

@@ -21,7 +21,7 @@ writes) and ``lineset`` under them. The directory is private (``private``:
 (``lock``), and what is read back is checked before it is trusted (``check``).
 """
 
-from .ledger import (
+from .files import (
     EVENTS,
     FSYNC_EVERY,
     MANIFEST,
@@ -29,14 +29,14 @@ from .ledger import (
     RETRY,
     SENT,
     SUMMARY,
-    Ledger,
-    LineSet,
     default_run_dir,
     ensure_fresh,
     now_iso,
     repair_tail,
     write_json_atomic,
 )
+from .ledger import Ledger
+from .lineset import LineSet
 
 __all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUMMARY", "Ledger",
            "LineSet", "default_run_dir", "ensure_fresh", "now_iso", "repair_tail",

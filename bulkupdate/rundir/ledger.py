@@ -19,17 +19,11 @@ from typing import Any
 from ..source import scan_input
 from . import manifest as manifests
 from .files import (
-    EVENTS,
-    FSYNC_EVERY,
     MANIFEST,
     RESULTS,
-    RETRY,
     SENT,
     SUMMARY,
-    default_run_dir,
     ensure_fresh,
-    now_iso,
-    repair_tail,
     write_json_atomic,
 )
 from .journal import Journal
@@ -38,10 +32,6 @@ from .lock import RunLock
 from .private import prepare
 from .resultsfile import ResultsFile
 from .summary import write_retry, write_summary
-
-__all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUMMARY", "Ledger",
-           "LineSet", "default_run_dir", "ensure_fresh", "now_iso", "repair_tail",
-           "write_json_atomic"]
 
 
 class Ledger:

@@ -1,6 +1,6 @@
 """The benchmark harness: is the tool or the API the bottleneck?
 
-    python benchmarks/run.py          # full run, ~7 minutes on 2 cores → benchmarks/RESULTS.md
+    python benchmarks/run.py          # full run, ~8 minutes on 2 cores → benchmarks/RESULTS.md
     python benchmarks/run.py --quick  # sanity check, < 2 minutes → benchmarks/out/RESULTS-quick.md
 
 Each scenario starts the simulator in its own process (so client and server CPU
@@ -57,12 +57,17 @@ class Plan:
     ideal_records: int             # the ideal client's share of the latency input
     latency_repeats: int           # each latency variant runs this often; the median counts
     output: Path
+    unknown_records: int           # --rate RATE/s against a server admitting UNKNOWN_LIMIT/s
+    stall_records: int             # --rate RATE/s, server limit STALL_LIMIT/s, with stalls
 
 
 FULL = Plan("full", (100_000, 1_000_000, 5_000_000), 300_000, 500_000, 20_000, 300_000, 3,
-            BENCH / "RESULTS.md")
+            BENCH / "RESULTS.md", 40_000, 300_000)
 QUICK = Plan("quick", (20_000, 100_000), 50_000, 100_000, 10_000, 50_000, 1,
-             OUT / "RESULTS-quick.md")
+             OUT / "RESULTS-quick.md", 20_000, 100_000)
+UNKNOWN_LIMIT = 40              # requests/s the server admits; the client is told --rate RATE/s
+STALL_LIMIT = 110               # requests/s; above --rate, so only the stalls cause 429s
+STALL_EVERY_S, STALL_MS = 10.0, 150.0
 JITTER_MS = 5.0                 # the latency variant: 50 ± 5 ms, same mean, same bound
 
 
@@ -115,6 +120,35 @@ def scenario_rate(plan: Plan, server_limit: str) -> ClientRun:
     say(f"  the client's Throttle alone at {RATE}/s: {pace['uvloop']} acquires/s on uvloop, "
         f"{pace['asyncio']} on asyncio")
     run.server["pace_check"] = pace
+    return run
+
+
+def scenario_unknown_limit(plan: Plan) -> ClientRun:
+    """--rate above what the server admits: the client must find the server's limit."""
+    n = plan.unknown_records
+    path = generate_input(n)
+    say(f"unknown limit: {n:,} records at --rate {RATE}/s, server limit {UNKNOWN_LIMIT}/s")
+    with Simulator("unknown-limit", customers=n, rate_limit=f"{UNKNOWN_LIMIT}/s") as sim:
+        run = run_client("unknown-limit", path, n, sim, rate=f"{RATE}/s",
+                         concurrency=CONCURRENCY, batch_size=BATCH,
+                         timeout=_timeout(n, BATCH * UNKNOWN_LIMIT))
+    _check_run(run)
+    _report(run)
+    return run
+
+
+def scenario_stalls(plan: Plan) -> ClientRun:
+    """A server above --rate that stalls now and then: its 429s are hiccups."""
+    n = plan.stall_records
+    path = generate_input(n)
+    say(f"stalls: {n:,} records at --rate {RATE}/s, server limit {STALL_LIMIT}/s, "
+        f"{STALL_MS:g} ms stall every {STALL_EVERY_S:g} s")
+    extra = ("--stall-every", f"{STALL_EVERY_S:g}", "--stall-ms", f"{STALL_MS:g}")
+    with Simulator("stalls", customers=n, rate_limit=f"{STALL_LIMIT}/s", extra=extra) as sim:
+        run = run_client("stalls", path, n, sim, rate=f"{RATE}/s", concurrency=CONCURRENCY,
+                         batch_size=BATCH, timeout=_timeout(n, BATCH * RATE))
+    _check_run(run)
+    _report(run)
     return run
 
 
@@ -194,6 +228,11 @@ def scenario_naive(plan: Plan) -> tuple[dict[str, Any], ClientRun]:
     return naive, run
 
 
+def _share_429(run: ClientRun) -> float:
+    """429s as a share of the requests the server received."""
+    return int(run.server["status_counts"].get("429", 0)) / max(1, run.server["requests"])
+
+
 def _report(run: ClientRun) -> None:
     m = run.measured
     say(f"  {run.sent / m.wall_s:,.0f} customers/s, {run.requests / m.wall_s:,.1f} requests/s, "
@@ -236,8 +275,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def limit_figures(unknown: ClientRun, stalled: ClientRun) -> list[Figure]:
+    """The server's limit below --rate, and a server that stalls: utilisation in
+    customers (a 429'd request carried nobody), with the 429 share beside it."""
+    out = []
+    for run, bound, shown, (least, most) in (
+            (unknown, UNKNOWN_LIMIT, f"server limit {UNKNOWN_LIMIT}/s unknown to the client",
+             (0.90, 0.02)),
+            (stalled, RATE, f"server limit {STALL_LIMIT}/s stalling {STALL_MS:g} ms every "
+                            f"{STALL_EVERY_S:g} s", (0.97, 0.005))):
+        m = run.measured
+        util = run.sent / m.wall_s / (BATCH * bound)
+        share = _share_429(run)
+        learned = run.summary.get("learned_rate")
+        out.append(Figure(
+            f"--rate {RATE}/s, {shown} ({_n(run.records)} records): share of "
+            f"{bound}/s achieved (wall; in-run) and 429s",
+            f"{_pct(util)}; {_pct(run.sent / run.in_run_s / (BATCH * bound))} — "
+            f"{run.server['status_counts'].get('429', 0)} 429s in {run.server['requests']:,} "
+            f"requests ({100 * share:.2f}%); learned limit in summary.json: {learned}",
+            f"≥ {least:.0%} (wall), ≤ {most:.1%} 429", util >= least and share <= most))
+    return out
+
+
 def figures(plan: Plan, cpu_runs: list[ClientRun], rate: ClientRun, latency: ClientRun,
-            jitter: ClientRun, naive: dict[str, Any], naive_bulk: ClientRun) -> list[Figure]:
+            jitter: ClientRun, naive: dict[str, Any], naive_bulk: ClientRun,
+            limits: list[Figure]) -> list[Figure]:
     out: list[Figure] = []
     add = out.append
 
@@ -282,6 +345,7 @@ def figures(plan: Plan, cpu_runs: list[ClientRun], rate: ClientRun, latency: Cli
     add(Figure(f"Client pacing alone: bulkupdate's Throttle at {RATE}/s, no network",
                f"{pace['uvloop']} acquires/s on uvloop ({pace['uvloop'] / RATE:.1%}), "
                f"{pace['asyncio']} on asyncio"))
+    out.extend(limits)
 
     # 4. latency bound
     bound = BATCH * CONCURRENCY / (LATENCY_MS / 1000)
@@ -535,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("no latency", lambda: scenario_no_latency(plan)),
         ("rate", lambda: scenario_rate(plan, args.server_rate_limit)),
+        ("unknown limit", lambda: scenario_unknown_limit(plan)),
+        ("stalls", lambda: scenario_stalls(plan)),
         ("latency", lambda: scenario_latency(plan)),
         ("jitter", lambda: scenario_latency(plan, JITTER_MS)),
         ("naive", lambda: scenario_naive(plan)),
@@ -544,8 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     latency, latency_all = results["latency"]
     jitter, jitter_all = results["jitter"]
     naive, naive_bulk = results["naive"]
-    runs = [*cpu_runs, rate, *latency_all, *jitter_all, naive_bulk]
-    figs = figures(plan, cpu_runs, rate, latency, jitter, naive, naive_bulk)
+    unknown, stalled = results["unknown limit"], results["stalls"]
+    runs = [*cpu_runs, rate, unknown, stalled, *latency_all, *jitter_all, naive_bulk]
+    figs = figures(plan, cpu_runs, rate, latency, jitter, naive, naive_bulk,
+                   limit_figures(unknown, stalled))
     elapsed = time.monotonic() - started
     write_results(plan, argv, machine, figs, runs, naive, elapsed, args.server_rate_limit)
     raw = {"plan": plan.name, "machine": machine, "elapsed_s": elapsed,

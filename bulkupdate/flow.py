@@ -38,13 +38,14 @@ class Stats:
     splits: int = 0
     throttle_cuts: int = 0
     results: int = 0
+    learned_rate: str | None = None     # the server's limit, when 429s showed one
     started: float = field(default_factory=time.monotonic)
 
     def as_session(self) -> dict[str, Any]:
         return {"requests": self.requests, "records_sent": self.records_sent,
                 "transient": self.transient, "throttled": self.throttled,
                 "splits": self.splits, "throttle_cuts": self.throttle_cuts,
-                "results": self.results,
+                "results": self.results, "learned_rate": self.learned_rate,
                 "duration_s": round(time.monotonic() - self.started, 3)}
 
 

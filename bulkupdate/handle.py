@@ -14,6 +14,7 @@ from . import outcomes
 from .answers import Answer, Kind
 from .errors import ApiUnreachable, AuthFailed, Misconfigured
 from .flow import Flow
+from .throttle import Cut
 from .validate import Record
 
 
@@ -30,7 +31,8 @@ class Handling(Flow):
                 answer = Answer(Kind.TRANSIENT, answer.status,
                                 f"answer does not match the request: {exc}", fate_unknown=True)
             else:
-                self.throttle.clean()
+                if self.throttle.clean():
+                    self.log.info("throttle.restored", pace=str(self.settings.rate))
                 self._definite(records, results, answer.status, sent_at)
                 return
         if answer.kind is Kind.FATAL:
@@ -95,16 +97,28 @@ class Handling(Flow):
                 return
             await self._send(part, await self.throttle.acquire())
 
+    def _throttle_cut(self, cut: Cut, retry_after: float | None) -> None:
+        if cut.hiccup:
+            self.log.info("throttle.hiccup", pause_s=round(cut.pause_s, 3),
+                          retry_after=retry_after)
+            return
+        self.stats.throttle_cuts += 1
+        learned = str(cut.learned)
+        self.log.warning("throttle.cut", pace=str(cut.pace), learned=learned,
+                         pause_s=round(cut.pause_s, 3), retry_after=retry_after)
+        if learned != self.stats.learned_rate:
+            self.stats.learned_rate = learned
+            self.log.info("throttle.learned", limit=learned, rate=str(self.settings.rate))
+
     def _transient(self, records: list[Record], answer: Answer, sent_at: float) -> None:
         self.stats.transient += 1
         asked = answer.retry_after
         paced = self.retry.paced(asked)
         if answer.throttled:
             self.stats.throttled += 1
-            if self.throttle.throttled(sent_at, paced):
-                self.stats.throttle_cuts += 1
-                self.log.warning("throttle.cut", share=round(self.throttle.share, 3),
-                                 retry_after=asked)
+            cut = self.throttle.throttled(sent_at, paced)
+            if cut is not None:
+                self._throttle_cut(cut, asked)
         elif paced:
             self.throttle.pause(paced)
         delay = self.retry.backoff(max(r.attempts for r in records), paced)

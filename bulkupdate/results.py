@@ -80,6 +80,7 @@ class Summary:
     started_at: str | None = None
     ended_at: str | None = None
     exit_code: int | None = None
+    learned_rate: str | None = None   # what the server admitted, when its 429s showed a limit
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

@@ -10,12 +10,9 @@
   late (the loop was busy mapping a response) catch up instead of losing that
   slot for good — a bucket of one leaks late wake-ups into lost throughput —
   while never allowing more than ``SLACK`` back to back, not a period's worth;
-* the adaptive share of it: after a 429 the pace drops to 70% (at most once per
-  round trip: 429s for requests sent before the last cut are echoes of the old
-  pace), then climbs back by 5% of the cap per second of clean answers — slowly,
-  so it hovers under a server limit instead of hitting it every few seconds. It is
-  a fraction of the cap, so it can never exceed ``--rate``. The ``Retry-After`` of
-  the 429 that caused a cut pauses every sender; an echo's does not.
+* the server's own limit, when 429s show it is lower: :class:`LimitFinder`
+  learns it from what the server admitted and holds the pace just under it
+  (see there). It is never above ``--rate``: the two limits above still apply.
 """
 
 from __future__ import annotations
@@ -24,21 +21,153 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
 from .settings import Rate
 
-MIN_SHARE = 1 / 64
-DECREASE = 0.7
-CLIMB_PER_S = 0.05
 SLACK = 3
 LOG_MAX = 10_000
 JITTER_MARGIN = 0.02     # at most; half a slot when slots are shorter
+MIN_SHARE = 1 / 64       # the pace never falls below this share of --rate
+HOLD = 0.95              # share of the learned limit held after a cut
+HOLD_PERIODS = 2.0       # periods at that pace before probing upward
+PROBE = 0.02             # probing climbs by this share of the learned limit per period,
+                         # twice as fast for every period spent above it without a 429
+CLEAN_STRETCH = 5.0      # periods at full pace without a 429: a lone 429 is a hiccup
+HICCUP_PAUSE = 0.1       # seconds every sender waits after a hiccup (at least a slot)
+
+
+def jitter_margin(rate: Rate) -> float:
+    return min(JITTER_MARGIN, rate.interval / 2)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What one 429 changed: ``hiccup`` (the pace stays) or a new learned limit."""
+
+    hiccup: bool
+    pace: Rate                 # the pace aimed at from now on, in --rate's unit
+    learned: Rate | None       # what the server admitted, in --rate's unit
+    pause_s: float             # every sender waits this long first
+
+
+class LimitFinder:
+    """The pace the server admits, learned from its 429s. Pure: time comes from
+    ``clock`` and from the grant times handed in, so tests drive it step by step.
+
+    * A 429 for a request granted before the last cut is an echo of the old pace:
+      ignored.
+    * A lone 429 at full pace after ``CLEAN_STRETCH`` clean periods is a hiccup (a
+      server that paused, then took the queued requests in a bunch): every sender
+      waits ``HICCUP_PAUSE``, the pace stays.
+    * Any other 429 is a limit: the server admitted what the client sent in the
+      period before the refused request, less what it refused. The pace drops to
+      ``HOLD`` of that, after a pause until the client's own send log says the
+      server's window has room at the new pace (the server's ``Retry-After`` is in
+      whole seconds; it bounds that pause, and is honoured in full by everyone
+      when a second cut follows within a period).
+    * After ``HOLD_PERIODS`` the pace probes upward by ``PROBE`` of the learned
+      limit per period, as clean answers come in; above the learned limit the climb
+      doubles every period, so a limit that went away is left in a few periods and
+      the pace is back at ``--rate``.
+    """
+
+    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.cap = rate.per_second
+        self.pace = self.cap                 # requests per second aimed at
+        self.learned: int | None = None      # requests per period, at the last cut
+        self._grants: deque[float] = deque()
+        self._refused: deque[float] = deque()
+        start = clock()
+        self._last_cut = -math.inf
+        self._last_signal = self._last_step = self._hold_until = start
+        self._above_since: float | None = None
+
+    def granted(self, t: float) -> None:
+        """A request left at ``t`` (grant times ascend)."""
+        grants = self._grants
+        grants.append(t)
+        horizon = t - 2 * self.rate.period
+        while grants[0] < horizon:
+            grants.popleft()
+
+    def throttled(self, sent_at: float, retry_after: float | None) -> Cut | None:
+        """A 429 for the request granted at ``sent_at``; None when it changes nothing."""
+        now = self.clock()
+        self._refused.append(sent_at)
+        while self._refused[0] < now - 2 * self.rate.period:
+            self._refused.popleft()
+        if sent_at < self._last_cut:
+            return None
+        period = self.rate.period
+        if self.pace >= self.cap and now - self._last_signal >= CLEAN_STRETCH * period:
+            pause = max(HICCUP_PAUSE, self.rate.interval)
+            self._last_cut = self._last_signal = now
+            return Cut(True, self.pace_rate, self.learned_rate,
+                       min(pause, retry_after or pause))
+        learned = max(1, len(self._admitted(sent_at - period, sent_at)))
+        repeated = now - self._last_cut < period
+        self.learned = learned
+        self.pace = min(self.cap, max(self.cap * MIN_SHARE, HOLD * learned / period))
+        resume = self._room_at(now, math.floor(HOLD * learned))
+        if retry_after:
+            resume = now + retry_after if repeated else min(resume, now + retry_after)
+        self._last_cut = self._last_signal = now
+        self._hold_until = self._last_step = resume + HOLD_PERIODS * period
+        self._above_since = None
+        return Cut(False, self.pace_rate, self.learned_rate, resume - now)
+
+    def clean(self) -> bool:
+        """A definite answer: probe upward. True when the pace is back at ``--rate``."""
+        if self.pace >= self.cap:
+            return False
+        now = self.clock()
+        start = max(self._last_step, self._hold_until)
+        if now <= start:
+            return False
+        period = self.rate.period
+        learned = (self.learned or 1) / period
+        speed = PROBE * learned / period
+        if self.pace > learned:
+            if self._above_since is None:
+                self._above_since = start
+            speed *= 2 ** ((now - self._above_since) / period)
+        # Answers far apart (a pause, a slow server) are no evidence for the time
+        # between them: a quarter period at most per step.
+        self.pace = min(self.cap, self.pace + speed * min(now - start, period / 4))
+        self._last_step = now
+        return self.pace >= self.cap
+
+    @property
+    def pace_rate(self) -> Rate:
+        return Rate(round(self.pace * self.rate.period, 1), self.rate.period)
+
+    @property
+    def learned_rate(self) -> Rate | None:
+        return None if self.learned is None else Rate(self.learned, self.rate.period)
+
+    def _admitted(self, start: float, end: float) -> list[float]:
+        """Grants in [start, end) not refused (as far as answers have told)."""
+        refused = set(self._refused)
+        return [t for t in self._grants if start <= t < end and t not in refused]
+
+    def _room_at(self, now: float, target: int) -> float:
+        """When at most ``target`` admitted grants remain in the trailing period."""
+        period = self.rate.period
+        window = self._admitted(now - period, math.inf)
+        excess = len(window) - target
+        if excess <= 0:
+            return now
+        return window[excess - 1] + period + jitter_margin(self.rate)
 
 
 class Throttle:
-    def __init__(self, rate: Rate, *, climb_per_s: float = CLIMB_PER_S) -> None:
+    def __init__(self, rate: Rate) -> None:
         self.rate = rate
         slack = max(1, min(SLACK, int(rate.count)))
         self._smooth = AsyncLimiter(slack, slack * rate.interval)
@@ -46,55 +175,54 @@ class Throttle:
         # A request leaves a little after its slot is granted (the task must start,
         # the body be written); the margin keeps that jitter from squeezing one
         # more request into a window as the server measures it.
-        margin = min(JITTER_MARGIN, rate.interval / 2)
-        self._window = (rate.period + margin) * size / rate.count
+        self._window = (rate.period + jitter_margin(rate)) * size / rate.count
         self._sent: deque[float] = deque(maxlen=size)
         self._lock = asyncio.Lock()
-        self.share = 1.0
-        self._climb = climb_per_s
-        self._last_climb = 0.0
+        self.finder = LimitFinder(rate)
         self._next_slot = 0.0
         self._paused_until = 0.0
-        self._last_cut = 0.0
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the monotonic time the request may leave."""
         # One caller at a time: the dispatcher and a bisecting request may both ask,
         # and the send log must see each send before the next is decided.
         async with self._lock:
-            now = time.monotonic()
-            start = max(self._paused_until, self._next_slot)
-            if start > now:
-                await asyncio.sleep(start - now)
+            await self._held()
             await self._smooth.acquire()
             sent = self._sent
             if len(sent) == sent.maxlen:
                 wait = sent[0] + self._window - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+            # A cut while this caller waited above: without a second look, the
+            # request would leave at the old pace into the window just refused.
+            await self._held()
             now = time.monotonic()
             sent.append(now)
-            if self.share < 1.0:
-                self._next_slot = now + self.rate.interval / self.share
+            finder = self.finder
+            finder.granted(now)
+            if finder.pace < finder.cap:
+                self._next_slot = now + 1 / finder.pace
             return now
 
-    def throttled(self, sent_at: float, retry_after: float | None) -> bool:
-        """A 429 for a request sent at ``sent_at``. True when the pace was cut."""
-        now = time.monotonic()
-        if sent_at < self._last_cut:
-            return False
-        if retry_after:
-            self._paused_until = max(self._paused_until, now + retry_after)
-        self.share = max(MIN_SHARE, self.share * DECREASE)
-        self._last_cut = self._last_climb = now
-        return True
+    async def _held(self) -> None:
+        """Until every pause is over and the learned pace allows the next slot."""
+        while True:
+            delay = max(self._paused_until, self._next_slot) - time.monotonic()
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
 
-    def clean(self) -> None:
-        """A definite answer: climb back in proportion to the time since the last step."""
-        if self.share < 1.0:
-            now = time.monotonic()
-            self.share = min(1.0, self.share + self._climb * (now - self._last_climb))
-            self._last_climb = now
+    def throttled(self, sent_at: float, retry_after: float | None) -> Cut | None:
+        """A 429 for a request sent at ``sent_at``: what it changed, if anything."""
+        cut = self.finder.throttled(sent_at, retry_after)
+        if cut is not None:
+            self.pause(cut.pause_s)
+        return cut
+
+    def clean(self) -> bool:
+        """A definite answer. True when it brought the pace back to ``--rate``."""
+        return self.finder.clean()
 
     def pause(self, seconds: float) -> None:
         """Hold every sender back (a 503 or 461 with Retry-After)."""

@@ -439,6 +439,20 @@ async def test_a_per_minute_limit_asks_to_wait_most_of_the_minute() -> None:
     assert 59 <= int(headers["Retry-After"]) <= 60
 
 
+async def test_stalls_stop_the_whole_server_for_their_length() -> None:
+    i = find(linked("Apparel-Partner"))
+    async with running(stall_every_s=0.05, stall_ms=120) as client:
+        start = time.monotonic()
+        deadline = start + 30
+        while client.sim.stats()["stalls"] < 2 and time.monotonic() < deadline:
+            assert (await client.post([item(i, upgrade())]))[0] == 200
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - start
+        stats = client.sim.stats()
+    assert stats["stalls"] >= 2
+    assert elapsed >= 2 * 0.12          # each one held everything (this loop too) that long
+
+
 # -- introspection -----------------------------------------------------------------------------
 
 async def test_stats_max_window_counts_arrivals_in_the_busiest_window() -> None:

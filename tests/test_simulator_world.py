@@ -214,6 +214,7 @@ def test_max_window_is_the_most_arrivals_in_any_window() -> None:
     ({"batch_error_code": 400}, "2008 or 1060"),
     ({"rate_period": 0}, "rate_period"),
     ({"customers": -1}, "customers"),
+    ({"stall_ms": -1}, "stall_ms"),
 ])
 def test_config_refuses_values_that_make_no_sense(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -245,6 +246,11 @@ def test_flags_set_their_fields() -> None:
                                rate_period=60, max_batch=20, batch_error_code=1060,
                                track=False, fail_auth=True, username=None,
                                world_file="w.json", slow_s=1.5)
+
+
+def test_stall_flags_set_their_fields() -> None:
+    assert parse("--stall-every", "10", "--stall-ms", "150") == SimConfig(stall_every_s=10,
+                                                                          stall_ms=150)
 
 
 @pytest.mark.parametrize(("text", "rate"), [("5/s", (5, 1.0)), ("100/min", (100, 60.0)),

@@ -1,4 +1,6 @@
-"""throttle.py: multiplicative decrease once per round trip, slow climb, cap held."""
+"""throttle.py. The limit-finding policy runs on a fake clock, step by step, so
+every figure is exact; the pacing itself runs on the real clock and is checked
+only for what holds on any machine (the --rate cap, lower bounds on waits)."""
 
 from __future__ import annotations
 
@@ -9,53 +11,181 @@ from itertools import pairwise
 import pytest
 
 from bulkupdate.settings import Rate
-from bulkupdate.throttle import DECREASE, MIN_SHARE, SLACK, Throttle
+from bulkupdate.throttle import (
+    CLEAN_STRETCH,
+    HICCUP_PAUSE,
+    HOLD,
+    HOLD_PERIODS,
+    MIN_SHARE,
+    SLACK,
+    LimitFinder,
+    Throttle,
+)
 
 
-def test_429_echoes_of_the_old_pace_cut_only_once() -> None:
-    t = Throttle(Rate(100, 1))
-    sent = time.monotonic()
-    assert t.throttled(sent, None)
-    assert not t.throttled(sent, 30.0)          # sent before the cut: an echo
-    assert t.share == DECREASE
-    assert t.throttled(time.monotonic() + 1, None)
-    assert t.share == pytest.approx(DECREASE * DECREASE)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_share_climbs_back_with_clean_time_and_never_above_the_cap() -> None:
-    t = Throttle(Rate(100, 1), climb_per_s=1000.0)   # a fast climb: no sleeping
-    t.throttled(time.monotonic(), None)
-    assert t.share == DECREASE
-    time.sleep(0.001)
-    t.clean()
-    assert t.share == 1.0
-    slow = Throttle(Rate(100, 1), climb_per_s=0.001)
-    slow.throttled(time.monotonic(), None)
-    for _ in range(100):
-        slow.clean()
-    assert slow.share < 0.71
+def send(finder: LimitFinder, clock: Clock, per_s: float, seconds: float) -> list[float]:
+    """Grants at ``per_s`` for ``seconds``, the clock following them."""
+    times = []
+    for _ in range(round(per_s * seconds)):
+        clock.now += 1 / per_s
+        times.append(clock.now)
+        finder.granted(clock.now)
+    return times
 
 
-def test_share_has_a_floor() -> None:
-    t = Throttle(Rate(100, 1))
-    for i in range(20):
-        t.throttled(time.monotonic() + i, None)
-    assert t.share == MIN_SHARE
+def answers(finder: LimitFinder, clock: Clock, seconds: float, every: float = 0.01) -> None:
+    """Clean answers every ``every`` seconds for ``seconds``."""
+    for _ in range(round(seconds / every)):
+        clock.now += every
+        finder.clean()
 
 
-async def test_pacing_is_smooth_and_slows_after_a_cut() -> None:
-    t = Throttle(Rate(200, 1))                   # one request every 5 ms
+def over_limit() -> tuple[LimitFinder, Clock, list[float]]:
+    """--rate 100/s against a server that admitted 40 in 0.4 s, then refused."""
+    clock = Clock()
+    finder = LimitFinder(Rate(100, 1), clock)
+    times = send(finder, clock, 100, 0.41)
+    return finder, clock, times
+
+
+def test_the_admitted_rate_is_learned_and_held_just_under() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002                   # the 41st request's 429 arrives
+    cut = finder.throttled(times[40], 1.0)
+    assert cut is not None and not cut.hiccup
+    assert cut.learned == Rate(40, 1) and finder.learned == 40
+    assert finder.pace == pytest.approx(HOLD * 40)
+    assert str(cut.pace) == "38/s"
+    # Everyone waits until the client's own log shows room in the server's second
+    # at the new pace: 38 left in it, so the second oldest grant must age out.
+    assert clock.now + cut.pause_s == pytest.approx(times[1] + 1 + 0.005)
+
+
+def test_429s_for_requests_sent_before_the_cut_are_echoes() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002
+    assert finder.throttled(times[40], 1.0) is not None
+    clock.now += 0.001
+    assert finder.throttled(times[40] + 0.001, 1.0) is None     # left before the cut
+    assert finder.pace == pytest.approx(HOLD * 40)
+
+
+def test_a_second_cut_within_a_period_honours_retry_after_in_full() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002
+    first = finder.throttled(times[40], 1.0)
+    assert first is not None
+    clock.now += first.pause_s
+    finder.granted(clock.now)
+    clock.now += 0.002
+    again = finder.throttled(clock.now - 0.002, 1.0)
+    assert again is not None and again.pause_s == 1.0
+
+
+def test_the_pace_holds_then_probes_upward_slowly() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002
+    cut = finder.throttled(times[40], None)
+    assert cut is not None
+    held = finder.pace
+    answers(finder, clock, cut.pause_s + HOLD_PERIODS - 0.05)
+    assert finder.pace == held                      # holding
+    answers(finder, clock, 1.0)
+    # Probing: about 2% of the learned limit per period, no more.
+    assert held < finder.pace <= held + 0.02 * 40 * 1.2
+
+
+def test_back_at_rate_soon_after_the_429s_stop_for_good() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002
+    assert finder.throttled(times[40], None) is not None
+    back = []
+    for _ in range(1200):
+        clock.now += 0.01
+        back.append(finder.clean())
+    assert back.count(True) == 1                    # said once, when it got there
+    assert finder.pace == finder.cap
+    assert back.index(True) * 0.01 < 12             # 40/s → 100/s in under 12 periods
+
+
+def test_a_lone_429_after_a_clean_stretch_is_a_hiccup() -> None:
+    clock = Clock()
+    finder = LimitFinder(Rate(100, 1), clock)
+    times = send(finder, clock, 100, CLEAN_STRETCH + 1)
+    clock.now = times[-1] + 0.002
+    cut = finder.throttled(times[-1], 1.0)
+    assert cut is not None and cut.hiccup
+    assert cut.pause_s == HICCUP_PAUSE and cut.learned is None
+    assert finder.pace == finder.cap                # the pace stays
+    # The request that left just after the first one is no second signal.
+    assert finder.throttled(times[-1] + 0.001, 1.0) is None
+    # A 429 again soon after is a limit after all.
+    clock.now += HICCUP_PAUSE
+    finder.granted(clock.now)
+    clock.now += 0.002
+    cut = finder.throttled(clock.now - 0.002, 1.0)
+    assert cut is not None and not cut.hiccup and finder.pace < finder.cap
+
+
+def test_no_hiccup_while_probing_a_learned_limit() -> None:
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 0.002
+    assert finder.throttled(times[40], None) is not None
+    answers(finder, clock, CLEAN_STRETCH + 1)
+    finder.granted(clock.now)
+    clock.now += 0.002
+    cut = finder.throttled(clock.now - 0.002, None)
+    assert cut is not None and not cut.hiccup
+
+
+def test_the_pace_has_a_floor_and_never_exceeds_the_cap() -> None:
+    clock = Clock()
+    finder = LimitFinder(Rate(100, 1), clock)
+    cut = finder.throttled(clock.now - 0.5, None)   # nothing admitted at all
+    assert cut is not None and cut.learned == Rate(1, 1)
+    assert finder.pace == 100 * MIN_SHARE
+    clock = Clock()
+    finder = LimitFinder(Rate(10, 1), clock)
+    times = send(finder, clock, 1000, 0.5)         # more than --rate was ever sent
+    cut = finder.throttled(times[-1], None)
+    assert cut is not None and finder.pace == 10
+
+
+def test_a_per_minute_rate_learns_per_minute() -> None:
+    clock = Clock()
+    finder = LimitFinder(Rate(100, 60), clock)
+    times = send(finder, clock, 100 / 60, 40)      # 66 requests in 40 s
+    cut = finder.throttled(times[-1], 20.0)
+    assert cut is not None and str(cut.learned) == "66/min"
+
+
+# -- the pacing, on the real clock ----------------------------------------------------------
+
+
+async def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
+    t = Throttle(Rate(20, 0.1))                      # one request every 5 ms
     times = [await t.acquire() for _ in range(21)]
     # No burst: after the slack is spent, one request per 5 ms on average.
     assert times[-1] - times[0] >= (20 - SLACK) * 0.005 * 0.99
-    t.throttled(time.monotonic(), None)
-    times = [await t.acquire() for _ in range(6)]
-    gaps = [b - a for a, b in pairwise(times)]
-    assert min(gaps) >= 0.005 / DECREASE * 0.99  # 70% of the pace
+    cut = t.throttled(times[-1], None)
+    assert cut is not None and not cut.hiccup
+    pace = t.finder.pace
+    assert pace < 200
+    after = [await t.acquire() for _ in range(5)]
+    assert after[0] >= times[-1] + cut.pause_s - 0.001
+    assert min(b - a for a, b in pairwise(after)) >= 1 / pace * 0.99
 
 
 async def test_never_more_than_rate_in_any_sliding_window() -> None:
-    t = Throttle(Rate(20, 0.1))                  # 20 per 100 ms
+    t = Throttle(Rate(20, 0.1))                      # 20 per 100 ms
     times = [await t.acquire() for _ in range(60)]
     for i, start in enumerate(times):
         assert sum(1 for x in times[i:] if x < start + 0.1) <= 20
@@ -68,3 +198,16 @@ async def test_retry_after_pauses_everyone() -> None:
     start = time.monotonic()
     await asyncio.gather(t.acquire(), t.acquire())
     assert time.monotonic() - start >= 0.049
+
+
+async def test_a_pause_holds_a_request_already_waiting_for_its_slot() -> None:
+    t = Throttle(Rate(2, 0.2))                       # the third request waits ~0.2 s
+    await t.acquire()
+    await t.acquire()
+    waiting = asyncio.create_task(t.acquire())
+    await asyncio.sleep(0.02)
+    paused_at = time.monotonic()
+    t.pause(0.4)
+    granted = await waiting
+    # Either it left before the pause began (a very slow machine), or after it.
+    assert granted < paused_at or granted >= paused_at + 0.4

@@ -52,6 +52,8 @@ def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
         "sessions_killed": sum(1 for s in sessions if s.get("ended_at") is None),
         "requests": sum(s.get("requests", 0) for s in sessions),
         "throttled": sum(s.get("throttled", 0) for s in sessions),
+        "learned_rate": next((s["learned_rate"] for s in reversed(sessions)
+                              if s.get("learned_rate")), None),
         "transient_failures": sum(s.get("transient", 0) for s in sessions),
         "duration_s": round(duration, 3),
         "customers_per_s": round(finished / duration, 1) if duration else None,

@@ -97,6 +97,10 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="status of those redirects (default %(default)s)")
     add("--endless-body", action="store_true",
         help="answer updates with 200 and a body that never ends")
+    add("--stall-every", dest="stall_every_s", type=float, default=d.stall_every_s,
+        metavar="S", help="stall the whole server every S seconds (0 = never)")
+    add("--stall-ms", type=float, default=d.stall_ms, metavar="MS",
+        help="how long each stall lasts: requests queue meanwhile, then arrive in a bunch")
 
 
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -113,7 +117,8 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         slow_s=ns.slow_s, fail_auth=ns.fail_auth, track=ns.track, world_file=ns.world_file,
         gateway_s=ns.gateway_s, gateway_apply_s=ns.gateway_apply_s, p_not_now=ns.p_not_now,
         retry_after=ns.retry_after, redirect_to=ns.redirect_to,
-        redirect_status=ns.redirect_status, endless_body=ns.endless_body, **dials)
+        redirect_status=ns.redirect_status, endless_body=ns.endless_body,
+        stall_every_s=ns.stall_every_s, stall_ms=ns.stall_ms, **dials)
 
 
 def simulate_main(argv: list[str] | None = None) -> int:

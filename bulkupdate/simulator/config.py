@@ -53,6 +53,8 @@ class SimConfig:
     redirect_to: str = ""             # every request answers redirect_status to here
     redirect_status: int = 307
     endless_body: bool = False        # updates answer 200 with a body that never ends
+    stall_every_s: float = 0.0        # every so many seconds the whole server stalls ...
+    stall_ms: float = 0.0             # ... for this long, as a garbage collection does
 
     def __post_init__(self) -> None:
         if self.customers < 0:
@@ -66,7 +68,7 @@ class SimConfig:
         if not 300 <= self.redirect_status <= 399:
             raise ValueError(f"redirect_status must be a 3xx, got {self.redirect_status}")
         for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl",
-                     "gateway_s", "gateway_apply_s"):
+                     "gateway_s", "gateway_apply_s", "stall_every_s", "stall_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.rate_period <= 0:

@@ -31,6 +31,7 @@ code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
     customers_updated   customers in the applied log (None when not tracking)
     redirects           requests answered with a redirect (token endpoint included)
     endless_bytes       bytes of endless bodies written before the client hung up
+    stalls              whole-server stalls so far (``stall_every_s``/``stall_ms``)
 
 The network dials: ``p_gateway`` answers 504 after ``gateway_s`` while the API goes
 on with the request (busy, then applied, ``gateway_apply_s`` after it arrived);
@@ -127,6 +128,7 @@ class SimState:
         self.backend: set[asyncio.Task[Any]] = set()
         self.status_counts: dict[int, int] = {}
         self.faults = dict.fromkeys(("rate_limit", *FAULT_DIALS), 0)
+        self.stalls = 0
 
     # -- auth -------------------------------------------------------------------
     def authorized(self, request: web.Request) -> bool:
@@ -174,6 +176,7 @@ class SimState:
             "customers_updated": len(world.applied) if world.track else None,
             "redirects": self.redirects,
             "endless_bytes": self.endless_bytes,
+            "stalls": self.stalls,
         }
 
     # -- ordering watch -----------------------------------------------------------
@@ -439,7 +442,28 @@ def make_app(config: SimConfig) -> web.Application:
     app.router.add_get("/_sim/stats", handle_stats)
     app.router.add_get("/_sim/applied", handle_applied)
     app.router.add_post("/_sim/reset", handle_reset)
+    if config.stall_every_s > 0 and config.stall_ms > 0:
+        app.cleanup_ctx.append(_stall_now_and_then)
     return app
+
+
+async def _stall_now_and_then(app: web.Application) -> AsyncIterator[None]:
+    """Block the whole server every ``stall_every_s`` for ``stall_ms``, as a
+    stop-the-world garbage collection does: requests queue in the kernel meanwhile
+    and reach the handlers (and the rate limit's clock) in a bunch afterwards."""
+    state = app[STATE]
+    config = state.config
+    loop = asyncio.get_running_loop()
+    handles: list[asyncio.TimerHandle] = []
+
+    def stall() -> None:
+        time.sleep(config.stall_ms / 1000)
+        state.stalls += 1
+        handles[0] = loop.call_later(config.stall_every_s, stall)
+
+    handles.append(loop.call_later(config.stall_every_s, stall))
+    yield
+    handles[0].cancel()
 
 
 @dataclass

@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench bench-quick profile clean
+.PHONY: demo test test-stress lint typecheck bench bench-quick profile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The suite STRESS_RUNS times in a row with one core kept busy by another process;
+# STRESS_ARGS go to pytest (e.g. STRESS_ARGS=tests/e2e/test_resilience.py).
+STRESS_RUNS ?= 20
+STRESS_ARGS ?=
+test-stress: $(STAMP)
+	$(BIN)/python tests/stress.py --runs $(STRESS_RUNS) -- $(STRESS_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

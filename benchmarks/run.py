@@ -1,7 +1,7 @@
 """The benchmark harness: is the tool or the API the bottleneck?
 
     python benchmarks/run.py          # full run, ~8 minutes on 2 cores → benchmarks/RESULTS.md
-    python benchmarks/run.py --quick  # sanity check, < 2 minutes → benchmarks/out/RESULTS-quick.md
+    python benchmarks/run.py --quick  # sanity check, < 3 minutes → benchmarks/out/RESULTS-quick.md
 
 Each scenario starts the simulator in its own process (so client and server CPU
 are measured apart), runs ``bulkupdate run`` as a user would, and measures it from
@@ -292,8 +292,9 @@ def limit_figures(unknown: ClientRun, stalled: ClientRun) -> list[Figure]:
             f"--rate {RATE}/s, {shown} ({_n(run.records)} records): share of "
             f"{bound}/s achieved (wall; in-run) and 429s",
             f"{_pct(util)}; {_pct(run.sent / run.in_run_s / (BATCH * bound))} — "
-            f"{run.server['status_counts'].get('429', 0)} 429s in {run.server['requests']:,} "
-            f"requests ({100 * share:.2f}%); learned limit in summary.json: {learned}",
+            f"{run.server['status_counts'].get('429', 0)} of {run.server['requests']:,} "
+            f"requests answered 429 ({100 * share:.2f}%); learned_rate in summary.json: "
+            f"{learned}",
             f"≥ {least:.0%} (wall), ≤ {most:.1%} 429", util >= least and share <= most))
     return out
 
@@ -582,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes, under 2 minutes; writes out/RESULTS-quick.md")
+                        help="smaller sizes, under 3 minutes; writes out/RESULTS-quick.md")
     parser.add_argument("--output", type=Path, help="where to write the results table")
     parser.add_argument("--server-rate-limit", default=f"{RATE + 2}/s",
                         help="the simulator's limit in the rate scenario, just above "

@@ -121,6 +121,9 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
       f"{summary['transient_failures']} transient failures\n")
     if summary.get("customers_per_s"):
         w(f"throughput {summary['customers_per_s']} customers/s\n")
+    if summary.get("learned_rate"):
+        w(f"server     admitted about {summary['learned_rate']} (learned from its 429s); "
+          "a --rate a little under it avoids them\n")
     w("\noutcome       records\n")
     for name, count in summary["outcomes"].items():
         w(f"  {name:<11} {count:>8}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import orjson
 import pytest
 
 from bulkupdate import run
+from bulkupdate.report import write_report
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
 from bulkupdate.throttle import SLACK
@@ -172,6 +174,9 @@ def test_server_limit_below_ours_slows_down_and_finishes(
     assert learned.endswith("/s") and 1 <= float(learned[:-2]) <= 60
     events = (tmp_path / "run" / "events.jsonl").read_text()
     assert "throttle.learned" in events and learned in events
+    table = io.StringIO()
+    write_report(tmp_path / "run", "table", table)
+    assert f"admitted about {learned}" in table.getvalue()
 
 
 def test_401_aborts_at_once_and_resume_finishes(tmp_path: Path, sample: Path,

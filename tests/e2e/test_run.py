@@ -241,8 +241,10 @@ def test_oauth_token_is_renewed_mid_run(tmp_path: Path) -> None:
     write_sample(sample, config, 3000)
     env = cli_env(CAPILLARY_CLIENT_KEY="k-1", CAPILLARY_CLIENT_SECRET="oauth-SECRET")
     del env["CAPILLARY_USERNAME"], env["CAPILLARY_PASSWORD"]
-    with simulator(client_key="k-1", client_secret="oauth-SECRET", token_ttl=1) as sim:
-        proc = cli("run", str(sample), "--base-url", sim.base_url, "--rate", "30/s",
+    # Tokens live 2 s and are renewed with 20% of that left: 0.4 s for a request
+    # to reach the server, even on a busy machine; 15 requests/s make a 4 s run.
+    with simulator(client_key="k-1", client_secret="oauth-SECRET", token_ttl=2) as sim:
+        proc = cli("run", str(sample), "--base-url", sim.base_url, "--rate", "15/s",
                    "--run-dir", str(tmp_path / "r"), env=env)
         stats = sim.stats()
     assert proc.returncode == 1, proc.stderr

@@ -32,12 +32,14 @@ SLACK = 3
 LOG_MAX = 10_000
 JITTER_MARGIN = 0.02     # at most; half a slot when slots are shorter
 MIN_SHARE = 1 / 64       # the pace never falls below this share of --rate
-HOLD = 0.95              # share of the learned limit held after a cut
+HOLD = 0.97              # share of the learned limit held after a cut
 HOLD_PERIODS = 2.0       # periods at that pace before probing upward
 PROBE = 0.02             # probing climbs by this share of the learned limit per period,
                          # twice as fast for every period spent above it without a 429
 CLEAN_STRETCH = 5.0      # periods at full pace without a 429: a lone 429 is a hiccup
+FULL = 0.97              # ... as is one when the server admitted this share of --rate
 HICCUP_PAUSE = 0.1       # seconds every sender waits after a hiccup (at least a slot)
+ROOM_MARGIN = 0.05       # of a period: the server's clock stamps arrivals late when busy
 
 
 def jitter_margin(rate: Rate) -> float:
@@ -60,9 +62,11 @@ class LimitFinder:
 
     * A 429 for a request granted before the last cut is an echo of the old pace:
       ignored.
-    * A lone 429 at full pace after ``CLEAN_STRETCH`` clean periods is a hiccup (a
-      server that paused, then took the queued requests in a bunch): every sender
-      waits ``HICCUP_PAUSE``, the pace stays.
+    * A lone 429 at full pace is a hiccup when it follows ``CLEAN_STRETCH`` clean
+      periods, or when the server admitted ``FULL`` of ``--rate`` in the period
+      before it (its limit is not lower; arrivals bunched: a server that paused,
+      connections opening at the start): every sender waits ``HICCUP_PAUSE``, the
+      pace stays. A second 429 within a period is not lone.
     * Any other 429 is a limit: the server admitted what the client sent in the
       period before the refused request, less what it refused. The pace drops to
       ``HOLD`` of that, after a pause until the client's own send log says the
@@ -83,9 +87,10 @@ class LimitFinder:
         self.learned: int | None = None      # requests per period, at the last cut
         self._grants: deque[float] = deque()
         self._refused: deque[float] = deque()
-        start = clock()
-        self._last_cut = -math.inf
-        self._last_signal = self._last_step = self._hold_until = start
+        self._start = start = clock()
+        self._last_cut = self._last_signal = -math.inf     # the last 429 not an echo
+        self._resumed = -math.inf                          # when its pause ended
+        self._last_step = self._hold_until = start
         self._above_since: float | None = None
 
     def granted(self, t: float) -> None:
@@ -105,22 +110,34 @@ class LimitFinder:
         if sent_at < self._last_cut:
             return None
         period = self.rate.period
-        if self.pace >= self.cap and now - self._last_signal >= CLEAN_STRETCH * period:
-            pause = max(HICCUP_PAUSE, self.rate.interval)
+        admitted = len(self._admitted(sent_at - period, sent_at))
+        if self._hiccup(now, admitted):
+            pause = min(max(HICCUP_PAUSE, self.rate.interval), retry_after or math.inf)
             self._last_cut = self._last_signal = now
-            return Cut(True, self.pace_rate, self.learned_rate,
-                       min(pause, retry_after or pause))
-        learned = max(1, len(self._admitted(sent_at - period, sent_at)))
-        repeated = now - self._last_cut < period
-        self.learned = learned
+            self._resumed = now + pause
+            return Cut(True, self.pace_rate, self.learned_rate, pause)
+        # A period that overlaps the last pause undercounts what the server admits:
+        # keep what was learned, and wait as long as the server asks.
+        repeated = sent_at < self._resumed + period
+        if not (repeated and self.learned):
+            self.learned = max(1, admitted)
+        learned = self.learned or 1
         self.pace = min(self.cap, max(self.cap * MIN_SHARE, HOLD * learned / period))
         resume = self._room_at(now, math.floor(HOLD * learned))
         if retry_after:
             resume = now + retry_after if repeated else min(resume, now + retry_after)
         self._last_cut = self._last_signal = now
+        self._resumed = resume
         self._hold_until = self._last_step = resume + HOLD_PERIODS * period
         self._above_since = None
         return Cut(False, self.pace_rate, self.learned_rate, resume - now)
+
+    def _hiccup(self, now: float, admitted: int) -> bool:
+        period = self.rate.period
+        if self.pace < self.cap or now - self._last_signal < period:
+            return False
+        quiet = now - max(self._last_signal, self._start) >= CLEAN_STRETCH * period
+        return quiet or admitted >= FULL * self.rate.count
 
     def clean(self) -> bool:
         """A definite answer: probe upward. True when the pace is back at ``--rate``."""
@@ -163,7 +180,7 @@ class LimitFinder:
         excess = len(window) - target
         if excess <= 0:
             return now
-        return window[excess - 1] + period + jitter_margin(self.rate)
+        return window[excess - 1] + period + ROOM_MARGIN * period
 
 
 class Throttle:

@@ -39,7 +39,7 @@ from harness import (
     stop_on_sigterm,
 )
 
-NO_LIMIT = "1000000/s"
+NO_LIMIT = "100000/s"
 
 
 def profiler_prefix(kind: str, session: Path) -> list[str]:

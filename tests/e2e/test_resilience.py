@@ -105,10 +105,10 @@ def test_each_fault_dial_alone(tmp_path: Path, sample: Path, expected: dict[int,
                                dial: str, uncertain: bool) -> None:
     """One dial at a time, turned up: nothing lost, nothing wrong, and 'uncertain'
     exactly where the server may have applied an unanswered attempt."""
-    # Only p_slow needs a timeout shorter than its answers. Elsewhere a short one
-    # would turn a busy machine's late answer into an unknown fate, and the test
-    # would be about the machine, not the dial.
-    timeout = 0.3 if dial == "p_slow" else 30.0
+    # Where every fate is known, a short timeout would turn a busy machine's late
+    # answer into an unknown fate, and the test would be about the machine, not
+    # the dial. Where fates are unknown anyway, it is short: settle waits for it.
+    timeout = 0.3 if uncertain else 30.0
     with simulator(**{dial: 0.2, "slow_s": 0.6}) as sim:
         outcome = run(sample, fast_settings(sim.base_url, max_attempts=15, timeout=timeout,
                                             concurrency=16),

@@ -230,6 +230,11 @@ class Throttle:
                 return
             await asyncio.sleep(delay)
 
+    @property
+    def share(self) -> float:
+        """The pace aimed at, as a share of ``--rate`` (progress, metrics)."""
+        return self.finder.pace / self.finder.cap
+
     def throttled(self, sent_at: float, retry_after: float | None) -> Cut | None:
         """A 429 for a request sent at ``sent_at``: what it changed, if anything."""
         cut = self.finder.throttled(sent_at, retry_after)

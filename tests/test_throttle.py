@@ -206,7 +206,7 @@ async def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
     cut = t.throttled(times[-1], None)
     assert cut is not None and not cut.hiccup
     pace = t.finder.pace
-    assert pace < 200
+    assert pace < 200 and t.share == pace / 200
     after = [await t.acquire() for _ in range(5)]
     assert after[0] >= times[-1] + cut.pause_s - 0.001
     assert min(b - a for a, b in pairwise(after)) >= 1 / pace * 0.99

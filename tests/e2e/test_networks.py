@@ -309,7 +309,16 @@ def test_resume_holds_what_a_killed_session_left_in_flight(tmp_path: Path) -> No
     assert resumed.returncode == 0, resumed.stderr
     sends = [orjson.loads(raw) for raw in (run_dir / "sent.jsonl").read_bytes().splitlines()
              if b'"t"' in raw]
-    assert len(sends) == 2 and sorted(sends[0]["lines"]) == sorted(sends[1]["lines"])
-    assert sends[1]["t"] - sends[0]["t"] >= 2.0 - 0.002
+    # Either session may carry the records in more than one request (a busy
+    # machine can let the linger run out before all are read); what counts is
+    # that the resume sends every record once, and none before it settled.
+    killed = sends[0]["req"].split("-")[0]
+    left_in_flight = {n: s["t"] for s in sends if s["req"].startswith(killed)
+                      for n in s["lines"]}
+    again = [s for s in sends if not s["req"].startswith(killed)]
+    assert sorted(n for s in again for n in s["lines"]) == list(range(1, 21))
+    assert all(s["t"] - left_in_flight[n] >= 2.0 - 0.002
+               for s in again for n in s["lines"] if n in left_in_flight)
+    assert left_in_flight
     assert stats["overlap_violations"] == 0
-    assert all(r["uncertain"] for r in results(run_dir).values())
+    assert {n for n, r in results(run_dir).items() if r.get("uncertain")} == set(left_in_flight)

@@ -25,6 +25,18 @@ class UsageError(BulkUpdateError):
     exit_code = 2
 
 
+def cannot_open(what: str, path: object, exc: OSError) -> UsageError:
+    """A file the user named (input, config, credentials) that cannot be read,
+    as one line that says which and why."""
+    if isinstance(exc, FileNotFoundError):
+        return UsageError(f"{what} {path} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return UsageError(f"{what} {path} is a directory, not a file")
+    if isinstance(exc, PermissionError):
+        return UsageError(f"{what} {path} is not readable")
+    return UsageError(f"{what} {path} cannot be read: {exc.strerror or exc}")
+
+
 class LedgerError(BulkUpdateError):
     exit_code = 2
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import UsageError
+from .errors import cannot_open
 from .validate import Unreadable, unreadable
 
 MAX_LINE = 1 << 20          # bytes in one input line, newline excluded
@@ -28,14 +28,8 @@ def open_input(path: Path) -> BinaryIO:
     """The decompressed byte stream of ``path``; works on a pipe (no seeking)."""
     try:
         raw = path.open("rb")
-    except FileNotFoundError:
-        raise UsageError(f"input file {path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"input {path} is a directory, not a file") from None
-    except PermissionError:
-        raise UsageError(f"input file {path} is not readable") from None
     except OSError as exc:
-        raise UsageError(f"input {path} cannot be opened: {exc.strerror}") from None
+        raise cannot_open("input file", path, exc) from None
     if raw.peek(2)[:2] == GZIP_MAGIC:
         gz = gzip.GzipFile(fileobj=raw, mode="rb")
         # Closed with it, as gzip.open does (a GzipFile around ``raw`` alone would

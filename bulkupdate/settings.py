@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .api import MAX_BATCH
-from .errors import UsageError
+from .errors import UsageError, cannot_open
 from .network import proxy_from_env, without_userinfo
 
 MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
@@ -363,12 +363,8 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
-        raise UsageError(f"{what} {path} cannot be read: {exc.strerror}") from None
+        raise cannot_open(what, path, exc) from None
     except UnicodeDecodeError:
         raise UsageError(f"{what} {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -394,10 +390,8 @@ def _private_credentials(path: Path) -> dict[str, Any]:
     refuses such a private key): a shared machine must not share the secret."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        raise UsageError(f"credentials file {path} does not exist") from None
     except OSError as exc:
-        raise UsageError(f"credentials file {path} cannot be read: {exc.strerror}") from None
+        raise cannot_open("credentials file", path, exc) from None
     if mode & 0o077:
         raise UsageError(f"credentials file {path} is accessible by group or others "
                          f"(mode {mode:04o}): run 'chmod 600 {path}'")

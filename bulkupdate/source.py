@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .csvinput import check_csv_header, iter_csv_records
-from .errors import UsageError
+from .errors import UsageError, cannot_open
 from .inputfile import BLOCK, BOM, GZIP_MAGIC, Unreadable, bounded_lines, is_csv, open_input
 
 __all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_lines",
@@ -99,7 +99,7 @@ def scan_input(path: Path) -> tuple[dict[str, Any], int]:
                     newlines += data.count(b"\n")
                     last = data[-1:]
     except OSError as exc:
-        raise UsageError(f"input {path} cannot be read: {exc.strerror}") from None
+        raise cannot_open("input file", path, exc) from None
     if is_csv(path):
         check_csv_header(path)
     return {"size": size, "sha256": digest.hexdigest()}, newlines + (last != b"\n")

@@ -28,6 +28,7 @@ from .pipeline import Pipeline
 from .policy import finished_exit_code
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
+from .retry import RetryPolicy
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
@@ -281,7 +282,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy)
+    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy,
+                retry=RetryPolicy.from_settings(settings))
     abort: RunAborted | None = None
     state = "aborted"
     async with WatchedClient(settings, auth, watch) as client:

@@ -21,7 +21,7 @@ from typing import Any
 from .auth import Auth
 from .control import Control
 from .crash import crashed, reraise
-from .errors import BulkUpdateError, RunAborted, UsageError
+from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .intake import Source, check_source
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
@@ -170,7 +170,9 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
     except Exception as exc:
         # Past this point requests may have left: the traceback goes to
         # events.jsonl and a note on the exception says the run is resumable.
-        crashed(exc, ledger.dir / EVENTS)
+        abort = crashed(exc, ledger.dir / EVENTS)
+        if isinstance(abort, DiskFull):   # closing the session met a full disk
+            raise abort from exc
         raise
     finally:
         ledger.release()

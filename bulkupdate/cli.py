@@ -28,7 +28,7 @@ from .settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
 from .version import __version__
 
 TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
-          "log_level", "progress", "settle", "proxy", "ca_bundle", "log_format",
+          "log_level", "progress", "settle", "disk_wait", "proxy", "ca_bundle", "log_format",
           "progress_every", "metrics_port", "metrics_file", "allow_failures", "allow_empty")
 EPILOG = """exit status:
   0    every record ok (or only definite failures within --allow-failures)
@@ -72,6 +72,8 @@ def _tuning(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settle", help="seconds a customer is held after an answer of unknown "
                    "fate before anything of it is re-sent (default 60, never less than "
                    "--timeout)")
+    p.add_argument("--disk-wait", help="seconds to wait for space when the run directory's "
+                   "disk is full, sending paused and answers kept in memory (default 300)")
     p.add_argument("--proxy", help="HTTP(S) proxy URL (default: HTTPS_PROXY/HTTP_PROXY, "
                                    "minus NO_PROXY); '' to go direct")
     p.add_argument("--ca-bundle", help="PEM file of the CAs to trust instead of the system's "

@@ -5,6 +5,9 @@ The session still finishes (manifest closed, summary written, resumable) and
 the traceback is kept in ``events.jsonl`` (PII masked, like every event). The
 exception then goes on to the caller — a library host gets its own exception
 back — carrying a note with the one line the CLI shows instead of a traceback.
+
+A full disk is no bug: it becomes :class:`~bulkupdate.errors.DiskFull` (free
+space, then resume), and nothing is written to the disk that just refused.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 
 import orjson
 
-from .errors import BulkUpdateError, RunAborted
+from .errors import BulkUpdateError, DiskFull, RunAborted
 from .logs import mask_text
-from .rundir.files import now_iso
+from .rundir.files import is_disk_full, now_iso
 from .rundir.private import open_file
 
 NOTE = "bulkupdate: "
@@ -28,6 +31,10 @@ def crashed(exc: BaseException, events: Path) -> RunAborted:
     if isinstance(exc, BulkUpdateError):
         # Foreseen (the input became unreadable mid-run): its message says it all.
         return RunAborted(str(exc))
+    if is_disk_full(exc):
+        full = DiskFull(events.parent)
+        full.__cause__ = exc
+        return full
     message = crash_note(exc)
     if message is None:
         summary = mask_text(f"{type(exc).__name__}: {exc}")[:300]

@@ -7,6 +7,7 @@ only conditions that stop a *run* are exceptions::
     └── RunAborted                  3  fatal API condition; the run is resumable
         ├── AuthFailed              401/403, or 401 again right after a token renewal
         ├── ApiUnreachable          no connection could be made within the retry budget
+        ├── DiskFull                the run directory's disk stayed full past disk_wait
         └── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
                                     waiting will not help, a setting must change
 
@@ -58,6 +59,12 @@ class AuthFailed(RunAborted):
 
 class ApiUnreachable(RunAborted):
     pass
+
+
+class DiskFull(RunAborted):
+    def __init__(self, run_dir: object) -> None:
+        super().__init__(f"no space left on device for {run_dir}: free space, "
+                         "then bulkupdate resume")
 
 
 class Misconfigured(RunAborted):

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 import structlog
 
-from .rundir.private import open_file
+from .rundir.files import append_whole, open_append
 
 PII_KEYS = frozenset({"mobile", "email"})
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -104,12 +104,18 @@ class _Sink:
     def __init__(self, events: BinaryIO | None, run_dir: str) -> None:
         self._events = events
         self._run_dir = run_dir
+        self.lost = 0   # events the file could not take
         self._stdlib = logging.getLogger(STDLIB_NAME)
 
     def __call__(self, _: Any, method: str, event: dict[str, Any]) -> str:
         if self._events is not None and not self._events.closed:
-            self._events.write(orjson.dumps(event, default=str) + b"\n")
-            self._events.flush()
+            try:
+                append_whole(self._events, orjson.dumps(event, default=str) + b"\n")
+            except OSError:
+                # The events file shares the run directory's disk: an event it
+                # cannot take (disk full) is lost there, never the run with it.
+                # The stdlib logger below still gets it (stderr, for the CLI).
+                self.lost += 1
         level = LEVELS.get(method, logging.INFO)
         if self._stdlib.isEnabledFor(level):
             self._stdlib.log(level, "%s", render_line(method, event),
@@ -123,7 +129,7 @@ class RunLog:
     def __init__(self, events_path: Path | None, *, level: str = "info",
                  mask: bool = True) -> None:
         # 0600, and never through a symbolic link: the run directory is private.
-        self._file = open_file(events_path, "ab") if events_path is not None else None
+        self._file = open_append(events_path) if events_path is not None else None
         processors: list[Any] = [structlog.processors.add_log_level,
                                  structlog.processors.TimeStamper(fmt="iso", utc=True)]
         if mask:

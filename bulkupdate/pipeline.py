@@ -13,8 +13,9 @@ Three kinds of task share one loop and one :class:`Scheduler`:
   maps it and settles each record: final outcome to the ledger, or back to the
   scheduler after a backoff wait.
 
-A background task fsyncs the ledger every second from a worker thread. The
-reader lives in ``reading``, the handling of answers in ``handle``, their shared
+A background task fsyncs the ledger every second from a worker thread; another
+waits out a full disk (:mod:`diskfull`): sending pauses, answers stay in memory.
+The reader lives in ``reading``, the handling of answers in ``handle``, their shared
 state in ``flow``; this module starts them and dispatches.
 """
 
@@ -26,11 +27,13 @@ import time
 
 from .answers import Kind
 from .batching import chunk_bodies
-from .errors import RunAborted
+from .diskfull import DiskWatch
+from .errors import DiskFull, RunAborted
 from .flow import Stats
 from .handle import Handling
 from .reading import READ_SLICE, Reading
 from .rundir import FSYNC_EVERY
+from .rundir.files import is_disk_full
 from .validate import Record
 
 __all__ = ["READ_SLICE", "Pipeline", "Stats"]
@@ -38,6 +41,7 @@ __all__ = ["READ_SLICE", "Pipeline", "Stats"]
 
 class Pipeline(Reading, Handling):
     _pacing: asyncio.Task[None] | None = None   # the dispatcher, while the throttle holds it
+    _disk: DiskWatch | None = None              # while run() runs
 
     # -- control -------------------------------------------------------------
 
@@ -57,10 +61,13 @@ class Pipeline(Reading, Handling):
     async def run(self) -> str:
         """'finished' or 'interrupted'; raises :class:`RunAborted` on a fatal condition."""
         self.ledger.open()
+        self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
+                                      self._fail, lambda: self._stopping)
         self.log.info("run.started", window=self._window, batch_size=self.batch_size,
                       concurrency=self.settings.concurrency, rate=str(self.settings.rate))
         reader = asyncio.create_task(self._read(), name="reader")
         syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
+        watch = asyncio.create_task(disk.keep(), name="disk")
         try:
             # Its own task, so that stop() can cut a throttle pause short by
             # cancelling it without touching the caller's task.
@@ -69,15 +76,17 @@ class Pipeline(Reading, Handling):
                 await self._drain()
             else:
                 await asyncio.gather(*self._inflight)
+            await disk.settled()   # the answers a full disk refused: written, or given up
         finally:
-            for task in (reader, syncer, *self._inflight):
+            for task in (reader, syncer, watch, *self._inflight):
                 # Normally only the reader and syncer are left; after a cancellation
                 # of run() itself, requests too: none may outlive the closed ledger.
                 task.cancel()
             if self._inflight:
                 await asyncio.wait(self._inflight)
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncer
+            for task in (syncer, watch):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             for timer in self._timers:
@@ -172,9 +181,14 @@ class Pipeline(Reading, Handling):
         the next request should not wait for them."""
         try:
             try:
+                journaled = await self._journal(records, sent_at)
+                if journaled is None:
+                    self.sched.give_back(records)   # never sent: resume sends them
+                    self._changed.set()
+                    return
+                req, sent_at = journaled
                 for record in records:
                     record.attempts += 1
-                req = self.ledger.record_sent([r.line for r in records], sent_at)
                 self.stats.requests += 1
                 self.stats.records_sent += len(records)
                 self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
@@ -192,7 +206,26 @@ class Pipeline(Reading, Handling):
         except RunAborted as exc:
             self._fail(exc)
         except Exception as exc:
-            # A bug or a full disk: stop cleanly (the ledger stays resumable), then
-            # let run() raise it with its traceback.
+            if is_disk_full(exc):   # a write outside the ledger's care: still no crash
+                self._fail(DiskFull(self.ledger.dir))
+                return
+            # A bug: stop cleanly (the ledger stays resumable), then let run()
+            # raise it with its traceback.
             self._crash = exc
             self._fail(RunAborted(f"internal error: {exc!r}"))
+
+    async def _journal(self, records: list[Record], sent_at: float) -> tuple[str, float] | None:
+        """(request id, grant time) once the request is in ``sent.jsonl``; None when
+        it must not leave. A full disk holds it here, slot and all, so nothing else
+        leaves either; the pacer's grant is asked again afterwards, as it went stale."""
+        assert self._disk is not None
+        lines = [r.line for r in records]
+        while True:
+            if self._disk.ok.is_set():
+                req = self.ledger.record_sent(lines, sent_at)
+                if req is not None:
+                    return req, sent_at
+            await self._disk.ok.wait()
+            if self._stopping or self._abort is not None:
+                return None
+            sent_at = await self.throttle.acquire()

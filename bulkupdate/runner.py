@@ -21,13 +21,14 @@ from typing import Any
 from .auth import Auth
 from .control import Control
 from .crash import crashed, reraise
-from .errors import BulkUpdateError, RunAborted, UsageError
+from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .intake import Source, check_source
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
 from .policy import finished_exit_code
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
+from .retry import RetryPolicy
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
@@ -169,7 +170,9 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
     except Exception as exc:
         # Past this point requests may have left: the traceback goes to
         # events.jsonl and a note on the exception says the run is resumable.
-        crashed(exc, ledger.dir / EVENTS)
+        abort = crashed(exc, ledger.dir / EVENTS)
+        if isinstance(abort, DiskFull):   # closing the session met a full disk
+            raise abort from exc
         raise
     finally:
         ledger.release()
@@ -281,7 +284,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy)
+    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy,
+                retry=RetryPolicy.from_settings(settings))
     abort: RunAborted | None = None
     state = "aborted"
     async with WatchedClient(settings, auth, watch) as client:

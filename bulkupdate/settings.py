@@ -136,6 +136,7 @@ class Settings:
     mask_pii: bool = True
     credentials: Credentials = field(default_factory=Credentials, compare=False)
     settle: float = 60.0           # hold a customer this long after an attempt of unknown fate
+    disk_wait: float = 300.0       # run directory's disk full: wait this long for space
     max_response_bytes: int = 16 * 1024 * 1024   # a longer answer is a broken one
     proxy: str | None = field(default=None, repr=False)   # may carry user:password
     ca_bundle: str | None = None   # PEM file of the CAs to trust instead of the system's
@@ -319,6 +320,7 @@ RULES: dict[str, Rule] = {
     "mask_pii": Rule(bool),
     "credentials": Rule(Credentials),
     "settle": Rule(float, 0, 86_400),
+    "disk_wait": Rule(float, 0, 86_400),
     "max_response_bytes": Rule(int, 4096, 1 << 31),
     "proxy": Rule(str, optional=True),
     "ca_bundle": Rule(str, optional=True),

@@ -9,8 +9,9 @@ import hashlib
 import aiohttp
 import pytest
 
-from bulkupdate.auth import Auth, basic_header
+from bulkupdate.auth import Auth, basic_header, token_refused
 from bulkupdate.errors import AuthFailed, UsageError
+from bulkupdate.retry import RetryPolicy
 from bulkupdate.settings import Credentials
 from bulkupdate.simulator.server import STATE
 from tests.conftest import simulator
@@ -49,3 +50,33 @@ async def test_a_refused_token_request_aborts_the_run() -> None:
             with pytest.raises(AuthFailed, match="HTTP 401") as caught:
                 await auth.headers(session)
     assert "wrong" not in str(caught.value)
+
+
+QUICK = RetryPolicy(base=0.001, cap=0.01, budget=5.0)
+
+
+async def test_a_token_service_hiccup_is_retried_with_the_senders_waiting() -> None:
+    with simulator(token_503=2) as sim:
+        auth = Auth(Credentials(client_key="demo-key", client_secret="demo-secret"),
+                    sim.base_url, retry=QUICK)
+        async with aiohttp.ClientSession() as session:
+            headers = await asyncio.gather(*(auth.headers(session) for _ in range(5)))
+        stats = sim.stats()
+    assert len({h["X-CAP-API-OAUTH-TOKEN"] for h in headers}) == 1
+    assert (stats["token_requests"], stats["token_503s"]) == (3, 2)   # one renewal, retried
+
+
+async def test_a_token_service_down_past_the_budget_aborts() -> None:
+    with simulator(token_503=1_000_000) as sim:
+        auth = Auth(Credentials(client_key="demo-key", client_secret="demo-secret"),
+                    sim.base_url, retry=RetryPolicy(base=0.001, cap=0.01, budget=0.05))
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(AuthFailed, match="HTTP 503, still after"):
+                await auth.headers(session)
+
+
+@pytest.mark.parametrize(("status", "refused"), [
+    (400, True), (401, True), (403, True), (408, False), (429, False), (500, False),
+    (503, False)])
+def test_only_a_definite_no_from_the_token_service_is_fatal(status: int, refused: bool) -> None:
+    assert token_refused(status) is refused

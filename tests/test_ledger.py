@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from bulkupdate.errors import LedgerError
 from bulkupdate.rundir import Ledger, LineSet, repair_tail
+from bulkupdate.rundir.files import append_whole, is_disk_full, open_append
 
 
 @given(st.lists(st.integers(1, 100_000), max_size=200))
@@ -122,3 +125,69 @@ def test_a_session_records_the_settings_it_changed(tmp_path: Path) -> None:
                          settings_changed={"base_url": "http://127.0.0.2:9"})
     manifest = orjson.loads((tmp_path / "run" / "manifest.json").read_bytes())
     assert manifest["sessions"][0]["settings_changed"] == {"base_url": "http://127.0.0.2:9"}
+
+
+class FillingDisk:
+    """A run-directory file on a disk that fills up: while ``full``, a write
+    takes what ``room`` bytes allow (a short write), then refuses with ENOSPC.
+    The ledger's own I/O edge, nothing else replaced."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.full = False
+        self.room = 0
+
+    def write(self, data: Any) -> int:
+        if not self.full:
+            return int(self._fh.write(data))
+        if self.room:
+            taken = self._fh.write(bytes(data)[:self.room])
+            self.room = 0
+            return int(taken)
+        raise OSError(errno.ENOSPC, "No space left on device", "results.jsonl")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def test_a_write_the_disk_cuts_short_leaves_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    disk = FillingDisk(open_append(path))
+    append_whole(disk, b'{"line":1}\n')
+    disk.full, disk.room = True, 5
+    with pytest.raises(OSError) as caught:
+        append_whole(disk, b'{"line":2}\n{"line":3}\n')
+    assert is_disk_full(caught.value)
+    assert path.read_bytes() == b'{"line":1}\n'   # the 5 bytes taken were cut again
+    disk.full = False
+    append_whole(disk, b'{"line":2}\n')
+    disk.close()
+    assert path.read_bytes() == b'{"line":1}\n{"line":2}\n'
+
+
+def test_answers_a_full_disk_refuses_wait_in_memory_and_nothing_is_sent(
+        tmp_path: Path) -> None:
+    ledger, _ = make_run(tmp_path)
+    ledger.open()
+    noticed: list[OSError] = []
+    ledger.on_full = noticed.append
+    disk = FillingDisk(ledger.results.file)
+    ledger.results.file = disk
+    assert ledger.record_sent([1, 3], 1.0) is not None
+    disk.full, disk.room = True, 7
+    result = {"line": 1, "outcome": "invalid", "error": "x"}
+    assert ledger.write_results([result]) == 1           # reported, kept in memory
+    assert len(noticed) == 1 and is_disk_full(noticed[0])
+    assert ledger.record_sent([4], 2.0) is None          # so the request must not leave
+    ledger.record_not_applied("x-1")                      # kept, after the result
+    assert ledger.write_results([dict(result, line=3)]) == 1
+    assert not ledger.flush_backlog()
+    assert (tmp_path / "run" / "results.jsonl").read_bytes() == b""
+    disk.full = False
+    assert ledger.flush_backlog() and not ledger.backlog
+    ledger.close()
+    lines = [orjson.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_bytes()
+             .splitlines()]
+    assert [r["line"] for r in lines] == [1, 3]
+    sent = (tmp_path / "run" / "sent.jsonl").read_bytes().splitlines()
+    assert len(sent) == 2 and b'"answered":"x-1"' in sent[1]   # request [4] never journaled

@@ -1,20 +1,22 @@
 """The run directory's file names, and the small careful reads and writes its
-files share: atomic JSON, a torn last line cut off, non-blank lines read back —
-all private (0600) and never through a symbolic link (:mod:`.private`)."""
+files share: atomic JSON, a torn last line cut off, non-blank lines read back,
+lines appended whole or not at all — all private (0600) and never through a
+symbolic link (:mod:`.private`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 from ..errors import LedgerError
 from ..source import bounded_lines
-from .private import open_file, prepare, write_atomic
+from .private import open_fd, open_file, prepare, write_atomic
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -75,3 +77,44 @@ def read_lines(path: Path) -> Iterator[tuple[str, bytes]]:
         for number, raw in enumerate(bounded_lines(fh), 1):
             if not raw or raw.strip():
                 yield f"{path} line {number}", raw.rstrip(b"\n")
+
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A write refused for want of space (or quota): a condition to wait out."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def open_append(path: Path) -> BinaryIO:
+    """An unbuffered append-only file: what :func:`append_whole` writes is in the
+    kernel when it returns, and nothing half-written waits in a buffer."""
+    fh: BinaryIO = os.fdopen(open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab",
+                             buffering=0)
+    return fh
+
+
+def append_whole(fh: BinaryIO, data: bytes) -> None:
+    """Append ``data`` (whole lines) all or nothing. A full disk may take part of
+    it (a short write) and then refuse the rest: the part is cut off again, so
+    the file never ends in a torn line that a later append would glue onto."""
+    view = memoryview(data)
+    done = 0
+    try:
+        while done < len(view):
+            done += fh.write(view[done:]) or 0
+    except OSError:
+        if done:
+            # One writer (the run's lock): the file grew by exactly ``done``.
+            fh.truncate(os.fstat(fh.fileno()).st_size - done)
+        raise
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on ``path``'s file system."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize

@@ -11,9 +11,8 @@ from typing import BinaryIO
 import orjson
 
 from .check import check_sent, parse_json
-from .files import read_lines, repair_tail
+from .files import append_whole, open_append, read_lines, repair_tail
 from .lineset import LineSet
-from .private import open_file
 
 
 class Journal:
@@ -27,25 +26,32 @@ class Journal:
         self._wall_offset = time.time() - time.monotonic()
 
     def open(self) -> None:
-        self.file = open_file(self.path, "ab")
+        self.file = open_append(self.path)
 
     def record_sent(self, lines: list[int], granted_at: float) -> str:
         """Journal a request before it leaves; returns its id. ``granted_at`` is
         the pacer's monotonic grant time."""
         assert self.file is not None
+        req, line = self.sent_line(lines, granted_at)
+        append_whole(self.file, line)
+        return req
+
+    def sent_line(self, lines: list[int], granted_at: float) -> tuple[str, bytes]:
+        """(the request's id, its journal line), for the caller to append."""
         self._requests += 1
         req = f"{self._session}-{self._requests}"
         at = round(granted_at + self._wall_offset, 6)
-        self.file.write(orjson.dumps({"req": req, "t": at, "lines": lines}) + b"\n")
-        self.file.flush()
-        return req
+        return req, orjson.dumps({"req": req, "t": at, "lines": lines}) + b"\n"
 
     def record_not_applied(self, req: str) -> None:
         """The server refused the request before processing it (429, 503, ...):
         after a crash, its records need no 'uncertain' flag on this account."""
         assert self.file is not None
-        self.file.write(orjson.dumps({"answered": req}) + b"\n")
-        self.file.flush()
+        append_whole(self.file, self.not_applied_line(req))
+
+    @staticmethod
+    def not_applied_line(req: str) -> bytes:
+        return orjson.dumps({"answered": req}) + b"\n"
 
     def unfinished(self, done: LineSet, input_lines: int) -> tuple[dict[int, int], set[int]]:
         """(attempts already sent per unfinished line, the unfinished lines whose

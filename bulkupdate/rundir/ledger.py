@@ -6,6 +6,13 @@ SIGKILL loses nothing the kernel has; an fsync every second (``FSYNC_EVERY``, in
 a worker thread, because a slow disk must not stall the senders) covers power loss.
 A torn last line (a crash mid-write) is cut off when the run directory is
 opened again, and that record is simply sent again.
+
+A full disk (ENOSPC, EDQUOT) is a condition, not a crash: a line the disk
+refuses is cut back to whole lines (:func:`~.files.append_whole`) and kept in
+memory with every line after it (the backlog), in order, until
+:meth:`Ledger.flush_backlog` gets them all written; ``on_full`` tells the
+pipeline, which stops sending. A request is never journaled into the backlog:
+:meth:`Ledger.record_sent` answers None and the request must not leave.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..source import scan_input
 from . import manifest as manifests
@@ -23,7 +32,9 @@ from .files import (
     RESULTS,
     SENT,
     SUMMARY,
+    append_whole,
     ensure_fresh,
+    is_disk_full,
     write_json_atomic,
 )
 from .journal import Journal
@@ -45,6 +56,9 @@ class Ledger:
         self.journal = Journal(run_dir / SENT)
         self.sent_before: dict[int, int] = {}   # unfinished line -> attempts already sent
         self.maybe_applied: set[int] = set()    # unfinished lines sent and never answered
+        # Lines a full disk refused, and all lines after them, in order.
+        self.backlog: deque[tuple[ResultsFile | Journal, bytes]] = deque()
+        self.on_full: Callable[[OSError], None] | None = None
 
     @property
     def input_path(self) -> Path:
@@ -109,15 +123,51 @@ class Ledger:
         self.results.open()
         self.journal.open()
 
-    def record_sent(self, lines: list[int], granted_at: float) -> str:
-        return self.journal.record_sent(lines, granted_at)
+    def record_sent(self, lines: list[int], granted_at: float) -> str | None:
+        """The request's id, journaled; None when the disk is full: then the
+        request must not leave (nothing would say it may have been applied)."""
+        req, line = self.journal.sent_line(lines, granted_at)
+        return req if self._append(self.journal, line, keep=False) else None
 
     def record_not_applied(self, req: str) -> None:
-        self.journal.record_not_applied(req)
+        self._append(self.journal, self.journal.not_applied_line(req))
 
     def write_results(self, results: list[dict[str, Any]],
                       written: list[dict[str, Any]] | None = None) -> int:
-        return self.results.write(results, written)
+        """Results are reported once written, or kept in the backlog of a full disk."""
+        count, data = self.results.encode(results, written)
+        if data:
+            self._append(self.results, data)
+        return count
+
+    def _append(self, part: ResultsFile | Journal, data: bytes, *, keep: bool = True) -> bool:
+        """True when ``data`` is in the kernel; else (disk full) kept in the backlog
+        when ``keep``, dropped otherwise."""
+        if not self.backlog:
+            try:
+                append_whole(_opened(part.file), data)
+                return True
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                if self.on_full is not None:
+                    self.on_full(exc)
+        if keep:
+            self.backlog.append((part, data))
+        return False
+
+    def flush_backlog(self) -> bool:
+        """Write what a full disk refused, in order; True when all is written."""
+        while self.backlog:
+            part, data = self.backlog[0]
+            try:
+                append_whole(_opened(part.file), data)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                return False
+            self.backlog.popleft()
+        return True
 
     def fsync(self) -> None:
         """Push what was written to the disk. Safe from another thread: every
@@ -159,3 +209,8 @@ class Ledger:
         (and for the retry file, when anything is retryable) the input is read."""
         records = write_retry(self.dir, self.input_path, self.results, input_records)
         return write_summary(self.dir, self.manifest, self.results, records)
+
+
+def _opened(fh: BinaryIO | None) -> BinaryIO:
+    assert fh is not None, "Ledger.open() first"
+    return fh

@@ -10,9 +10,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from .check import check_result, parse_json
-from .files import read_lines, repair_tail
+from .files import append_whole, open_append, read_lines, repair_tail
 from .lineset import LineSet
-from .private import open_file
 
 
 class ResultsFile:
@@ -38,7 +37,7 @@ class ResultsFile:
                 self.duplicates += 1
 
     def open(self) -> None:
-        self.file = open_file(self.path, "ab")
+        self.file = open_append(self.path)
 
     def _count(self, result: dict[str, Any]) -> None:
         # The summary's figures, kept as results are written (or re-read on
@@ -65,6 +64,15 @@ class ResultsFile:
         """Appends results whose line has none yet; returns how many were written
         (and appends them to ``written`` when given, in ledger order)."""
         assert self.file is not None
+        count, data = self.encode(results, written)
+        if data:
+            append_whole(self.file, data)
+        return count
+
+    def encode(self, results: list[dict[str, Any]],
+               written: list[dict[str, Any]] | None = None) -> tuple[int, bytes]:
+        """(how many, their lines) for the results whose line has none yet, each
+        counted as reported: the caller appends the bytes, now or (disk full) later."""
         out = []
         for result in results:
             if self.done.add(result["line"]):
@@ -74,8 +82,7 @@ class ResultsFile:
                     written.append(result)
             else:
                 self.duplicates += 1   # never reported twice: the first answer stands
-        if out:
-            out.append(b"")
-            self.file.write(b"\n".join(out))
-            self.file.flush()
-        return len(out) - 1 if out else 0
+        if not out:
+            return 0, b""
+        out.append(b"")
+        return len(out) - 1, b"\n".join(out)

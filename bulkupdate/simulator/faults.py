@@ -32,6 +32,13 @@ ERROR_BODIES = {
 }
 
 
+def token_hiccup(request: int, failures: int) -> bool:
+    """Whether the ``request``-th token request (1-based) answers 503: of every
+    ``failures + 1`` in a row, all but the last — so every token, renewals
+    included, comes only after ``failures`` retries."""
+    return failures > 0 and request % (failures + 1) != 0
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Band edges for one draw per request; ``None`` answers when nothing is on."""

@@ -32,6 +32,7 @@ code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
     redirects           requests answered with a redirect (token endpoint included)
     endless_bytes       bytes of endless bodies written before the client hung up
     stalls              whole-server stalls so far (``stall_every_s``/``stall_ms``)
+    token_requests      requests to the token endpoint; token_503s: those answered 503
 
 The network dials: ``p_gateway`` answers 504 after ``gateway_s`` while the API goes
 on with the request (busy, then applied, ``gateway_apply_s`` after it arrived);
@@ -63,7 +64,7 @@ from aiohttp import web
 
 from ..settings import is_loopback
 from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
-from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window
+from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window, token_hiccup
 from .faults import retry_after_header as _retry_after
 from .loader import load_world
 from .render import render_update_response
@@ -129,6 +130,7 @@ class SimState:
         self.status_counts: dict[int, int] = {}
         self.faults = dict.fromkeys(("rate_limit", *FAULT_DIALS), 0)
         self.stalls = 0
+        self.token_requests = self.token_503s = 0
 
     # -- auth -------------------------------------------------------------------
     def authorized(self, request: web.Request) -> bool:
@@ -177,6 +179,7 @@ class SimState:
             "redirects": self.redirects,
             "endless_bytes": self.endless_bytes,
             "stalls": self.stalls,
+            "token_requests": self.token_requests, "token_503s": self.token_503s,
         }
 
     # -- ordering watch -----------------------------------------------------------
@@ -384,6 +387,10 @@ async def handle_token(request: web.Request) -> web.StreamResponse:
     if moved is not None:
         return moved
     config = state.config
+    state.token_requests += 1
+    if token_hiccup(state.token_requests, config.token_503):
+        state.token_503s += 1
+        return _errors(503, headers={"Retry-After": "1"})
     try:
         data = orjson.loads(await request.read())
     except orjson.JSONDecodeError:

@@ -125,11 +125,15 @@ def json_array(name: str) -> UsageError:
 
 def starts_with_array(path: Path) -> bool:
     """Whether the first character that is not blank is ``[``: read a block at a
-    time, so a file of blank lines costs no memory."""
-    with open_input(path) as fh:
-        head = fh.read(BLOCK).removeprefix(BOM)
-        while head and not head.strip():
-            head = fh.read(BLOCK)
+    time, so a file of blank lines costs no memory. A damaged ``.gz`` says no:
+    the scan that follows names the damage."""
+    try:
+        with open_input(path) as fh:
+            head = fh.read(BLOCK).removeprefix(BOM)
+            while head and not head.strip():
+                head = fh.read(BLOCK)
+    except (OSError, EOFError, zlib.error):
+        return False
     return head.lstrip()[:1] == b"["
 
 

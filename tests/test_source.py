@@ -103,3 +103,9 @@ def test_one_json_array_is_refused_whole_with_the_fix(tmp_path: Path, gz: bool, 
                                          r"export.jsonl\)"):
         scan_input(path)
     assert starts_with_array(path)
+
+
+def test_a_damaged_gzip_is_not_mistaken_for_an_array(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a":1}\n' * 50_000)[:200])
+    assert not starts_with_array(path)

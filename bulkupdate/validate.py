@@ -75,6 +75,9 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
         if type(raw) is Unreadable:
             return Invalid(line, raw.field, raw.error)
         try:
+            if b"\x00" in raw:   # UTF-16 text is valid UTF-8 where it is ASCII
+                raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"),
+                                         raw.index(b"\x00") + 1, "NUL")
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
             return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}"

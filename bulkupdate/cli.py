@@ -55,11 +55,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _tuning(p: argparse.ArgumentParser) -> None:
+def _tuning(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
     # Numbers stay text here: settings.RULES parses and checks every source alike.
     p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
-    p.add_argument("--base-url", help="API root, e.g. https://eu.api.capillarytech.com "
-                                      "(required, here or in the config)")
+    p.add_argument("--base-url", help="API root (default: the run's own; give it only if "
+                                      "the API moved)" if resume else
+                   "API root, e.g. https://eu.api.capillarytech.com, not the endpoint's "
+                   "path (required, here or in the config)")
     p.add_argument("--concurrency", help="requests in flight at most (default 8)")
     p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
                                   "(per second); default 100/min")
@@ -106,10 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(run)
 
-    resume = sub.add_parser("resume", help="finish an interrupted or aborted run",
-                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    resume = sub.add_parser(
+        "resume", help="finish an interrupted or aborted run", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Finish a run: every setting defaults to the run's own (its "
+        "manifest), so none is required; a flag given here overrides it. A finished run "
+        "needs no credentials to say there is nothing to do.")
     resume.add_argument("run_dir", type=Path)
-    _tuning(resume)
+    _tuning(resume, resume=True)
 
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
@@ -263,7 +269,7 @@ def _say(result: Any, fmt: str = "text") -> None:
 
 
 def _validate(input_arg: str, *, quiet: bool) -> int:
-    from .source import iter_lines
+    from .source import is_csv, iter_lines, json_array
     from .validate import Invalid, validate_line
 
     # A pipe works: reading never seeks (only a run saves standard input first).
@@ -271,6 +277,8 @@ def _validate(input_arg: str, *, quiet: bool) -> int:
     now = datetime.now(UTC)
     records = bad = 0
     for line, raw in iter_lines(path):
+        if not records and raw.lstrip()[:1] == b"[" and not is_csv(path):
+            raise json_array(input_arg)
         records += 1
         item = validate_line(line, raw, now)
         if isinstance(item, Invalid):

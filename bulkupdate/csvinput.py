@@ -5,14 +5,16 @@ so a record's line number is that of its first row.
 Columns: ``id``, ``mobile``, ``email``, ``externalId`` (one or more), ``ref``,
 ``partnerProgramName``, ``updateType``, ``updatedTierName``,
 ``updatedTierExpiryDate``. Each record becomes the same JSON a JSONL line would
-be, and goes through the same validation. A UTF-8 byte order mark (Excel's
-default) is skipped; a row the CSV parser refuses, or one with more fields than
+be, and goes through the same validation. The delimiter is the header's: a
+comma, or the semicolon or tab Excel writes in many locales. A UTF-8 byte order
+mark (Excel's default) is skipped; a row the CSV parser refuses, or one with more fields than
 the header, is an ``invalid`` record naming its line, never the end of the run.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from .validate import Unreadable, unreadable
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
+DELIMITERS = (",", ";", "\t")      # in order of preference on a tie
 
 
 def _record(row: dict[str, str]) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
@@ -83,7 +86,7 @@ class _TextLines:
 def iter_csv_records(path: Path) -> Iterator[tuple[int, bytes]]:
     with open_input(path) as raw:
         lines = _TextLines(raw)
-        reader = csv.DictReader(iter(lines))
+        reader = _reader(lines)
         _check_header(path, reader, lines)
         yield from _group(reader, lines)
 
@@ -92,7 +95,21 @@ def check_csv_header(path: Path) -> None:
     """A header the run cannot use is a usage error: found before anything is sent."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
-        _check_header(path, csv.DictReader(iter(lines)), lines)
+        _check_header(path, _reader(lines), lines)
+
+
+def delimiter(header: str) -> str:
+    """The header says how the file is delimited: Excel writes ``;`` where the
+    decimal separator is a comma, and "Unicode text" is tab-separated. The most
+    frequent of the three wins, a comma on a tie (a one-column header has none)."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: counts[d])
+
+
+def _reader(lines: _TextLines) -> csv.DictReader[str]:
+    it = iter(lines)
+    header = next(it, "")
+    return csv.DictReader(itertools.chain((header,), it), delimiter=delimiter(header))
 
 
 def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines) -> None:
@@ -103,6 +120,11 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines) ->
     if lines.too_long and lines.too_long[0] == 1:
         raise UsageError(f"{path}: the CSV header line is too long")
     unknown = sorted(str(c) for c in set(columns) - KNOWN)
+    if unknown and len(columns) == 1:
+        found = next((repr(c) for c in "|:" if c in str(columns[0])), None)
+        if found:
+            raise UsageError(f"{path}: the CSV header is delimited by {found}: save the file "
+                             "with commas (or semicolons or tabs) between the columns")
     if unknown:
         raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "
                          f"known: {', '.join(sorted(KNOWN))}")

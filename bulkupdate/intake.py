@@ -32,7 +32,7 @@ import orjson
 
 from .errors import UsageError
 from .rundir.private import open_fd
-from .source import spool_stdin
+from .source import json_array, spool_stdin, starts_with_array
 
 SPOOLED = "input.jsonl"
 YIELD_EVERY = 1024    # items read from a plain iterable between two turns of the loop
@@ -61,7 +61,11 @@ class Intake:
             return self.path
         target = run_dir / SPOOLED
         if self.kind == "stdin":
-            return await _in_daemon_thread(_spool_stdin, target)
+            path = await _in_daemon_thread(_spool_stdin, target)
+            # A file is checked in its scan; what came on a pipe, once saved.
+            if await asyncio.to_thread(starts_with_array, path):
+                raise json_array("-")
+            return path
         return await spool_items(self.items, target)
 
 

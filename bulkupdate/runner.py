@@ -81,12 +81,16 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None,
     run_dir = Path(run_dir)
     if settings is None:
         settings = own_settings(run_dir)
-    _check_credentials(settings)
     ledger = await asyncio.to_thread(Ledger.reopen, run_dir)
     finished = _finished(ledger, settings)
-    if finished is not None:
+    if finished is not None:   # nothing to send: no credentials needed to say so
         ledger.release()
         return finished
+    try:
+        _check_credentials(settings)
+    except BaseException:
+        ledger.release()
+        raise
     return await _execute(ledger, settings, on_result, control)
 
 

@@ -31,6 +31,8 @@ from .settings import Settings
 from .version import __version__
 
 USER_AGENT = f"bulkupdate/{__version__}"
+NOT_TLS = ("the server does not speak TLS on this port: check --base-url (http:// for a "
+           "plain-HTTP server on loopback, or the HTTPS port)")
 
 
 class Client:
@@ -91,6 +93,8 @@ class Client:
         except aiohttp.ClientHttpProxyError as exc:
             return proxy_refused(exc.status), token
         except aiohttp.ClientConnectorError as exc:
+            if _plain_port(exc):
+                return Answer(Kind.FATAL, None, NOT_TLS), token
             return no_answer(f"cannot connect: {_short(exc)}", sent=False), token
         except aiohttp.ConnectionTimeoutError:
             return no_answer("connect timed out", sent=False), token
@@ -100,6 +104,15 @@ class Client:
             return no_answer(f"broken response body: {_short(exc)}", sent=True), token
         except aiohttp.ClientError as exc:
             return no_answer(f"connection lost: {_short(exc)}", sent=True), token
+
+
+def _plain_port(exc: aiohttp.ClientConnectorError) -> bool:
+    """TLS spoken to a plain-HTTP port: the first bytes back are no TLS record.
+    Retrying cannot help; the base URL is wrong (https:// for http://, or the port)."""
+    text = str(exc).lower()
+    return isinstance(exc, aiohttp.ClientSSLError) and any(
+        tell in text for tell in ("wrong version number", "record layer failure",
+                                  "packet length too long", "unknown protocol"))
 
 
 def _short(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .api import MAX_BATCH
+from .api import ENDPOINT, MAX_BATCH, TOKEN_PATH
 from .errors import UsageError, cannot_open
 from .network import proxy_from_env, without_userinfo
 
@@ -90,6 +90,14 @@ def parse_rate(text: str | float | int) -> Rate:
     return Rate(count, periods[unit])
 
 
+# Each half of a pair names the other: (given, missing).
+PAIRS = (("username", "password"), ("password", "username"),
+         ("client_key", "client_secret"), ("client_secret", "client_key"))
+ENV_NAMES = {"username": "CAPILLARY_USERNAME", "password": "CAPILLARY_PASSWORD",
+             "client_key": "CAPILLARY_CLIENT_KEY", "client_secret": "CAPILLARY_CLIENT_SECRET"}
+CREDENTIALS_PREFIX = "CAPILLARY_"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Basic (username + password) or OAuth (client key + secret). Never printed."""
@@ -104,6 +112,14 @@ class Credentials:
             if getattr(self, f.name) is not None and type(getattr(self, f.name)) is not str:
                 # Never the value: it may be a secret.
                 raise UsageError(f"credentials: {f.name} must be a string")
+        if self.scheme == "none":
+            # Half a pair is a slip (a misspelt variable, a forgotten field): say
+            # which half is missing now, not "no credentials" when the run starts.
+            for given, missing in PAIRS:
+                if getattr(self, given) and not getattr(self, missing):
+                    raise UsageError(f"credentials: {given} is given but {missing} is not: "
+                                     f"set {ENV_NAMES[missing]} (or {missing} in the "
+                                     f"credentials file, or Credentials({missing}=...))")
 
     @property
     def scheme(self) -> str:
@@ -220,6 +236,21 @@ def _check_url(url: str) -> None:
         raise UsageError(f"base URL {url!r} is not an http(s) URL, e.g. https://eu.api.example.com")
     if parts.scheme == "http" and not is_loopback(host):
         raise UsageError(f"base URL {url!r}: https:// is required for any host but loopback")
+    _check_root(url, parts.path)
+
+
+def _check_root(url: str, path: str) -> None:
+    """The endpoint's own path in the base URL (copied from a curl example) would
+    post to ``.../customerPartnerProgramUpdate/v2/partnerProgram/...``: say the
+    root to use instead, before anything is sent."""
+    lowered = path.lower()
+    for known in (ENDPOINT, TOKEN_PATH):
+        stem = known.lower().rsplit("/", 1)[0]      # "/v2/partnerprogram", "/v3/oauth/token"
+        at = lowered.find(stem)
+        if at >= 0:   # the URL has no query or fragment: it ends with its path
+            root = url[:len(url) - len(path) + at].rstrip("/")
+            raise UsageError(f"base URL {url!r} includes the endpoint's path ({known}): "
+                             f"give the API root, --base-url {root}")
 
 
 def _check_proxy(proxy: str) -> None:
@@ -347,6 +378,11 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         shown = f"{origin}={_show(value)}"
     else:
         shown = f"{origin}: {name} = {_show(value)}"
+    if origin.startswith("config file") and isinstance(value, str) and \
+            rule.kind not in (str, Rate):
+        # TOML has types: a quoted number is a slip the library refuses too.
+        raise UsageError(f"{shown} is not valid: must be {rule.expects()}, "
+                         "written without quotes")
     try:
         if rule.kind is Rate and not isinstance(value, Rate):
             value = parse_rate(value)
@@ -418,12 +454,7 @@ def read_credentials(env: Mapping[str, str], config: Mapping[str, Any],
         value = env.get(env_name) or from_file.get(key)
         return value or None
 
-    return Credentials(
-        username=pick("CAPILLARY_USERNAME", "username"),
-        password=pick("CAPILLARY_PASSWORD", "password"),
-        client_key=pick("CAPILLARY_CLIENT_KEY", "client_key"),
-        client_secret=pick("CAPILLARY_CLIENT_SECRET", "client_secret"),
-    )
+    return Credentials(**{key: pick(env_name, key) for key, env_name in ENV_NAMES.items()})
 
 
 def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
@@ -456,16 +487,19 @@ def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
 
 
 def unknown_environment(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``BULKUPDATE_*`` variables that name no setting, each with the nearest
-    known name (or None): a misspelt variable would otherwise be ignored."""
+    """``BULKUPDATE_*`` and ``CAPILLARY_*`` variables that name no setting or
+    credential, each with the nearest known name (or None): a misspelt variable
+    (``CAPILLARY_PASSWD``) would otherwise be ignored."""
     import difflib
 
-    known = [name.upper() for name in SETTABLE]
+    families = ((ENV_PREFIX, [name.upper() for name in SETTABLE]),
+                (CREDENTIALS_PREFIX, [n[len(CREDENTIALS_PREFIX):] for n in ENV_NAMES.values()]))
     out: list[tuple[str, str | None]] = []
     for name in sorted(env):
-        suffix = name[len(ENV_PREFIX):]
-        if name.startswith(ENV_PREFIX) and suffix not in known:
-            # Compared without the prefix, which every name shares.
-            near = difflib.get_close_matches(suffix, known, n=1, cutoff=0.6)
-            out.append((name, ENV_PREFIX + near[0] if near else None))
+        for prefix, known in families:
+            suffix = name[len(prefix):]
+            if name.startswith(prefix) and suffix not in known:
+                # Compared without the prefix, which every name shares.
+                near = difflib.get_close_matches(suffix, known, n=1, cutoff=0.6)
+                out.append((name, prefix + near[0] if near else None))
     return out

@@ -8,7 +8,8 @@ reading on the event loop's thread never waits on a pipe.
 
 Damage is found before anything is sent where that is cheap: :func:`scan_input`
 checks a ``.gz`` end to end (and a CSV header) in the same pass that takes the
-fingerprint. Lines are bounded (:func:`~bulkupdate.inputfile.bounded_lines`).
+fingerprint, and refuses a file that is one JSON array. Lines are bounded
+(:func:`~bulkupdate.inputfile.bounded_lines`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .errors import UsageError, cannot_open
 from .inputfile import BLOCK, BOM, GZIP_MAGIC, Unreadable, bounded_lines, is_csv, open_input
 
 __all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_lines",
-           "open_input", "scan_input", "spool_stdin"]
+           "json_array", "open_input", "scan_input", "spool_stdin", "starts_with_array"]
 
 
 def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -83,6 +84,7 @@ def scan_input(path: Path) -> tuple[dict[str, Any], int]:
     digest = hashlib.sha256()
     size = newlines = 0
     last = b"\n"
+    first = b""     # the first byte that is not blank: "[" is a JSON array
     try:
         with path.open("rb") as fh:
             gz = fh.peek(2)[:2] == GZIP_MAGIC
@@ -96,13 +98,43 @@ def scan_input(path: Path) -> tuple[dict[str, Any], int]:
 
             for data in (_inflate(blocks(), path) if gz else blocks()):
                 if data:
+                    if not first:
+                        first = data.removeprefix(BOM if not newlines else b"").lstrip()[:1]
                     newlines += data.count(b"\n")
                     last = data[-1:]
     except OSError as exc:
         raise cannot_open("input file", path, exc) from None
     if is_csv(path):
         check_csv_header(path)
+    elif first == b"[":
+        raise json_array(str(path))
     return {"size": size, "sha256": digest.hexdigest()}, newlines + (last != b"\n")
+
+
+def json_array(name: str) -> UsageError:
+    """The error for an input that is one JSON array (an export tool's default):
+    refused whole, rather than every line of it reported ``invalid``. ``name``
+    is the path as the user gave it, or ``-`` for standard input."""
+    if name == "-":
+        return UsageError("standard input is one JSON array; bulkupdate reads one object "
+                          "per line (pipe it through jq -c '.[]')")
+    out = name[:-5] if name.endswith(".json") else name
+    return UsageError(f"{name} is one JSON array; bulkupdate reads one object per line "
+                      f"(jq -c '.[]' {name} > {out}.jsonl)")
+
+
+def starts_with_array(path: Path) -> bool:
+    """Whether the first character that is not blank is ``[``: read a block at a
+    time, so a file of blank lines costs no memory. A damaged ``.gz`` says no:
+    the scan that follows names the damage."""
+    try:
+        with open_input(path) as fh:
+            head = fh.read(BLOCK).removeprefix(BOM)
+            while head and not head.strip():
+                head = fh.read(BLOCK)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return head.lstrip()[:1] == b"["
 
 
 def fingerprint(path: Path) -> dict[str, Any]:

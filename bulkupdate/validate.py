@@ -75,9 +75,13 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
         if type(raw) is Unreadable:
             return Invalid(line, raw.field, raw.error)
         try:
+            if b"\x00" in raw:   # UTF-16 text is valid UTF-8 where it is ASCII
+                raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"),
+                                         raw.index(b"\x00") + 1, "NUL")
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
-            return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}")
+            return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}"
+                                          f"{_encoding_hint(raw)}")
         return Invalid(line, "json", f"malformed JSON: {exc}")
     ref = data.get("ref") if isinstance(data, dict) else None
     ref = ref if isinstance(ref, str) else None
@@ -126,7 +130,10 @@ def _customer(customer: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
         elif type(value) is not str or not value.strip():
             raise _Bad(f"customer.{name}", f"must be a non-empty string, not {value!r}")
         elif name == "mobile":
-            keys.append("mobile:" + value.strip().lstrip("+"))
+            digits = value.strip().lstrip("+")
+            if not digits.isdigit():
+                _mobile(digits)
+            keys.append("mobile:" + digits)
         elif name == "email":
             keys.append("email:" + value.strip().lower())
         else:
@@ -134,6 +141,43 @@ def _customer(customer: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
     if not keys:
         raise _Bad("customer", "no identifier: give one of id, mobile, email, externalId")
     return customer, tuple(keys)
+
+
+def _mobile(digits: str) -> None:
+    """A mobile that is not all digits: refused when it is what a spreadsheet
+    makes of a long number (``9.19700000123E+11``) or of a formatted one (spaces,
+    dots), since the API would look up a customer nobody has. Anything else (a
+    dash, letters) goes to the API as before, which answers for it."""
+    # Not echoed: a mobile is personal data, and the line number finds it.
+    shape = "in scientific notation" if _scientific(digits) else \
+        "with spaces or dots" if any(c in digits for c in " .\t\u00a0") else ""
+    if shape:
+        raise _Bad("customer.mobile", f"{shape}: looks like a number a spreadsheet "
+                   "reformatted: format the column as text, and give digits only with "
+                   "the country code, e.g. 919740000000")
+
+
+def _scientific(text: str) -> bool:
+    """``9.19700000123E+11``: how a spreadsheet shows a long number."""
+    mantissa, e, exponent = text.lower().partition("e")
+    return bool(e) and mantissa.replace(".", "", 1).isdigit() and \
+        exponent.lstrip("+-").isdigit()
+
+
+def _encoding_hint(raw: bytes) -> str:
+    """What the bytes probably are, for a line that is not UTF-8: a byte in
+    0x80-0x9F is printable only in Windows-1252 (Excel's "CSV" in the West)."""
+    if b"\x00" in raw:
+        what = "UTF-16 (Excel's \"Unicode text\")"
+    elif any(0x80 <= b <= 0x9F for b in raw):
+        try:
+            raw.decode("cp1252")
+            what = "Windows-1252"
+        except UnicodeDecodeError:
+            what = "Latin-1 (ISO-8859-1)"
+    else:
+        what = "Latin-1 (ISO-8859-1) or Windows-1252"
+    return f": the file looks like {what}; save it as UTF-8"
 
 
 def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:

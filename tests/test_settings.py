@@ -215,3 +215,46 @@ def test_resume_decides_log_format_and_metrics_port_afresh() -> None:
                     metrics_file="/tmp/m.prom").public()
     s = load_settings({}, config_path=None, env={}, base=base)
     assert s.log_format is None and s.metrics_port is None and s.metrics_file == "/tmp/m.prom"
+
+
+def test_misspelt_credential_variable_is_named_with_the_nearest() -> None:
+    env = {"CAPILLARY_USERNAME": "u", "CAPILLARY_PASSWD": "p", "CAPILLARY_CLIENTKEY": "k"}
+    assert unknown_environment(env) == [("CAPILLARY_CLIENTKEY", "CAPILLARY_CLIENT_KEY"),
+                                        ("CAPILLARY_PASSWD", "CAPILLARY_PASSWORD")]
+
+
+@pytest.mark.parametrize(("kw", "missing"), [
+    ({"username": "u"}, "password"), ({"password": "p"}, "username"),
+    ({"client_key": "k"}, "client_secret"), ({"client_secret": "s"}, "client_key"),
+    ({"username": "u", "password": ""}, "password"),
+])
+def test_half_a_credential_pair_is_refused_when_built(kw: dict, missing: str) -> None:
+    with pytest.raises(UsageError, match=f"is given but {missing} is not"):
+        Credentials(**kw)
+
+
+def test_half_a_pair_in_the_environment_names_the_variable_to_set() -> None:
+    with pytest.raises(UsageError, match="set CAPILLARY_PASSWORD"):
+        load_settings({"base_url": URL}, config_path=None, env={"CAPILLARY_USERNAME": "u"})
+
+
+@pytest.mark.parametrize("text", ['concurrency = "8"\n', 'timeout = "30"\n',
+                                  'mask_pii = "false"\n', 'metrics_port = "9100"\n'])
+def test_a_quoted_number_in_the_config_file_is_refused(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'base_url = "{URL}"\n' + text)
+    with pytest.raises(UsageError, match="written without quotes"):
+        load_settings({}, config_path=config, env={})
+
+
+@pytest.mark.parametrize(("url", "root"), [
+    ("https://eu.api.capillarytech.com/v2/partnerProgram/customerPartnerProgramUpdate",
+     "https://eu.api.capillarytech.com"),
+    ("https://gw.example.com/capillary/v2/partnerProgram/customerPartnerProgramUpdate/",
+     "https://gw.example.com/capillary"),
+    ("https://eu.api.capillarytech.com/v3/oauth/token/generate",
+     "https://eu.api.capillarytech.com"),
+])
+def test_the_endpoint_path_as_base_url_is_refused_naming_the_root(url: str, root: str) -> None:
+    with pytest.raises(UsageError, match=f"give the API root, --base-url {root}$"):
+        Settings(base_url=url)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.source import count_records, fingerprint, iter_lines, spool_stdin
+from bulkupdate.source import (
+    count_records,
+    fingerprint,
+    iter_lines,
+    scan_input,
+    spool_stdin,
+    starts_with_array,
+)
 
 
 def test_blank_lines_count_but_are_not_records(tmp_path: Path) -> None:
@@ -59,3 +66,46 @@ def test_stdin_is_saved_byte_for_byte(tmp_path: Path) -> None:
     data = b'{"a":1}\n\n{"b":2}\n'
     target = spool_stdin(tmp_path / "input.jsonl", io.BytesIO(data))
     assert target.read_bytes() == data
+
+
+CSV_ROWS = [("mobile", "partnerProgramName", "updateType", "updatedTierName"),
+            ("919740000001", "P1", "UPGRADE", "Gold"), ("919740000002", "P1", "UPGRADE", "Plus")]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_a_csv_is_read_with_the_delimiter_its_header_uses(tmp_path: Path, sep: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("".join(sep.join(row) + "\r\n" for row in CSV_ROWS))
+    scan_input(path)
+    lines = list(iter_lines(path))
+    assert [n for n, _ in lines] == [2, 3]
+    assert b'"919740000002"' in lines[1][1] and b'"Plus"' in lines[1][1]
+
+
+def test_a_csv_with_another_delimiter_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("".join("|".join(row) + "\n" for row in CSV_ROWS))
+    with pytest.raises(UsageError, match=r"delimited by '\|'"):
+        scan_input(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("text", ['[{"customer": {"id": 1}}, {"customer": {"id": 2}}]\n',
+                                  '\ufeff\n\n  [\n  {"customer": {"id": 1}}\n]\n'])
+def test_one_json_array_is_refused_whole_with_the_fix(tmp_path: Path, gz: bool, text: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = Path("export.json")
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(UsageError, match=r"export.json is one JSON array; bulkupdate reads one "
+                                         r"object per line \(jq -c '.\[\]' export.json > "
+                                         r"export.jsonl\)"):
+        scan_input(path)
+    assert starts_with_array(path)
+
+
+def test_a_damaged_gzip_is_not_mistaken_for_an_array(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a":1}\n' * 50_000)[:200])
+    assert not starts_with_array(path)

@@ -161,3 +161,32 @@ def test_expiry_without_its_t_says_what_it_lacks(value: str, says: str) -> None:
     bad = check(with_details(updatedTierExpiryDate=value))
     assert isinstance(bad, Invalid) and says in bad.error
     assert bad.field.endswith("updatedTierExpiryDate")
+
+
+@pytest.mark.parametrize(("mobile", "shape"), [
+    ("9.19700000123E+11", "scientific notation"), ("9.19700000123e11", "scientific notation"),
+    ("+91 97400 00000", "spaces or dots"), ("919.740.000.000", "spaces or dots"),
+    ("91\u00a09740000000", "spaces or dots"),
+])
+def test_a_mobile_a_spreadsheet_reformatted_is_invalid_with_the_fix(mobile: str,
+                                                                     shape: str) -> None:
+    got = check({**GOOD, "customer": {"mobile": mobile}})
+    assert isinstance(got, Invalid) and got.field == "customer.mobile"
+    assert shape in got.error and "format the column as text" in got.error
+    assert mobile not in got.error     # personal data: the line number finds it
+
+
+@pytest.mark.parametrize("mobile", ["919740000000", "+919740000000", " 919740000000 "])
+def test_a_mobile_of_digits_is_valid(mobile: str) -> None:
+    assert isinstance(check({**GOOD, "customer": {"mobile": mobile}}), Record)
+
+
+@pytest.mark.parametrize(("raw", "encoding"), [
+    ('{"customer": {"externalId": "Caf\u00e9 \u201cA\u201d"}}'.encode("cp1252"), "Windows-1252"),
+    ('{"customer": {"externalId": "Caf\u00e9"}}'.encode("latin-1"), "Latin-1"),
+    ('{"customer": {"externalId": "A"}}'.encode("utf-16-le"), "UTF-16"),
+])
+def test_a_line_not_in_utf8_names_the_likely_encoding(raw: bytes, encoding: str) -> None:
+    got = check(raw)
+    assert isinstance(got, Invalid) and got.field == "utf-8"
+    assert encoding in got.error and "save it as UTF-8" in got.error

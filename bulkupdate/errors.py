@@ -7,8 +7,10 @@ only conditions that stop a *run* are exceptions::
     └── RunAborted                  3  fatal API condition; the run is resumable
         ├── AuthFailed              401/403, or 401 again right after a token renewal
         ├── ApiUnreachable          no connection could be made within the retry budget
-        └── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
-                                    waiting will not help, a setting must change
+        ├── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
+        │                           waiting will not help, a setting must change
+        └── AnswersMismatch         the API's answers keep naming customers the
+                                    requests did not (or not in a form we read)
 
 Messages never contain credentials: errors are built from status codes and
 record line numbers, never from request headers.
@@ -62,3 +64,8 @@ class ApiUnreachable(RunAborted):
 
 class Misconfigured(RunAborted):
     pass
+
+
+class AnswersMismatch(RunAborted):
+    """Answers that were processed but do not line up: sending more would only
+    apply updates whose outcome nobody can report."""

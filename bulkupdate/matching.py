@@ -9,7 +9,7 @@ applied. So identifiers are compared the way the API reads them:
 ==============  ==============================================================
 ``id``          as an integer (``382741349`` and ``"382741349"`` agree)
 ``mobile``      by its digits (``+``, spaces, dashes ignored); one may be the
-                other with a 1–3 digit country code in front
+                other with a 1-3 digit country code in front
 ``email``       case-insensitively, trimmed
 ``externalId``  trimmed
 ==============  ==============================================================

@@ -90,20 +90,28 @@ def same_mobile(a: str, b: str) -> bool:
 
 
 def describe(sent: dict[str, Any], got: Any) -> str:
-    """``sent mobile ******0000, answered mobile ********1234``, masked: the text
-    reaches the ledger, the logs and the terminal."""
+    """``sent mobile 97400…, answered mobile 91974…``, masked: the text reaches the
+    ledger, the logs and the terminal. A mobile shows its first five digits, which
+    tell a country code from none and say nothing of the person."""
     names = [k for k, v in sent.items() if v is not None and v != ""]
     if not names:
         return "sent no identifier"
     name = names[0]
-    said = f"sent {name} {mask_value(name, str(sent[name]))}"
+    said = f"sent {name} {_shown(name, sent[name])}"
     if type(got) is not dict:
         return f"{said}, answered no customer for it"
     answered = [k for k, v in got.items() if k in _IDS and v is not None and v != ""]
     if not answered:
         return f"{said}, answered a customer without identifiers"
     other = name if name in answered else answered[0]
-    return f"{said}, answered {other} {mask_value(other, str(got[other]))}"
+    return f"{said}, answered {other} {_shown(other, got[other])}"
+
+
+def _shown(name: str, value: Any) -> str:
+    text = str(value)
+    if name == "mobile" and len(text) > 8:
+        return text[:5] + "\u2026"
+    return str(mask_value(name, text))
 
 
 _IDS = ("id", "mobile", "email", "externalId")

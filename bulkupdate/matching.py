@@ -74,7 +74,30 @@ def _as_int(value: Any) -> int | None:
 
 
 def digits(text: str) -> str:
+    if text.isdigit() and text.isascii():   # the usual case, at C speed
+        return text
     return "".join(c for c in text if c.isdigit() and c.isascii())
+
+
+def keys(customer: Any) -> list[tuple[str, Any]]:
+    """Index keys under which two records of the same customer must meet: equal
+    keys are necessary for :func:`same_customer`, not sufficient (a mobile's key
+    is its last digits, which it shares with its form without a country code)."""
+    if type(customer) is not dict:
+        return []
+    out: list[tuple[str, Any]] = []
+    for name in _IDS:
+        value = customer.get(name)
+        if value is None or value == "":
+            continue
+        if name == "id":
+            out.append((name, _as_int(value)))
+        elif type(value) is str:
+            if name == "mobile":
+                out.append((name, digits(value)[-MIN_NATIONAL_DIGITS:]))
+            else:
+                out.append((name, value.strip().lower() if name == "email" else value.strip()))
+    return out
 
 
 def same_mobile(a: str, b: str) -> bool:

@@ -52,21 +52,30 @@ def map_items(records: list[Record], items: list[Any]) -> Mapped:
     results: list[dict[str, Any] | None] = [None] * n
     used = [False] * len(items)
     left: list[int] = []
-    if len(items) == n:
-        # The hot path: an answer in the request's order, each item naming its
-        # record (or naming nothing it sent, when position decides).
+    in_order = len(items) == n
+    if in_order:
+        # The hot path: an answer in the request's order, each item naming its record.
         for k in range(n):
             item = items[k]
             customer = item.get("customer") if type(item) is dict else None
-            if same_customer(records[k].customer, customer) is False:
+            if same_customer(records[k].customer, customer):
+                used[k] = True
+                results[k] = _mapped(records[k], item)
+            else:
                 left.append(k)
-                continue
-            used[k] = True
-            results[k] = _mapped(records[k], item)
     else:
         left = list(range(n))
     if left:
         _by_identity(records, items, left, used, results)
+        if in_order:
+            # Identity first, position second: an item that names nothing its
+            # record sent, and no other record either, is that record's.
+            for k in left:
+                item = items[k]
+                if (results[k] is None and not used[k] and type(item) is dict
+                        and same_customer(records[k].customer, item.get("customer")) is None):
+                    used[k] = True
+                    results[k] = _mapped(records[k], item)
     unmatched = 0
     mismatch = ""
     for k, result in enumerate(results):

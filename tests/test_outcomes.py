@@ -145,6 +145,16 @@ def test_an_item_naming_nothing_sent_is_matched_by_position() -> None:
     assert [r["outcome"] for r in map_items(records, items)] == ["ok", "rejected"]
 
 
+def test_identity_comes_before_position() -> None:
+    """An echo in another order: the item at record 1's position names record 2 by
+    an identifier record 1 did not send; position must not give it to record 1."""
+    records = [rec(1, {"email": "a@x.io"}, "A"), rec(2, {"mobile": "9740000002"}, "A")]
+    for_2 = item({"mobile": "9740000002"}, True, ("A", True, 200))
+    for_1 = item({"email": "a@x.io"}, True, ("A", False, 2004))
+    got = mapped(records, [for_2, for_1])
+    assert [r["outcome"] for r in got.results] == ["rejected", "ok"] and not got.unmatched
+
+
 def test_two_results_for_the_same_program_are_taken_in_turn() -> None:
     record = Record(1, b"{}", {"id": 9}, [("A", "UPGRADE"), ("B", "RENEW"), ("A", "UPGRADE")],
                     ("id:9",), ref=None)

@@ -3,7 +3,9 @@
 =========================================  =========  ==========================
 answer                                     kind       fate of the sent updates
 =========================================  =========  ==========================
-body with one per-item result per record   DEFINITE   known (any HTTP status)
+body with per-item results (any count)     DEFINITE   processed (any HTTP status);
+                                                      items matched by identity
+                                                      (:mod:`outcomes`)
 401, 403                                   FATAL      not applied
 3xx (never followed: nothing goes to the   FATAL      not applied (or unknown)
   Location)
@@ -14,7 +16,7 @@ proxy refused the tunnel (403, 407)        FATAL      not applied
 429, 461, 503, 521                         TRANSIENT  not applied (refused early)
 500, 502, 504                              TRANSIENT  unknown
 2xx/4xx/5xx body that does not parse, or   TRANSIENT  unknown (may have applied)
-  per-item list that does not match
+  a per-item list of non-objects
 other 4xx with an errors body              BATCH      not applied: bisect; a single
                                                       record is rejected with it
 connection refused / DNS / connect timeout TRANSIENT  not applied (unreachable)
@@ -84,9 +86,13 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
                               fate_unknown=status not in NOT_APPLIED_STATUSES)
     items = data.get("customersPartnerUpdates") if isinstance(data, dict) else None
     if isinstance(items, list) and items:
-        if len(items) == sent:
-            return Answer(Kind.DEFINITE, status, f"HTTP {status}", items=items)
-        return _transient(status, f"HTTP {status}: {len(items)} results for {sent} records",
+        # The API's shape: the server processed the request, even when the items
+        # do not line up with it. Re-sending would apply it again.
+        if all(type(item) is dict for item in items):
+            reason = f"HTTP {status}" if len(items) == sent else \
+                f"HTTP {status}: {len(items)} results for {sent} records"
+            return Answer(Kind.DEFINITE, status, reason, items=items)
+        return _transient(status, f"HTTP {status}: per-item results that are not objects",
                           wait, fate_unknown=True)
     code, message = _error(data)
     if status in NO_ENDPOINT_STATUSES:

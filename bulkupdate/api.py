@@ -1,5 +1,8 @@
 """The API's facts in one place: paths, headers, limits, identifiers, update types
-and what its codes mean (``/work/shared/api``, Capillary's v2 conventions).
+and what its codes mean, from Capillary's reference for the Update Customer
+Partner Program API and its v2 conventions. Answers name each customer as the
+API stores it (all four identifiers, a mobile with its country code): how items
+are matched to records is :mod:`bulkupdate.matching`'s.
 
 The simulator (``bulkupdate/simulator``) keeps its own copy of these rules on
 purpose: it stands in for the server, so a mistake here must show up as a

@@ -8,8 +8,10 @@ only conditions that stop a *run* are exceptions::
         ├── AuthFailed              401/403, or 401 again right after a token renewal
         ├── ApiUnreachable          no connection could be made within the retry budget
         ├── DiskFull                the run directory's disk stayed full past disk_wait
-        └── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
-                                    waiting will not help, a setting must change
+        ├── Misconfigured           redirect, 404/405 on the endpoint, TLS not trusted:
+        │                           waiting will not help, a setting must change
+        └── AnswersMismatch         the API's answers keep naming customers the
+                                    requests did not (or not in a form we read)
 
 Messages never contain credentials: errors are built from status codes and
 record line numbers, never from request headers.
@@ -69,3 +71,8 @@ class DiskFull(RunAborted):
 
 class Misconfigured(RunAborted):
     pass
+
+
+class AnswersMismatch(RunAborted):
+    """Answers that were processed but do not line up: sending more would only
+    apply updates whose outcome nobody can report."""

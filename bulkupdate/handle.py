@@ -2,7 +2,12 @@
 the ledger, a retry after backoff (the pace cut first on a 429), a smaller batch
 size, a bisection, or the run's abort. The meaning itself is decided by pure
 code: :mod:`answers` (HTTP → kind), :mod:`outcomes` (items → results) and
-:mod:`retry` (attempts, budget, delay)."""
+:mod:`retry` (attempts, budget, delay).
+
+A per-item answer whose items do not all line up with the request was still
+processed: the records it does not answer are final (``retryable``, uncertain),
+and a :class:`~bulkupdate.matching.Breaker` stops the run when answers keep
+doing it, before every record of the run is applied and reported unknown."""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from typing import Any
 
 from . import outcomes
 from .answers import Answer, Kind
-from .errors import ApiUnreachable, AuthFailed, Misconfigured
+from .errors import AnswersMismatch, ApiUnreachable, AuthFailed, Misconfigured
 from .flow import Flow
+from .matching import Breaker
 from .throttle import Cut
 from .validate import Record
 
@@ -22,19 +28,19 @@ class Handling(Flow):
     # The dispatcher's: a bisected half is sent like any request.
     _send: Callable[[list[Record], float], Awaitable[None]]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lining_up = Breaker()
+
     async def _settle(self, records: list[Record], answer: Answer, sent_at: float) -> None:
         if answer.kind is Kind.DEFINITE:
             assert answer.items is not None
-            try:
-                results = outcomes.map_items(records, answer.items)
-            except outcomes.Mismatch as exc:
-                answer = Answer(Kind.TRANSIENT, answer.status,
-                                f"answer does not match the request: {exc}", fate_unknown=True)
-            else:
-                if self.throttle.clean():
-                    self.log.info("throttle.restored", pace=str(self.settings.rate))
-                self._definite(records, results, answer.status, sent_at)
-                return
+            mapped = outcomes.map_items(records, answer.items)
+            if self.throttle.clean():
+                self.log.info("throttle.restored", pace=str(self.settings.rate))
+            self._definite(records, mapped.results, answer.status, sent_at)
+            self._watch(mapped, answer.status)
+            return
         if answer.kind is Kind.FATAL:
             lines = tuple(r.line for r in records)
             if answer.status in (401, 403):   # the API's own (a proxy's comes without one)
@@ -68,6 +74,21 @@ class Handling(Flow):
         self._transient([records[i] for i in later],
                         Answer(Kind.TRANSIENT, status, f"code {code}: the API cannot take "
                                "this customer's update now", code=code), sent_at)
+
+    def _watch(self, mapped: outcomes.Mapped, status: int | None) -> None:
+        """Count answers that do not line up; stop the run when they keep coming."""
+        if not mapped.unmatched:
+            self._lining_up.record(True)
+            return
+        self.log.warning("answers.mismatch", status=status, unmatched=mapped.unmatched,
+                         records=len(mapped.results), detail=mapped.mismatch)
+        if self._lining_up.record(False):
+            self._fail(AnswersMismatch(
+                f"the API's answers do not line up with the requests "
+                f"({self._lining_up.why}; {mapped.mismatch}): stopped so that updates are "
+                "not applied again; the records it did not answer are in retry.jsonl, "
+                "uncertain: check them before replaying; check --base-url, then "
+                "'bulkupdate resume' sends the rest", status=status))
 
     async def _split(self, records: list[Record], answer: Answer) -> None:
         for record in records:

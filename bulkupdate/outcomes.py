@@ -2,18 +2,24 @@
 per record. Pure.
 
 Truth is the boolean ``status`` of ``customer.status`` and of each
-``updateStatus`` — never the message text. Results are matched to records by
-position and cross-checked by identifier and program name: a body that does not
-line up is no answer at all (the caller retries it), never a guess.
+``updateStatus`` — never the message text. Items are matched to records by
+identifier in the forms the API stores (:mod:`matching`) first, by position
+second; program results by ``partnerProgramName`` and ``updateType``, whatever
+their order. Items that match give their outcomes even when others do not.
+
+A per-item answer was processed: a record no item answers may well have been
+applied, and re-sending it would apply it again. It becomes ``retryable`` and
+``uncertain`` with an error naming the mismatch (masked), never re-sent blindly.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 from .api import NOT_NOW_CODES
-from .logs import mask_value
+from .matching import describe, keys, same_customer
 from .validate import Invalid, Record
 
 
@@ -26,13 +32,104 @@ class Outcome(enum.StrEnum):
 
 
 class Mismatch(Exception):
-    """The response does not describe the request that was sent."""
+    """An answer item does not describe the record it names."""
 
 
-def map_items(records: list[Record], items: list[Any]) -> list[dict[str, Any]]:
-    if len(items) != len(records):
-        raise Mismatch(f"{len(items)} results for {len(records)} records")
-    return [_one(record, item) for record, item in zip(records, items, strict=True)]
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    results: list[dict[str, Any]]   # one per record, in the records' order
+    unmatched: int = 0              # records no item answered: retryable, uncertain
+    mismatch: str = ""              # what did not line up, masked ("" when all did)
+
+
+UNMATCHED = ("the API answered but not for this customer ({}): it may have been applied, so "
+             "it was not sent again; check it before replaying retry.jsonl")
+
+
+def map_items(records: list[Record], items: list[Any]) -> Mapped:
+    """Results for ``records`` from the per-item ``items`` of one answer."""
+    n = len(records)
+    results: list[dict[str, Any] | None] = [None] * n
+    used = [False] * len(items)
+    left: list[int] = []
+    in_order = len(items) == n
+    if in_order:
+        # The hot path: an answer in the request's order, each item naming its record.
+        for k in range(n):
+            item = items[k]
+            customer = item.get("customer") if type(item) is dict else None
+            if same_customer(records[k].customer, customer):
+                used[k] = True
+                results[k] = _mapped(records[k], item)
+            else:
+                left.append(k)
+    else:
+        left = list(range(n))
+    if left:
+        _by_identity(records, items, left, used, results)
+        if in_order:
+            # Identity first, position second: an item that names nothing its
+            # record sent, and no other record either, is that record's.
+            for k in left:
+                item = items[k]
+                if (results[k] is None and not used[k] and type(item) is dict
+                        and same_customer(records[k].customer, item.get("customer")) is None):
+                    used[k] = True
+                    results[k] = _mapped(records[k], item)
+    unmatched = 0
+    mismatch = ""
+    for k, result in enumerate(results):
+        if result is None:
+            result = results[k] = _unmatched(records[k], describe(
+                records[k].customer, _counterpart(items, used, k)))
+        if "error" in result:
+            unmatched += 1
+            mismatch = mismatch or f"line {records[k].line}: {result.pop('detail')}"
+    return Mapped(results, unmatched, mismatch)   # type: ignore[arg-type]
+
+
+def _by_identity(records: list[Record], items: list[Any], left: list[int],
+                 used: list[bool], results: list[dict[str, Any] | None]) -> None:
+    """Records the positional pass left: the first unused item that names them,
+    found through an index (an answer in another order costs no more than one
+    in order)."""
+    index: dict[tuple[str, Any], list[int]] = {}
+    for j, item in enumerate(items):
+        if not used[j] and type(item) is dict:
+            for key in keys(item.get("customer")):
+                index.setdefault(key, []).append(j)
+    for k in left:
+        sent = records[k].customer
+        candidates = sorted({j for key in keys(sent) for j in index.get(key, ())})
+        for j in candidates:
+            if not used[j] and same_customer(sent, items[j].get("customer")):
+                used[j] = True
+                results[k] = _mapped(records[k], items[j])
+                break
+
+
+def _counterpart(items: list[Any], used: list[bool], k: int) -> Any:
+    """The customer of the item most likely meant for record ``k``: the unused one
+    at its position, else the first unused one."""
+    if k < len(items) and not used[k]:
+        item = items[k]
+    else:
+        item = next((it for j, it in enumerate(items) if not used[j]), None)
+    return item.get("customer") if type(item) is dict else None
+
+
+def _mapped(record: Record, item: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _one(record, item)
+    except Mismatch as exc:
+        return _unmatched(record, str(exc))
+
+
+def _unmatched(record: Record, detail: str) -> dict[str, Any]:
+    result = retryable(record, UNMATCHED.format(detail))
+    result["uncertain"] = True
+    result["detail"] = detail    # for the breaker's message; popped before it is written
+    return result
 
 
 _EMPTY: dict[str, Any] = {}
@@ -41,18 +138,10 @@ _EMPTY: dict[str, Any] = {}
 def _one(record: Record, item: Any) -> dict[str, Any]:
     # The hot path of a run (once per customer): plain type checks and one pass.
     if type(item) is not dict:
-        raise Mismatch(f"line {record.line}: result is not an object")
+        raise Mismatch("result is not an object")
     customer = item.get("customer")
     if type(customer) is not dict:
         customer = _EMPTY
-    for name, sent in record.customer.items():
-        got = customer.get(name)
-        if got is None or got == "" or got == sent or sent is None or sent == "":
-            continue
-        if _norm(name, sent) != _norm(name, got):
-            # Masked at the source: this text reaches the ledger and the logs.
-            raise Mismatch(f"line {record.line}: result is for {name} "
-                           f"{mask_value(name, str(got))!r}, not the customer sent")
     status = customer.get("status")
     if type(status) is not dict:
         status = _EMPTY
@@ -61,9 +150,10 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
     if type(updates) is not list:
         updates = []
     expected = record.programs
-    if found and len(updates) != len(expected):
-        raise Mismatch(f"line {record.line}: {len(updates)} program results for "
-                       f"{len(expected)} updates")
+    if found:
+        if len(updates) != len(expected):
+            raise Mismatch(f"{len(updates)} program results for {len(expected)} updates")
+        updates = _in_order(updates, expected)
     programs = []
     accepted = 0
     for i, (name, kind) in enumerate(expected):
@@ -74,9 +164,6 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
         if type(answer) is not dict:
             answer = _EMPTY
         if found:
-            got = update.get("partnerProgramName")
-            if got is not None and got != name:
-                raise Mismatch(f"line {record.line}: program {i} is {got!r}, sent {name!r}")
             ok = answer.get("status") is True
             accepted += ok
             code = answer.get("code")
@@ -103,6 +190,33 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
         result["message"] = status.get("message") or ""
     result["programs"] = programs
     return result
+
+
+def _in_order(updates: list[Any], expected: list[tuple[str, str]]) -> list[Any]:
+    """Program results in the order of ``expected``: as given when each names (or
+    leaves out) its own, else matched by name and updateType whatever the order."""
+    for update, (name, kind) in zip(updates, expected, strict=True):
+        if type(update) is not dict:
+            break
+        got = update.get("partnerProgramName")
+        if got is not None and got != name:
+            break
+        got = update.get("updateType")
+        if got is not None and got != kind:
+            break
+    else:
+        return updates
+    left = list(updates)
+    ordered = []
+    for name, kind in expected:
+        for j, update in enumerate(left):
+            if (type(update) is dict and update.get("partnerProgramName") == name
+                    and update.get("updateType") == kind):
+                ordered.append(left.pop(j))
+                break
+        else:
+            raise Mismatch(f"no program result for {name!r} {kind}")
+    return ordered
 
 
 def not_now(result: dict[str, Any]) -> int | None:
@@ -136,13 +250,6 @@ def _likely_applied(programs: list[dict[str, Any]]) -> None:
                 and program["updateType"] == RELINK_CANCEL):
             program["likely_applied"] = True
             program["message"] = LIKELY_APPLIED
-
-
-def _norm(name: str, value: Any) -> str:
-    text = str(value).strip()
-    if name == "mobile":
-        return text.lstrip("+")
-    return text.lower() if name == "email" else text
 
 
 def _head(record: Record, outcome: Outcome) -> dict[str, Any]:

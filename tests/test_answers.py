@@ -58,10 +58,24 @@ def test_table(status: int, payload: bytes, kind: Kind, fate_unknown: bool) -> N
     assert answer.status == status
 
 
-def test_per_item_count_that_does_not_match_is_transient_and_maybe_applied() -> None:
-    answer = classify(200, body(2), 3)
-    assert answer.kind is Kind.TRANSIENT
-    assert answer.fate_unknown
+@pytest.mark.parametrize("count", [1, 2, 4])
+def test_per_item_body_of_another_count_was_processed(count: int) -> None:
+    """Items are matched by identity (outcomes.py): re-sending would apply again."""
+    answer = classify(201, body(count), 3)
+    assert answer.kind is Kind.DEFINITE and not answer.fate_unknown
+    assert answer.items is not None and len(answer.items) == count
+    assert f"{count} results for 3 records" in answer.reason
+
+
+@pytest.mark.parametrize("payload", [
+    orjson.dumps({"customersPartnerUpdates": ["x", "y", "z"]}),
+    orjson.dumps({"customersPartnerUpdates": [ITEM, None, ITEM]}),
+    body(3)[: len(body(3)) // 2],                                  # truncated
+    orjson.dumps({"customersPartnerUpdates": []}),
+])
+def test_broken_per_item_bodies_keep_the_unknown_fate(payload: bytes) -> None:
+    answer = classify(200, payload, 3)
+    assert answer.kind is Kind.TRANSIENT and answer.fate_unknown
 
 
 def test_429_is_throttling_and_carries_retry_after() -> None:

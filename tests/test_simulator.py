@@ -599,3 +599,46 @@ async def test_endless_body_goes_on_until_the_client_stops_reading() -> None:
                 got += len(await response.content.readany())
         await asyncio.sleep(0.1)
         assert client.sim.stats()["endless_bytes"] >= got
+
+
+# -- answer dials ------------------------------------------------------------------------------
+
+async def test_the_api_answers_the_stored_form_of_what_people_write() -> None:
+    i = find(linked("Apparel-Partner"))
+    ident = WORLD.directory.identity(i)
+    sent = {"mobile": ident["mobile"][2:]}                      # no country code
+    async with running() as client:
+        _, body = await client.update({"customer": sent, "partnerProgramUpdates": [upgrade()]})
+        answered = body["customersPartnerUpdates"][0]["customer"]
+        assert {k: answered[k] for k in ident} == ident and answered["status"] == FOUND
+        _, body = await client.update({"customer": {"email": ident["email"].upper()},
+                                       "partnerProgramUpdates": [upgrade()]})
+        assert body["customersPartnerUpdates"][0]["customer"]["email"] == ident["email"]
+
+
+async def test_answer_dials_change_the_names_and_order_never_what_is_applied() -> None:
+    both = lambda i: linked("Apparel-Partner")(i) and linked("Dining-Partner")(i)  # noqa: E731
+    people = [find(both, k) for k in range(6)]
+    items = [{"customer": {"mobile": WORLD.directory.identity(i)["mobile"][2:]},
+              "partnerProgramUpdates": [upgrade(), upgrade("Dining-Partner", "Silver")]}
+             for i in people]
+    async with running(answer_form="echo") as client:
+        _, body = await client.update(*items)
+        assert [it["customer"]["mobile"] for it in body["customersPartnerUpdates"]] == \
+            [it["customer"]["mobile"] for it in items]
+        assert "id" not in body["customersPartnerUpdates"][0]["customer"]
+    async with running(shuffle=True) as client:
+        _, body = await client.update(*items)
+        order = [it["customer"]["id"] - 100000 for it in body["customersPartnerUpdates"]]
+        programs = {tuple(u["partnerProgramName"] for u in it["partnerProgramUpdates"])
+                    for it in body["customersPartnerUpdates"]}
+        assert sorted(order) == sorted(people) and order != people
+        assert len(programs) == 2                            # some answered B before A
+        assert client.sim.stats()["updates_applied"] == 12
+    async with running(p_others=1.0) as client:
+        _, body = await client.update(*items)
+        named = {it["customer"]["mobile"] for it in body["customersPartnerUpdates"]}
+        assert not named & {WORLD.directory.identity(i)["mobile"] for i in people}
+        stats = client.sim.stats()
+        assert stats["updates_applied"] == 12 and stats["answers_naming_others"] == 1
+        assert stats["most_items_per_customer"] == 1

@@ -38,9 +38,14 @@ def test_identities_round_trip_through_every_identifier() -> None:
         for key in IDENTIFIERS:
             assert world.locate({key: ident[key]}) == i
     assert world.locate({"id": 400_000}) is None  # beyond the world
-    assert world.locate({"mobile": "+919700000001"}) is None
+    # As Capillary does: the forms people write find the stored customer.
+    for mobile in ("+919700000001", "9700000001", "+91 97000-00001", "97000 00001"):
+        assert world.locate({"mobile": mobile}) == 1, mobile
+    assert world.locate({"email": "User1@Example.COM"}) == 1
+    assert world.locate({"mobile": "9800000001"}) is None  # not a 97 number of this world
+    assert world.locate({"mobile": "19700000001"}) is None  # another country's code
     assert world.locate({"externalId": "X0000000001"}) is None  # leading zero, 10 digits
-    assert world.locate({"email": "USER1@example.com"}) is None
+    assert world.locate({"email": "USER01@example.com"}) is None
     assert world.locate({"mobile": "9197" + "\u0660" * 7 + "\u0661"}) is None  # Arabic digits
     assert world.locate({"id": True}) is None
 

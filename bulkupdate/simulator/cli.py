@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 
 from ..settings import is_loopback
-from .config import FAULT_DIALS, SimConfig
+from .config import ANSWER_FORMS, FAULT_DIALS, SimConfig
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
@@ -103,6 +103,14 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S", help="stall the whole server every S seconds (0 = never)")
     add("--stall-ms", type=float, default=d.stall_ms, metavar="MS",
         help="how long each stall lasts: requests queue meanwhile, then arrive in a bunch")
+    add("--answer-form", choices=ANSWER_FORMS, default=d.answer_form,
+        help="how answers name customers: 'stored' as the API stores them (all four "
+             "identifiers, mobile with its country code, email lower-cased), 'echo' as sent "
+             "(default %(default)s)")
+    add("--shuffle", action="store_true",
+        help="answer items, and each item's programs, in another order than sent")
+    add("--p-others", type=_probability, default=0.0, metavar="P",
+        help="probability per request that the answer names other customers than it applied")
 
 
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -120,7 +128,8 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         gateway_s=ns.gateway_s, gateway_apply_s=ns.gateway_apply_s, p_not_now=ns.p_not_now,
         retry_after=ns.retry_after, redirect_to=ns.redirect_to,
         redirect_status=ns.redirect_status, endless_body=ns.endless_body,
-        stall_every_s=ns.stall_every_s, stall_ms=ns.stall_ms, **dials)
+        stall_every_s=ns.stall_every_s, stall_ms=ns.stall_ms, answer_form=ns.answer_form,
+        shuffle=ns.shuffle, p_others=ns.p_others, **dials)
 
 
 def simulate_main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ POST_APPLY_DIALS = ("p_lost", "p_truncate", "p_slow")
 # on and applies the request gateway_apply_s after it arrived.
 GATEWAY_DIALS = ("p_gateway",)
 FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS + GATEWAY_DIALS
+ANSWER_FORMS = ("stored", "echo")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class SimConfig:
     endless_body: bool = False        # updates answer 200 with a body that never ends
     stall_every_s: float = 0.0        # every so many seconds the whole server stalls ...
     stall_ms: float = 0.0             # ... for this long, as a garbage collection does
+    # How answers name customers. "stored": as the API stores them (all four
+    # identifiers, mobile with its country code, email lower-cased), like Capillary's
+    # example; "echo": the identifiers the request sent, as sent.
+    answer_form: str = "stored"
+    shuffle: bool = False             # items, and each item's programs, in another order
+    p_others: float = 0.0             # per request: the answer names other customers
 
     def __post_init__(self) -> None:
         if self.customers < 0:
@@ -66,6 +73,11 @@ class SimConfig:
             raise ValueError(f"batch_error_code must be 2008 or 1060, got {self.batch_error_code}")
         if not 0.0 <= self.p_not_now <= 1.0:
             raise ValueError(f"p_not_now is a probability in [0, 1], got {self.p_not_now}")
+        if self.answer_form not in ANSWER_FORMS:
+            raise ValueError(f"answer_form is one of {', '.join(ANSWER_FORMS)}, "
+                             f"got {self.answer_form!r}")
+        if not 0.0 <= self.p_others <= 1.0:
+            raise ValueError(f"p_others is a probability in [0, 1], got {self.p_others}")
         if not 300 <= self.redirect_status <= 399:
             raise ValueError(f"redirect_status must be a 3xx, got {self.redirect_status}")
         for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl", "token_503",
@@ -88,6 +100,11 @@ class SimConfig:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.username)
+
+    @property
+    def answers_dialled(self) -> bool:
+        """Answers other than the API's own form and order."""
+        return self.answer_form != "stored" or self.shuffle or self.p_others > 0
 
     @property
     def any_fault(self) -> bool:

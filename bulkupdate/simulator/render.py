@@ -8,6 +8,7 @@ checks the text against the same body built as dicts.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
@@ -78,4 +79,44 @@ def render_update_response(items: list[Any], located: list[int | None],
         status = CUSTOMER_STATUS[customer_code]
         parts.append(f'{{"customer":{{{echo}"status":{status}}},'
                      f'"partnerProgramUpdates":[{entries}]}}')
+    return ('{"customersPartnerUpdates":[' + ",".join(parts) + '],"warnings":[]}').encode()
+
+
+def _sent_json(item: Any) -> str:
+    """The identifiers the request sent, as sent, as JSON object members."""
+    customer = item.get("customer") if type(item) is dict else None
+    sent = ({k: customer[k] for k in IDENTIFIERS if k in customer}
+            if type(customer) is dict else {})
+    return orjson.dumps(sent).decode()[1:-1] + "," if sent else ""
+
+
+def _other_json(i: int) -> str:
+    """A customer no request names: not in the world, not in any sample."""
+    d8 = str(i).zfill(8)
+    return (f'"id":{900_000_000 + i},"mobile":"9199{d8}","email":"other{i}@example.net",'
+            f'"externalId":"O{d8}",')
+
+
+def render_dialled(items: list[Any], located: list[int | None],
+                   outcomes: list[tuple[int, list[int]]],
+                   directory: FormulaDirectory | TableDirectory, *, form: str = "stored",
+                   others: bool = False, rng: random.Random | None = None) -> bytes:
+    """:func:`render_update_response` with the answer dials: customers named as
+    sent (``form="echo"``) or as other customers (``others``), items and each
+    item's programs shuffled (``rng``). The same applied outcomes either way."""
+    parts = []
+    for item, i, (customer_code, codes) in zip(items, located, outcomes, strict=True):
+        if i is None or form == "echo":
+            echo = _sent_json(item)
+        else:
+            echo = _other_json(i) if others else directory.identity_json(i)
+        entries = [entry_json(u, c) for u, c in zip(item["partnerProgramUpdates"], codes,
+                                                     strict=True)] if codes else []
+        if rng is not None:
+            rng.shuffle(entries)
+        status = CUSTOMER_STATUS[customer_code]
+        parts.append(f'{{"customer":{{{echo}"status":{status}}},'
+                     f'"partnerProgramUpdates":[{",".join(entries)}]}}')
+    if rng is not None:
+        rng.shuffle(parts)
     return ('{"customersPartnerUpdates":[' + ",".join(parts) + '],"warnings":[]}').encode()

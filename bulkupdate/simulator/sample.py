@@ -13,7 +13,9 @@ are sent in order (blank and invalid lines are never sent). ``expected`` is::
 Most lines are good; ``bad_fraction`` of them spreads evenly over every failure
 kind below (server-side codes, partial records, repeated customers, locally
 invalid lines); about 1% are blank. A customer is always named with the same
-identifiers within one file, so a client can tell its records belong together.
+identifiers within one file, so a client can tell its records belong together;
+mobiles named alone are written without their country code and emails named alone
+in mixed case, as people write them (the simulator answers the stored forms).
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ _STYLES: tuple[tuple[str, ...], ...] = (
     ("externalId",), ("mobile", ""), ("id", "email"))
 
 
+def _national(mobile: str) -> str:
+    """As people write a mobile: without the country code the API stores it with."""
+    return mobile[2:] if len(mobile) == 12 and mobile.startswith("91") else mobile
+
+
+def _mixed_case(email: str) -> str:
+    """As people write an email: the API stores it lower-cased."""
+    name, _, domain = email.partition("@")
+    return f"{name[:1].upper()}{name[1:]}@{domain.capitalize()}" if domain else email
+
+
 class _Maker:
     """Builds records for one world from one seeded rng. Every choice is random
     but seeded; outcomes are not assumed here but computed by the caller."""
@@ -85,6 +98,10 @@ class _Maker:
             return {keys[0]: ident[keys[0]]}  # a hand-written world may lack some
         if style == ("mobile", ""):
             return {"mobile": ident["mobile"], "email": "", "externalId": ""}  # the API's example
+        if style == ("mobile",):
+            return {"mobile": _national(ident["mobile"])}
+        if style == ("email",):
+            return {"email": _mixed_case(ident["email"])}
         return {k: ident[k] for k in style}
 
     def ghost(self) -> dict[str, Any]:

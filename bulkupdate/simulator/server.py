@@ -33,6 +33,9 @@ code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
     endless_bytes       bytes of endless bodies written before the client hung up
     stalls              whole-server stalls so far (``stall_every_s``/``stall_ms``)
     token_requests      requests to the token endpoint; token_503s: those answered 503
+    answers_naming_others   answers the ``p_others`` dial gave other customers' names
+    most_items_per_customer the most items any one found customer was processed in
+                        (1 when nobody's update was applied twice; None when not tracking)
 
 The network dials: ``p_gateway`` answers 504 after ``gateway_s`` while the API goes
 on with the request (busy, then applied, ``gateway_apply_s`` after it arrived);
@@ -40,6 +43,11 @@ on with the request (busy, then applied, ``gateway_apply_s`` after it arrived);
 ``retry_after`` replaces the Retry-After of fault answers; ``redirect_to`` answers
 every request with ``redirect_status`` and that Location; ``endless_body`` answers
 200 with a body that never ends.
+
+The answer dials (what a client must read, not faults): answers name customers as
+the API stores them by default; ``answer_form="echo"`` names them as the request
+did; ``shuffle`` orders items and programs anew; ``p_others`` names other
+customers (per request). What is applied is the same under every dial.
 
 A customer is busy from the moment its request is parsed until the answer is
 ready; a p_slow answer's extra delay comes after that, since the update is
@@ -51,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import random
 import secrets
 import time
 from collections import deque
@@ -67,7 +76,7 @@ from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
 from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window, token_hiccup
 from .faults import retry_after_header as _retry_after
 from .loader import load_world
-from .render import render_update_response
+from .render import render_dialled, render_update_response
 from .world import World
 
 UPDATE_PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
@@ -131,6 +140,9 @@ class SimState:
         self.faults = dict.fromkeys(("rate_limit", *FAULT_DIALS), 0)
         self.stalls = 0
         self.token_requests = self.token_503s = 0
+        # Its own seeded draws: the answer dials never shift the fault dials' sequence.
+        self.answer_rng = random.Random(f"answers-{config.seed}")
+        self.others = 0
 
     # -- auth -------------------------------------------------------------------
     def authorized(self, request: web.Request) -> bool:
@@ -180,6 +192,9 @@ class SimState:
             "endless_bytes": self.endless_bytes,
             "stalls": self.stalls,
             "token_requests": self.token_requests, "token_503s": self.token_503s,
+            "answers_naming_others": self.others,
+            "most_items_per_customer": max(world.seen.values(), default=0)
+            if world.track else None,
         }
 
     # -- ordering watch -----------------------------------------------------------
@@ -336,7 +351,15 @@ async def _process(state: SimState, items: list[Any],
     state.processed += 1
     state.updates_applied += ok
     status = 200 if not failed else (400 if not ok else 201)
-    return status, render_update_response(items, located, outcomes, world.directory)
+    config = state.config
+    if not config.answers_dialled:
+        return status, render_update_response(items, located, outcomes, world.directory)
+    rng = state.answer_rng
+    others = config.p_others > 0 and rng.random() < config.p_others
+    state.others += others
+    return status, render_dialled(items, located, outcomes, world.directory,
+                                  form=config.answer_form, others=others,
+                                  rng=rng if config.shuffle else None)
 
 
 def _apply(state: SimState, items: list[Any], located: list[int | None]

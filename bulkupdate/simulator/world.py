@@ -10,6 +10,11 @@ Customer ``i`` in ``[0, customers)``::
     id = 100000 + i    mobile = "9197" + f"{i:08d}"
     email = f"user{i}@example.com"    externalId = f"X{i:08d}"
 
+A request may name a customer the way people write them, and finds the same
+customer, as Capillary does: a mobile without its country code (``97`` + 8
+digits, the org's default code being 91), with ``+``, spaces or dashes; an email
+in any case. Answers name the customer as stored (the forms above).
+
 Whether ``i`` is linked to a program, its tier there, and (for the supplementary
 program ``SPP_1``) whether a future-dated relink is pending, all come from a cheap
 hash of ``(seed, i, program)``. A JSON world (see :class:`TableDirectory`) can
@@ -56,6 +61,7 @@ UPDATE_TYPES = (UPGRADE, DOWNGRADE, RENEW, CANCEL, RENEWAL)
 NEEDS_DETAILS = frozenset({UPGRADE, DOWNGRADE, RENEW, RENEWAL})
 IDENTIFIERS = ("id", "mobile", "email", "externalId")
 ID_BASE = 100_000
+DEFAULT_COUNTRY_CODE = "91"   # the org's: a 10-digit mobile is stored with it
 
 MESSAGES = {
     200: "Success",
@@ -108,6 +114,26 @@ def _tail_index(text: Any, prefix: str) -> int | None:
     return None if len(rest) > 8 and rest[0] == "0" else int(rest)
 
 
+def _mobile_index(text: Any) -> int | None:
+    """A stored mobile back to ``i``; also written without the country code, or
+    with ``+``, spaces and dashes."""
+    i = _tail_index(text, "9197")
+    if i is not None or type(text) is not str:
+        return i
+    plain = text.replace(" ", "").replace("-", "").removeprefix("+")
+    if len(plain) == 10:
+        plain = DEFAULT_COUNTRY_CODE + plain
+    return _tail_index(plain, "9197") if plain != text else None
+
+
+def _any_case_email_index(text: Any) -> int | None:
+    i = _email_index(text)
+    if i is not None or type(text) is not str:
+        return i
+    folded = text.strip().lower()
+    return _email_index(folded) if folded != text else None
+
+
 def _email_index(text: Any) -> int | None:
     """``f"user{i}@example.com"`` back to ``i``."""
     if type(text) is not str or not text.startswith("user") or not text.endswith("@example.com"):
@@ -144,11 +170,11 @@ class FormulaDirectory:
         else:
             value = get("mobile")
             if value is not None and value != "":
-                i = _tail_index(value, "9197")
+                i = _mobile_index(value)
             else:
                 value = get("email")
                 if value is not None and value != "":
-                    i = _email_index(value)
+                    i = _any_case_email_index(value)
                 else:
                     value = get("externalId")
                     if value is None or value == "":
@@ -213,7 +239,9 @@ class TableDirectory:
             ident = {k: row[k] for k in IDENTIFIERS if row.get(k) not in (None, "")}
             self._identity.append(ident)
             for key, value in ident.items():
-                self._by[key][value] = i
+                self._by[key][_key(key, value)] = i
+                if key == "mobile" and len(_key(key, value)) > 10:
+                    self._by[key].setdefault(_key(key, value)[-10:], i)  # national form
             for name, link in (row.get("programs") or {}).items():
                 self._base[i, self._program(i, name)] = self._packed(i, name, link)
 
@@ -241,7 +269,7 @@ class TableDirectory:
                 continue
             if type(value) not in (str, int):
                 return None
-            return self._by[key].get(value)
+            return self._by[key].get(_key(key, value))
         return None
 
     def identity(self, i: int) -> dict[str, Any]:
@@ -253,6 +281,15 @@ class TableDirectory:
 
     def base(self, i: int, p: int) -> int:
         return self._base.get((i, p), 0)
+
+
+def _key(name: str, value: Any) -> Any:
+    """How the API reads an identifier when it looks a customer up."""
+    if type(value) is not str:
+        return value
+    if name == "mobile":
+        return value.replace(" ", "").replace("-", "").removeprefix("+")
+    return value.strip().lower() if name == "email" else value
 
 
 class World:

@@ -75,7 +75,9 @@ class Flow:
     def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,
-                 log: Logger | None = None, rng: random.Random | None = None) -> None:
+                 log: Logger | None = None, rng: random.Random | None = None,
+                 held: int | None = None) -> None:
+        """``held``: the held bound in records, if not :func:`held_limit`'s."""
         self.settings = settings
         self.ledger = ledger
         self.client = client
@@ -85,7 +87,7 @@ class Flow:
         self.stats = Stats()
         self.batch_size = settings.batch_size
         self._window = settings.effective_window
-        self._held_limit = held_limit(self._window)
+        self._held_limit = held if held is not None else held_limit(self._window)
         self._changed = asyncio.Event()
         self._eof = False
         self._stopping = False
@@ -177,3 +179,4 @@ class Flow:
         handle = asyncio.get_running_loop().call_later(delay, wake)
         self._timers.add(handle)
         self._waiting += len(records)
+        self._changed.set()     # they left the window: the reader may admit others

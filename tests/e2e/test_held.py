@@ -4,12 +4,15 @@ meanwhile the other customers keep being sent and answered."""
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from tests.conftest import cli, cli_env, results, simulator
+from tests.conftest import cli, cli_env, cli_popen, results, simulator
 from tests.e2e.test_networks import PROGRAM, linked, tier_updates, world_for
 
 WINDOW = 5
@@ -62,3 +65,48 @@ def test_dropped_connections_hold_their_customers_and_no_one_else(tmp_path: Path
              if b'"run.progress"' in raw]
     assert beats and all("held" in b for b in beats)
     assert max(b["held"] for b in beats) >= 1
+
+
+def events(run_dir: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(raw) for raw in (run_dir / "events.jsonl").read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("settled", [False, True], ids=["young", "old"])
+def test_resume_holds_a_record_only_for_what_is_left_of_settle(tmp_path: Path,
+                                                                settled: bool) -> None:
+    """kill -9 while a request is with the API; resume at once (young: the record
+    waits the rest of ``settle`` since it was sent, never a whole one from now)
+    or once ``settle`` has passed since the send (old: nobody is held)."""
+    src = tmp_path / "in.jsonl"
+    tier_updates(src, linked(20, world_for()), per_customer=1)
+    run_dir = tmp_path / "run"
+    with simulator(latency_ms=800) as sim:
+        proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+                         "--timeout", "2")
+        try:
+            while sim.stats()["in_flight"] < 1 and proc.poll() is None:
+                time.sleep(0.02)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+        killed = sends(run_dir)
+        assert killed
+        if settled:   # wait for the condition, on the journal's own clock
+            while time.time() < max(s["t"] for s in killed) + 2.0 + 0.01:
+                time.sleep(0.05)
+        resumed = cli("resume", str(run_dir), "--timeout", "2")
+        stats = sim.stats()
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(results(run_dir)) == list(range(1, 21))
+    assert stats["overlap_violations"] == 0
+    log = events(run_dir)
+    last_start = max(i for i, e in enumerate(log) if e["event"] == "run.started")
+    holds = [e for e in log[last_start:] if e["event"] == "resume.settling"]
+    if settled:
+        assert holds == []
+    else:
+        assert len(holds) == 1 and 0 < holds[0]["left_s"] < holds[0]["settle_s"] == 2.0
+        again = sends(run_dir)[len(killed):]
+        sent_at = {n: s["t"] for s in killed for n in s["lines"]}
+        assert all(s["t"] - sent_at[n] >= 2.0 - 0.002
+                   for s in again for n in s["lines"] if n in sent_at)

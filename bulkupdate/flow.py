@@ -45,8 +45,8 @@ HELD_PER_WINDOW = 4
 
 def held_limit(window: int) -> int:
     """How many records may be held (settling, in backoff, or queued behind their
-    customer's earlier record) on top of the ``window``: enough for 3% of a
-    night of 100 requests/s of 50 records held for a 60 s settle (~9,000), with room to spare."""
+    customer's earlier record) on top of the ``window``: 3% of 100 requests/s of
+    50 records held for a 60 s settle is ~9,000, so room to spare."""
     return max(HELD_FLOOR, HELD_PER_WINDOW * window)
 
 

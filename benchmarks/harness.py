@@ -359,18 +359,20 @@ class ClientRun:
 
 
 def client_command(input_path: Path, url: str, *, rate: str, concurrency: int,
-                   batch_size: int, run_dir: Path) -> list[str]:
+                   batch_size: int, run_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [PYTHON, "-m", "bulkupdate", "run", str(input_path), "--base-url", url,
             "--rate", rate, "--concurrency", str(concurrency), "--batch-size",
-            str(batch_size), "--run-dir", str(run_dir), "--no-progress"]
+            str(batch_size), "--run-dir", str(run_dir), "--no-progress", *extra]
 
 
 def run_client(scenario: str, input_path: Path, records: int, sim: Simulator, *, rate: str,
-               concurrency: int, batch_size: int = 50, timeout: float) -> ClientRun:
-    """``bulkupdate run`` as a user runs it, against ``sim``, measured."""
+               concurrency: int, batch_size: int = 50, timeout: float,
+               extra: tuple[str, ...] = ()) -> ClientRun:
+    """``bulkupdate run`` as a user runs it, against ``sim``, measured; ``extra``:
+    more of the client's flags."""
     run_dir = fresh_dir(RUNS / scenario)
     command = client_command(input_path, sim.url, rate=rate, concurrency=concurrency,
-                             batch_size=batch_size, run_dir=run_dir)
+                             batch_size=batch_size, run_dir=run_dir, extra=extra)
     sim.reset()
     before = sim.stats()
     server_cpu0 = sim.cpu_seconds()
@@ -394,6 +396,7 @@ def run_client(scenario: str, input_path: Path, records: int, sim: Simulator, *,
         "max_window": after["max_window"],
         "max_in_flight": after["max_in_flight"],
         "overlap_violations": after["overlap_violations"],
+        "faults": after.get("faults", {}),
         "command": sim.command,
     }
     return ClientRun(scenario, records, rate, concurrency, batch_size, measured, summary,

@@ -1,7 +1,8 @@
 """The benchmark harness: is the tool or the API the bottleneck?
 
     python benchmarks/run.py          # full run, ~8 minutes on 2 cores → benchmarks/RESULTS.md
-    python benchmarks/run.py --quick  # sanity check, < 3 minutes → benchmarks/out/RESULTS-quick.md
+    python benchmarks/run.py --quick  # sanity check, < 4 minutes → benchmarks/out/RESULTS-quick.md
+    python benchmarks/run.py --only dropped   # one scenario; its section of RESULTS.md only
 
 Each scenario starts the simulator in its own process (so client and server CPU
 are measured apart), runs ``bulkupdate run`` as a user would, and measures it from
@@ -28,6 +29,7 @@ from harness import (
     BENCH,
     OUT,
     PYTHON,
+    RUNS,
     ClientRun,
     Measured,
     Simulator,
@@ -59,15 +61,19 @@ class Plan:
     output: Path
     unknown_records: int           # --rate RATE/s against a server admitting UNKNOWN_LIMIT/s
     stall_records: int             # --rate RATE/s, server limit STALL_LIMIT/s, with stalls
+    dropped_records: int           # --rate RATE/s, DROP_P of the requests dropped
 
 
 FULL = Plan("full", (100_000, 1_000_000, 5_000_000), 300_000, 500_000, 20_000, 300_000, 3,
-            BENCH / "RESULTS.md", 40_000, 300_000)
+            BENCH / "RESULTS.md", 40_000, 300_000, 100_000)
 QUICK = Plan("quick", (20_000, 100_000), 50_000, 100_000, 10_000, 50_000, 1,
-             OUT / "RESULTS-quick.md", 20_000, 100_000)
+             OUT / "RESULTS-quick.md", 20_000, 100_000, 20_000)
 UNKNOWN_LIMIT = 40              # requests/s the server admits; the client is told --rate RATE/s
 STALL_LIMIT = 110               # requests/s; above --rate, so only the stalls cause 429s
 STALL_EVERY_S, STALL_MS = 10.0, 150.0
+DROP_P = 0.03                   # dropped connections: fate unknown, customers held ...
+SETTLE_S = 60.0                 # ... this long (the client's default settle)
+DROP_SLACK_S = 10.0             # the target: rate bound + settle + this
 JITTER_MS = 5.0                 # the latency variant: 50 ± 5 ms, same mean, same bound
 
 
@@ -150,6 +156,112 @@ def scenario_stalls(plan: Plan) -> ClientRun:
     _check_run(run)
     _report(run)
     return run
+
+
+def scenario_dropped(plan: Plan) -> ClientRun:
+    """3% of the requests dropped (fate unknown): their customers are held for
+    ``settle``, and must not hold anyone else up (the window counts only records
+    ready or in flight)."""
+    n = plan.dropped_records
+    path = generate_input(n)
+    say(f"dropped connections: {n:,} records at --rate {RATE}/s, {DROP_P:.0%} of requests "
+        f"dropped, --settle {SETTLE_S:g}")
+    extra = ("--p-drop", f"{DROP_P:g}")
+    with Simulator("dropped", customers=n, extra=extra) as sim:
+        run = run_client("dropped", path, n, sim, rate=f"{RATE}/s", concurrency=CONCURRENCY,
+                         batch_size=BATCH, extra=("--settle", f"{SETTLE_S:g}"),
+                         timeout=_timeout(n, BATCH * RATE) + 3 * SETTLE_S)
+    _check_run(run)
+    _report(run)
+    return run
+
+
+def _longest_chain(run: ClientRun) -> int:
+    """The most ambiguous attempts in a row of one record: each costs a settle."""
+    path = RUNS / run.scenario / "results.jsonl"
+    if not path.exists():
+        return 1
+    with path.open("rb") as fh:
+        attempts = max((orjson.loads(raw).get("attempts", 1) for raw in fh), default=1)
+    return max(1, attempts - 1)
+
+
+def _time_to_done(run: ClientRun, count: int) -> float | None:
+    """Seconds from the session's start to the timeline point (every 5 s) by which
+    ``count`` records had their result."""
+    path = RUNS / run.scenario / "timeline.jsonl"
+    if not path.exists():
+        return None
+    points = [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
+    if not points:
+        return None
+    start = points[0]["t"] - points[0]["dt"]
+    return next((p["t"] - start for p in points if p["done"] >= count), None)
+
+
+def dropped_figures(run: ClientRun) -> list[Figure]:
+    """Time against rate bound + settle, and memory while customers are held. A
+    record dropped k times in a row must wait k settles (the contract's rule); the
+    second figure holds the run to that."""
+    m = run.measured
+    bound = run.records / (BATCH * RATE)
+    target = bound + SETTLE_S + DROP_SLACK_S
+    dropped = run.server["faults"].get("p_drop", 0)
+    chain = _longest_chain(run)
+    chained = bound + chain * SETTLE_S + DROP_SLACK_S
+    free = run.records - dropped * BATCH      # at most this many were ever held
+    most = _time_to_done(run, free)
+    return [
+        Figure(f"{DROP_P:.0%} dropped connections: every customer never held ({free:,} "
+               "records) has its result by (timeline, 5 s steps)",
+               "—" if most is None else f"{most:.0f} s", f"≤ rate bound {bound:g} s + 10 s",
+               most is not None and most <= bound + DROP_SLACK_S),
+        Figure(f"{DROP_P:.0%} dropped connections ({_n(run.records)} records, --rate {RATE}/s, "
+               f"settle {SETTLE_S:g} s): wall clock against rate bound {bound:g} s + settle",
+               f"{m.wall_s:.1f} s (in-run {run.in_run_s:.1f} s); {dropped} requests "
+               f"dropped of {run.requests:,}; {run.server['overlap_violations']} overlaps",
+               f"≤ {target:g} s", m.wall_s <= target),
+        Figure(f"The same, against rate bound + settle for each drop in a row of one "
+               f"record ({chain} in a row: {chain} settles owed)", f"{m.wall_s:.1f} s",
+               f"≤ {chained:g} s", m.wall_s <= chained),
+        Figure(f"Peak RSS with {DROP_P:.0%} dropped connections ({_n(run.records)} records)",
+               f"{m.peak_rss_bytes / MB:.1f} MB; {_rss_shape(m)}", "≤ 100 MB",
+               m.peak_rss_bytes <= 100 * MB),
+    ]
+
+
+DROPPED_HEADING = "## Dropped connections"
+
+
+def dropped_section(run: ClientRun, figs: list[Figure]) -> list[str]:
+    client = " ".join(_rel(run.measured.command)).replace(PYTHON, "python")
+    return [
+        DROPPED_HEADING, "",
+        f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} (source {run.source}); "
+        "`python benchmarks/run.py --only dropped` runs this scenario alone and rewrites "
+        "only this section.", "",
+        "| figure | measured | target | met? |",
+        "| --- | --- | --- | --- |",
+        *[f"| {f.name} | {f.measured} | {f.target} | {f.verdict} |" for f in figs],
+        "",
+        *_run_rows([run]),
+        "",
+        f"- simulator: `{run.server['command']}`",
+        f"- client: `{client}`",
+        "",
+    ]
+
+
+def replace_section(text: str, heading: str, section: list[str]) -> str:
+    """``text`` with the section under ``heading`` (up to the next ``## ``) replaced
+    by ``section``, or ``section`` appended when there is none yet."""
+    lines = text.rstrip("\n").split("\n")
+    start = next((i for i, line in enumerate(lines) if line == heading), None)
+    if start is None:
+        return "\n".join([*lines, "", *section])
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]])
 
 
 def _script(name: str, log_name: str, *args: str, timeout: float) -> dict[str, Any]:
@@ -585,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes, under 3 minutes; writes out/RESULTS-quick.md")
     parser.add_argument("--output", type=Path, help="where to write the results table")
+    parser.add_argument("--only", choices=("dropped",),
+                        help="run this scenario alone and rewrite only its section of the "
+                             "results file")
     parser.add_argument("--server-rate-limit", default=f"{RATE + 2}/s",
                         help="the simulator's limit in the rate scenario, just above "
                              f"--rate {RATE}/s (default %(default)s)")
@@ -597,6 +712,15 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     say(f"{plan.name} benchmark on {machine['cpu_model']} x {machine['logical_cores']}, "
         f"{machine['python']}; results to {plan.output}")
+    if args.only == "dropped":
+        run = scenario_dropped(plan)
+        figs = dropped_figures(run)
+        old = plan.output.read_text() if plan.output.exists() else "# Benchmark results\n"
+        plan.output.write_text(replace_section(old, DROPPED_HEADING,
+                                               dropped_section(run, figs)) + "\n")
+        for f in figs:
+            print(f"{f.verdict:>6}  {f.name}: {f.measured}  [target {f.target}]")
+        return 0
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("no latency", lambda: scenario_no_latency(plan)),
         ("rate", lambda: scenario_rate(plan, args.server_rate_limit)),
@@ -605,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         ("latency", lambda: scenario_latency(plan)),
         ("jitter", lambda: scenario_latency(plan, JITTER_MS)),
         ("naive", lambda: scenario_naive(plan)),
+        ("dropped", lambda: scenario_dropped(plan)),
     ]
     results = {name: step() for name, step in steps}
     cpu_runs, rate = results["no latency"], results["rate"]
@@ -612,9 +737,10 @@ def main(argv: list[str] | None = None) -> int:
     jitter, jitter_all = results["jitter"]
     naive, naive_bulk = results["naive"]
     unknown, stalled = results["unknown limit"], results["stalls"]
-    runs = [*cpu_runs, rate, unknown, stalled, *latency_all, *jitter_all, naive_bulk]
+    dropped = results["dropped"]
+    runs = [*cpu_runs, rate, unknown, stalled, *latency_all, *jitter_all, naive_bulk, dropped]
     figs = figures(plan, cpu_runs, rate, latency, jitter, naive, naive_bulk,
-                   limit_figures(unknown, stalled))
+                   limit_figures(unknown, stalled)) + dropped_figures(dropped)
     elapsed = time.monotonic() - started
     write_results(plan, argv, machine, figs, runs, naive, elapsed, args.server_rate_limit)
     raw = {"plan": plan.name, "machine": machine, "elapsed_s": elapsed,

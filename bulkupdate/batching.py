@@ -13,6 +13,11 @@ outcome is final — through retries and backoff — so a later update for the s
 customer cannot overtake it. Since records join every FIFO in input order, the
 earliest pending record always heads all of its FIFOs: no deadlock.
 
+A record behind another of its customer's records is *blocked*: it counts in
+``blocked`` rather than among the records ready or in flight, so the pipeline
+can bound the two apart (see :mod:`flow`) — a customer held for ``settle`` must
+not take the window's room from the others.
+
 Customers named by different identifiers in different records (an id here, a
 mobile there) cannot be recognised as one before the API answers; the README
 says so.
@@ -30,6 +35,7 @@ class Scheduler:
         self._queues: dict[str, deque[Record]] = {}
         self._ready: deque[Record] = deque()
         self.pending = 0          # admitted and not yet final (ready, in flight, waiting)
+        self.blocked = 0          # admitted behind an earlier record of one of its keys
 
     def __len__(self) -> int:
         """Records that could be put in a request right now."""
@@ -47,7 +53,9 @@ class Scheduler:
             else:
                 queue.append(record)
                 eligible = False
-        if eligible and not hold:
+        if not eligible:
+            self.blocked += 1
+        elif not hold:
             self._ready.append(record)
         return eligible
 
@@ -75,6 +83,7 @@ class Scheduler:
                 continue
             nxt = queue[0]
             if all(queues[k][0] is nxt for k in nxt.keys):
+                self.blocked -= 1
                 self._ready.append(nxt)
 
 

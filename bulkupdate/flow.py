@@ -5,6 +5,18 @@ on it: wait for a change, write final results, abort.
 the reader (``reading``), the answer handler (``handle``) and the dispatcher
 (``pipeline``) are its subclasses, each one job, combined in
 :class:`~bulkupdate.pipeline.Pipeline`.
+
+Two bounds keep memory flat, counted apart so that customers held for
+``settle`` never stall the others:
+
+* the *window* bounds the records that are ready to send or in flight;
+* the *held* bound (:func:`held_limit`, much larger: a held record is its line
+  number and its bytes, about 1 KB) bounds the records waiting out a settle or
+  a backoff, and those queued behind an earlier record of their customer.
+
+The reader admits a record only while both have room. Held records used to
+count in the window: with 3% of requests of unknown fate and a 60 s settle,
+they filled it and no free customer was admitted for most of a minute.
 """
 
 from __future__ import annotations
@@ -26,6 +38,16 @@ from .send import Client
 from .settings import Settings
 from .throttle import Throttle
 from .validate import Record
+
+HELD_FLOOR = 20_000     # records; ~20 MB at worst (measured: ~0.8 KB per record)
+HELD_PER_WINDOW = 4
+
+
+def held_limit(window: int) -> int:
+    """How many records may be held (settling, in backoff, or queued behind their
+    customer's earlier record) on top of the ``window``: 3% of 100 requests/s of
+    50 records held for a 60 s settle is ~9,000, so room to spare."""
+    return max(HELD_FLOOR, HELD_PER_WINDOW * window)
 
 
 @dataclass
@@ -53,7 +75,9 @@ class Flow:
     def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,
-                 log: Logger | None = None, rng: random.Random | None = None) -> None:
+                 log: Logger | None = None, rng: random.Random | None = None,
+                 held: int | None = None) -> None:
+        """``held``: the held bound in records, if not :func:`held_limit`'s."""
         self.settings = settings
         self.ledger = ledger
         self.client = client
@@ -63,6 +87,7 @@ class Flow:
         self.stats = Stats()
         self.batch_size = settings.batch_size
         self._window = settings.effective_window
+        self._held_limit = held if held is not None else held_limit(self._window)
         self._changed = asyncio.Event()
         self._eof = False
         self._stopping = False
@@ -76,6 +101,29 @@ class Flow:
         self._on_written = on_written   # the results themselves, in ledger order
         self.retry = RetryPolicy.from_settings(settings, rng)
         self._settling = 0      # final records whose customer is held until settled
+        self._waiting = 0       # records in a timer: settling, or waiting to be sent again
+
+    # -- the two bounds -------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Customers held now: their record waits out a settle or a backoff."""
+        return self._waiting
+
+    @property
+    def held_records(self) -> int:
+        """What the held bound counts: held records, and those queued behind one
+        of their customer's earlier records."""
+        return self._waiting + self.sched.blocked
+
+    @property
+    def active(self) -> int:
+        """What the window counts: records ready to send or in flight."""
+        return self.sched.pending - self.held_records
+
+    def _full(self) -> bool:
+        """No room for another record: the reader waits, short batches may go."""
+        return self.active >= self._window or self.held_records >= self._held_limit
 
     async def _wait_change(self, limit: float | None = None) -> None:
         self._changed.clear()
@@ -119,6 +167,7 @@ class Flow:
         their customers' next updates go."""
         def wake() -> None:
             self._timers.discard(handle)
+            self._waiting -= len(records)
             if release:
                 self._settling -= len(records)
                 for record in records:
@@ -129,3 +178,5 @@ class Flow:
 
         handle = asyncio.get_running_loop().call_later(delay, wake)
         self._timers.add(handle)
+        self._waiting += len(records)
+        self._changed.set()     # they left the window: the reader may admit others

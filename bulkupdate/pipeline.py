@@ -5,7 +5,8 @@ Three kinds of task share one loop and one :class:`Scheduler`:
 
 * the reader validates lines in small slices, writes invalid records straight to
   the ledger and admits valid ones — but only while fewer than ``window``
-  records are pending, so memory does not grow with the input;
+  records are ready or in flight and the held bound has room (``flow``), so
+  memory does not grow with the input and held customers stall nobody;
 * the dispatcher takes a concurrency slot, waits for a batch worth sending, waits
   for the throttle, and only then takes the records and spawns the request
   (backpressure before spawning: nothing queues up inside aiohttp);
@@ -158,8 +159,8 @@ class Pipeline(Reading, Handling):
                 return True
             if ready:
                 # Send a short batch only when no full one can form: input ended,
-                # the window is full, or the input trickles (linger expired).
-                if self._eof or self.sched.pending >= self._window:
+                # the reader has no room, or the input trickles (linger expired).
+                if self._eof or self._full():
                     return True
                 now = time.monotonic()
                 deadline = deadline or now + self.settings.linger

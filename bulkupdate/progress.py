@@ -6,6 +6,10 @@ eight hours is under 6,000 lines).
 :class:`Watch` holds one session's live figures. It reads the counters the
 ledger and the pipeline already keep and adds what only the sender sees: each
 answer's HTTP status and latency (:class:`WatchedClient`).
+
+All three say how many customers are held (``held``: waiting out ``settle``
+after an answer of unknown fate, or a backoff), so a stretch without results
+explains itself.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0
+BAR_EVERY = 1.0         # the bar's figures refresh this often, results or not
 OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
 
 
@@ -54,11 +59,17 @@ class Watch:
         self.exit_code: int | None = None
         self._latencies: list[float] = []      # since the last timeline point
         self._listeners: list[Callable[[str, float], None]] = []
+        self._ticks: list[Callable[[], None]] = []     # called every BAR_EVERY seconds
         # (monotonic time, done, requests, 429s) at the last timeline point
         self._last_point = (time.monotonic(), self.done, 0, 0)
 
     def on_answer(self, listener: Callable[[str, float], None]) -> None:
         self._listeners.append(listener)
+
+    def on_tick(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` every ``BAR_EVERY`` seconds while the pipeline runs:
+        a quiet stretch (customers held, nothing final) still shows why."""
+        self._ticks.append(listener)
 
     def answered(self, status: int | None, seconds: float) -> None:
         label = status_label(status)
@@ -99,6 +110,11 @@ class Watch:
     def pending(self) -> int:
         return self.pipeline.sched.pending if self.pipeline is not None else 0
 
+    @property
+    def held(self) -> int:
+        """Customers held now (settle or backoff): their next send waits."""
+        return self.pipeline.held if self.pipeline is not None else 0
+
     def counts(self) -> dict[str, int]:
         outcomes = self.ledger.results.outcomes
         return {name: outcomes.get(name, 0) for name in OUTCOMES}
@@ -109,7 +125,7 @@ class Watch:
         left = None if total is None else max(0, total - self.done)
         stats = self.pipeline.stats if self.pipeline is not None else None
         return {"done": self.done, "total": total, **self.counts(),
-                "uncertain": self.uncertain,
+                "uncertain": self.uncertain, "held": self.held,
                 "requests": stats.requests if stats else 0, "throttled": self.throttled,
                 "pace": round(pace, 1), "throttle_share": round(self.share, 3),
                 "eta_s": round(left / pace) if left is not None and pace > 0 else None}
@@ -128,6 +144,8 @@ class Watch:
         tasks = [asyncio.create_task(self._timeline(self.ledger.dir / TIMELINE))]
         if log is not None:
             tasks.append(asyncio.create_task(self._heartbeat(log, settings.progress_every)))
+        if self._ticks:
+            tasks.append(asyncio.create_task(self._ticking()))
         try:
             yield
         finally:
@@ -143,6 +161,12 @@ class Watch:
             now, done = time.monotonic(), self.done
             log.info("run.progress", **self.progress((done - last_done) / (now - last_t)))
             last_t, last_done = now, done
+
+    async def _ticking(self) -> None:
+        while True:
+            await asyncio.sleep(BAR_EVERY)
+            for tick in self._ticks:
+                tick()
 
     async def _timeline(self, path: Path) -> None:
         while True:
@@ -162,6 +186,7 @@ class Watch:
                  "results": self.done - done_before, "requests": requests - requests_before,
                  "throttled": self.throttled - throttled_before,
                  "share": round(self.share, 3), "pending": self.pending,
+                 "held": self.held,
                  "latency_p50": round(statistics.median(lat), 4) if lat else None,
                  "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 4) if lat else None}
         with open_file(path, "ab") as fh:   # 0600, no symbolic link followed
@@ -184,16 +209,27 @@ class WatchedClient(Client):
 
 
 class _Bar:
-    """tqdm, with the errors and 429s so far after the count."""
+    """tqdm, with the errors and 429s so far after the count, and the customers
+    held now while there are any."""
 
     def __init__(self, bar: Any, watch: Watch) -> None:
         self._bar = bar
         self._watch = watch
+        if not bar.disable:
+            watch.on_tick(self.tick)
+
+    def _postfix(self) -> str:
+        w = self._watch
+        held = f" held={w.held}" if w.held else ""
+        return f"errors={w.errors} 429s={w.throttled}{held}"
 
     def update(self, n: int) -> None:
-        w = self._watch
-        self._bar.set_postfix_str(f"errors={w.errors} 429s={w.throttled}", refresh=False)
+        self._bar.set_postfix_str(self._postfix(), refresh=False)
         self._bar.update(n)
+
+    def tick(self) -> None:
+        """Redraw with the figures of now, though no result came."""
+        self._bar.set_postfix_str(self._postfix(), refresh=True)
 
     def close(self) -> None:
         self._bar.close()

@@ -114,7 +114,7 @@ def _merge(into: dict[str, Any], p: dict[str, Any]) -> None:
     """Counts add up; latency keeps the worst p95 and collects p50s for the middle."""
     for key in ("dt", "results", "requests", "throttled"):
         into[key] += p[key]
-    into.update(t=p["t"], done=p["done"], share=p["share"])
+    into.update(t=p["t"], done=p["done"], share=p["share"], held=p.get("held"))
     into["_p50"].extend(p.get("_p50") or [p.get("latency_p50")])
     if p.get("latency_p95") is not None:
         into["latency_p95"] = max(into.get("latency_p95") or 0, p["latency_p95"])
@@ -287,6 +287,9 @@ def _charts(points: list[dict[str, Any]]) -> str:
         "#c62828", [(p["t"] - p["dt"], p["t"], 60 * p["throttled"] / p["dt"]) for p in points]))
     lat = chart("Request latency", "ms", span, marks=marks, lines=[
         ("p50", "#2e7d32", latency("latency_p50")), ("p95", "#ef6c00", latency("latency_p95"))])
+    held = chart("Held customers", "waiting out settle or a backoff", span, marks=marks, lines=[
+        ("held", "#6a1b9a", [(p["t"], p.get("held"), p["session"]) for p in points])]
+    ) if any(p.get("held") for p in points) else ""
     first = datetime.fromtimestamp(span[0], UTC)
     return (f"<h2>Over time <span class=muted>(UTC, from {first:%Y-%m-%d %H:%M})</span></h2>"
-            f"<div class=card>{throughput}{requests}{throttled}{lat}</div>")
+            f"<div class=card>{throughput}{requests}{throttled}{held}{lat}</div>")

@@ -78,6 +78,8 @@ def test_batches_keep_order_limits_and_every_record(customers: list[list[int]], 
     in_flight: list[list[Record]] = []
     sent: list[Record] = []
     while s.pending:
+        flying = sum(len(b) for b in in_flight)
+        assert s.pending == len(s) + flying + s.blocked, "blocked miscounted"
         batch = s.take(limit)
         if batch:
             assert len(batch) <= limit
@@ -109,3 +111,26 @@ def test_a_held_record_keeps_its_customer_until_given_back() -> None:
     assert s.take(50) == [a]
     s.finish(a)
     assert s.take(50) == [b]
+
+
+def test_records_behind_their_customer_count_as_blocked_until_they_head_every_queue() -> None:
+    s = Scheduler()
+    a, b, c, d = rec(1, "m:1"), rec(2, "e:x"), rec(3, "m:1", "e:x"), rec(4, "m:2")
+    for r in (a, b, c, d):
+        s.admit(r)
+    assert (s.pending, s.blocked) == (4, 1)
+    assert s.take(50) == [a, b, d]
+    s.finish(a)
+    assert s.blocked == 1          # c still waits behind b
+    s.finish(b)
+    assert s.blocked == 0 and s.take(50) == [c]
+
+
+def test_a_held_head_is_not_blocked_but_its_followers_are() -> None:
+    s = Scheduler()
+    a, b = rec(1, "m:1"), rec(2, "m:1")
+    s.admit(a, hold=True)
+    s.admit(b)
+    assert (s.pending, s.blocked, len(s)) == (2, 1, 0)
+    s.finish(a)
+    assert (s.pending, s.blocked, len(s)) == (1, 0, 1)

@@ -73,3 +73,36 @@ async def test_a_cancelled_run_leaves_no_request_behind(tmp_path: Path) -> None:
     assert others == [] and task.cancelled()
     # Abandoned, not awaited: the answers never came back into the ledger.
     assert (tmp_path / "run" / "results.jsonl").read_bytes() == b""
+
+
+async def test_held_records_have_their_own_bound_and_the_reader_waits_at_it(
+        tmp_path: Path) -> None:
+    """Every request is dropped (fate unknown): each record is final after one
+    attempt, its customer held for ``settle``. Held records do not count in the
+    window, but their own bound stops the reader: pending never exceeds both."""
+    ledger = make_input(tmp_path, 60)
+    seen: list[tuple[int, int, int]] = []
+    with simulator(p_drop=1.0) as sim:
+        settings = fast_settings(sim.base_url, batch_size=5, window=5, settle=0.2,
+                                 timeout=0.2, max_attempts=1, concurrency=2)
+        async with Client(settings, Auth(CREDS, settings.base_url)) as client:
+            pipeline = Pipeline(settings, ledger, client, held=10)
+
+            async def sample() -> None:
+                while True:
+                    seen.append((pipeline.sched.pending, pipeline.active,
+                                 pipeline.held_records))
+                    await asyncio.sleep(0.001)
+
+            sampler = asyncio.create_task(sample())
+            state = await pipeline.run()
+            sampler.cancel()
+    got = [orjson.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_bytes()
+           .splitlines()]
+    assert state == "finished"
+    assert sorted(r["line"] for r in got) == list(range(1, 61))
+    assert {(r["outcome"], r["uncertain"]) for r in got} == {("retryable", True)}
+    assert max(p for p, _, _ in seen) <= 5 + 10
+    assert max(a for _, a, _ in seen) <= 5 and max(h for _, _, h in seen) <= 10
+    assert max(h for _, _, h in seen) == 10      # the held bound was reached
+    assert pipeline.active == 0 and pipeline.held_records <= 10   # the last ones settling

@@ -1,5 +1,7 @@
 """``sent.jsonl``: every request journaled before it leaves, and, after a crash,
-which unfinished lines were sent and may have been applied."""
+which unfinished lines were sent and may have been applied — and when they were
+last sent (``t``, wall-clock seconds), so that a resume holds them only for what
+is left of ``settle``."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ class Journal:
         # One offset per session: send times stay exact monotonic differences,
         # readable as wall-clock seconds.
         self._wall_offset = time.time() - time.monotonic()
+        # After unfinished(): when each line that may have been applied was last
+        # sent (wall clock), for the settle a resume still owes it.
+        self.last_sent: dict[int, float] = {}
 
     def open(self) -> None:
         self.file = open_append(self.path)
@@ -61,14 +66,22 @@ class Journal:
         # Requests that carried an unfinished line, minus those whose answer said
         # nothing was applied: what is left may have been applied.
         unanswered: dict[str, list[int]] = {}
+        last_sent: dict[int, float] = {}
         for where, raw in read_lines(self.path):
             entry = check_sent(parse_json(raw, where), where, input_lines)
             if "answered" in entry:
                 unanswered.pop(entry["answered"], None)
                 continue
             open_lines = [n for n in entry["lines"] if n not in done]
+            at = entry.get("t")
             for line in open_lines:
                 sent_before[line] = sent_before.get(line, 0) + 1
+                if isinstance(at, int | float) and not isinstance(at, bool):
+                    last_sent[line] = float(at)
+                else:   # no usable send time: the resume holds it a whole settle
+                    last_sent.pop(line, None)
             if open_lines:
                 unanswered[entry["req"]] = open_lines
-        return sent_before, {n for lines in unanswered.values() for n in lines}
+        maybe = {n for lines in unanswered.values() for n in lines}
+        self.last_sent = {n: last_sent[n] for n in maybe if n in last_sent}
+        return sent_before, maybe

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .batching import Scheduler
+from .diskfull import DiskWatch
 from .errors import RunAborted
 from .logs import Logger, null_logger
 from .retry import RetryPolicy
@@ -72,6 +73,7 @@ class Stats:
 
 
 class Flow:
+    _disk: DiskWatch | None = None   # while run() runs: sending and reading wait on it
     def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,

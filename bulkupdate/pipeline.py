@@ -42,7 +42,6 @@ __all__ = ["READ_SLICE", "Pipeline", "Stats"]
 
 class Pipeline(Reading, Handling):
     _pacing: asyncio.Task[None] | None = None   # the dispatcher, while the throttle holds it
-    _disk: DiskWatch | None = None              # while run() runs
 
     # -- control -------------------------------------------------------------
 

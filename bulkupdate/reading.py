@@ -44,6 +44,10 @@ class Reading(Flow):
                 # Small slices, then back to the loop: a loop busy validating
                 # thousands of lines would wake the senders late. (A reader thread
                 # was tried: GIL hand-offs cost more than they saved.)
+                if self._disk is not None and not self._disk.ok.is_set():
+                    # Invalid lines' results would pile up in memory unwritten.
+                    await self._disk.ok.wait()
+                    continue
                 chunk = list(islice(lines, READ_SLICE))
                 if not chunk:
                     self.input_records = stats.lines_read

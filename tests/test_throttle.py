@@ -19,7 +19,9 @@ from bulkupdate.throttle import (
     HOLD_PERIODS,
     MIN_SHARE,
     ROOM_MARGIN,
+    SIGNIFICANT,
     SLACK,
+    Cut,
     LimitFinder,
     Throttle,
 )
@@ -58,10 +60,23 @@ def over_limit() -> tuple[LimitFinder, Clock, list[float]]:
     return finder, clock, times
 
 
+def refused_again(finder: LimitFinder, clock: Clock, times: list[float],
+                  retry_after: float | None = 1.0) -> Cut | None:
+    """The 41st request's 429 (lone, in the session's first period: a hiccup),
+    then the first request after the pause refused too: a limit."""
+    clock.now = times[40] + 0.002
+    first = finder.throttled(times[40], retry_after)
+    assert first is not None and first.hiccup
+    clock.now += first.pause_s
+    finder.granted(clock.now)
+    sent_at = clock.now
+    clock.now += 0.002
+    return finder.throttled(sent_at, retry_after)
+
+
 def test_the_admitted_rate_is_learned_and_held_just_under() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002                   # the 41st request's 429 arrives
-    cut = finder.throttled(times[40], 1.0)
+    cut = refused_again(finder, clock, times)
     assert cut is not None and not cut.hiccup
     assert cut.learned == Rate(40, 1) and finder.learned == 40
     assert finder.pace == pytest.approx(HOLD * 40)
@@ -75,18 +90,16 @@ def test_the_admitted_rate_is_learned_and_held_just_under() -> None:
 
 def test_429s_for_requests_sent_before_the_cut_are_echoes() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002
-    assert finder.throttled(times[40], 1.0) is not None
+    assert refused_again(finder, clock, times) is not None
     clock.now += 0.001
-    assert finder.throttled(times[40] + 0.001, 1.0) is None     # left before the cut
+    assert finder.throttled(clock.now - 0.002, 1.0) is None     # left before the cut
     assert finder.pace == pytest.approx(HOLD * 40)
 
 
 def test_a_second_cut_within_a_period_honours_retry_after_in_full() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002
-    first = finder.throttled(times[40], 1.0)
-    assert first is not None
+    first = refused_again(finder, clock, times)
+    assert first is not None and not first.hiccup
     clock.now += first.pause_s
     finder.granted(clock.now)
     clock.now += 0.002
@@ -98,8 +111,7 @@ def test_a_second_cut_within_a_period_honours_retry_after_in_full() -> None:
 
 def test_the_pace_holds_then_probes_upward_slowly() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002
-    cut = finder.throttled(times[40], None)
+    cut = refused_again(finder, clock, times, None)
     assert cut is not None
     held = finder.pace
     answers(finder, clock, cut.pause_s + HOLD_PERIODS - 0.05)
@@ -111,8 +123,7 @@ def test_the_pace_holds_then_probes_upward_slowly() -> None:
 
 def test_back_at_rate_soon_after_the_429s_stop_for_good() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002
-    assert finder.throttled(times[40], None) is not None
+    assert refused_again(finder, clock, times, None) is not None
     back = []
     for _ in range(1200):
         clock.now += 0.01
@@ -165,19 +176,95 @@ def test_a_429_when_the_server_admitted_all_of_rate_is_a_hiccup_even_early() -> 
 
 def test_no_hiccup_while_probing_a_learned_limit() -> None:
     finder, clock, times = over_limit()
-    clock.now = times[40] + 0.002
-    assert finder.throttled(times[40], None) is not None
+    assert refused_again(finder, clock, times, None) is not None
     answers(finder, clock, CLEAN_STRETCH + 1)
+    assert finder.pace > 40                         # probing above the learned 40/s
+    times = send(finder, clock, finder.pace, 1.0)  # saturated, at that pace
+    clock.now += 0.002
+    cut = finder.throttled(times[-1], None)
+    assert cut is not None and not cut.hiccup and cut.learned is not None
+    assert cut.learned.count >= 40
+
+
+def test_a_429_without_saturation_teaches_nothing() -> None:
+    # The tail of a run, customers held for settling: a trickle far under the pace.
+    clock = Clock()
+    finder = LimitFinder(Rate(30, 1), clock)
+    times = send(finder, clock, 30, 3.0)
+    times = send(finder, clock, 2, 3.0)
+    clock.now += 0.002
+    cut = finder.throttled(times[-1], 1.0)
+    assert cut is not None and cut.hiccup and finder.learned is None
+    assert finder.pace == finder.cap
+    # Not lone, still not saturated: still a hiccup.
+    times = send(finder, clock, 2, 0.5)
+    cut = finder.throttled(times[-1], 1.0)
+    assert cut is not None and cut.hiccup and finder.learned is None
+
+
+def test_a_429_in_the_first_instants_teaches_nothing() -> None:
+    # Three requests back to back at the start (the slack), one 429 44 ms later.
+    clock = Clock()
+    finder = LimitFinder(Rate(30, 1), clock)
+    times = send(finder, clock, 100, 0.03)
+    clock.now += 0.044
+    cut = finder.throttled(times[-1], 1.0)
+    assert cut is not None and cut.hiccup and finder.learned is None
+    assert finder.pace == finder.cap
+
+
+def test_stray_429s_below_the_learned_limit_are_hiccups() -> None:
+    finder, clock, times = over_limit()
+    assert refused_again(finder, clock, times, None) is not None
+    answers(finder, clock, 1.5)
+    # Saturated at the held pace (38.8/s, under the learned 40): one stray 429
+    # per period is no sign that the limit fell.
+    for _ in range(3):
+        times = send(finder, clock, finder.pace, 1.0)
+        clock.now += 0.002
+        cut = finder.throttled(times[-1], 1.0)
+        assert cut is not None and cut.hiccup and finder.learned == 40
+    # A real fall refuses a share of the requests: learned again, lower.
+    times = send(finder, clock, finder.pace, 1.0)
+    refused = times[-round(SIGNIFICANT * len(times)) - 1:]
+    clock.now += 0.002
+    first = finder.throttled(refused[0], None)
+    assert first is not None and first.hiccup       # lone so far
+    assert not any(finder.throttled(t, None) for t in refused[1:])   # echoes
+    clock.now += first.pause_s
     finder.granted(clock.now)
     clock.now += 0.002
     cut = finder.throttled(clock.now - 0.002, None)
     assert cut is not None and not cut.hiccup
+    assert finder.learned is not None and finder.learned < 40
+
+
+def test_paused_time_does_not_count_against_saturation() -> None:
+    clock = Clock()
+    finder = LimitFinder(Rate(30, 1), clock)
+    send(finder, clock, 30, 2.0)
+    finder.paused(clock.now, clock.now + 0.5)       # a 503's Retry-After: nobody sent
+    clock.now += 0.5
+    times = send(finder, clock, 30, 0.5)
+    assert finder.saturated(times[-1] + 0.001)
+    clock = Clock()
+    finder = LimitFinder(Rate(30, 1), clock)
+    send(finder, clock, 30, 2.0)
+    clock.now += 0.5                                # idle, not paused: the input trickled
+    times = send(finder, clock, 30, 0.5)
+    assert not finder.saturated(times[-1] + 0.001)
 
 
 def test_the_pace_has_a_floor_and_never_exceeds_the_cap() -> None:
     clock = Clock()
     finder = LimitFinder(Rate(100, 1), clock)
-    cut = finder.throttled(clock.now - 0.5, None)   # nothing admitted at all
+    times = send(finder, clock, 100, 2.0)
+    clock.now += 0.002
+    for t in times[-100:]:                          # the server refused a whole period
+        finder.throttled(t, None)
+    finder.granted(clock.now)
+    clock.now += 0.002
+    cut = finder.throttled(clock.now - 0.002, None)
     assert cut is not None and cut.learned == Rate(1, 1)
     assert finder.pace == 100 * MIN_SHARE
     clock = Clock()
@@ -190,8 +277,12 @@ def test_the_pace_has_a_floor_and_never_exceeds_the_cap() -> None:
 def test_a_per_minute_rate_learns_per_minute() -> None:
     clock = Clock()
     finder = LimitFinder(Rate(100, 60), clock)
-    times = send(finder, clock, 100 / 60, 40)      # 66 requests in 40 s
-    cut = finder.throttled(times[-1], 20.0)
+    times = send(finder, clock, 100 / 60, 40)      # 66 requests in 40 s, then 429s
+    first = finder.throttled(times[-1], 20.0)
+    assert first is not None and first.hiccup      # lone, in the first minute
+    clock.now += first.pause_s
+    finder.granted(clock.now)
+    cut = finder.throttled(clock.now, 20.0)
     assert cut is not None and str(cut.learned) == "66/min"
 
 
@@ -203,6 +294,9 @@ async def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
     times = [await t.acquire() for _ in range(21)]
     # No burst: after the slack is spent, one request per 5 ms on average.
     assert times[-1] - times[0] >= (20 - SLACK) * 0.005 * 0.99
+    first = t.throttled(times[-1], None)
+    assert first is not None and first.hiccup       # lone, in the first period
+    times.append(await t.acquire())
     cut = t.throttled(times[-1], None)
     assert cut is not None and not cut.hiccup
     pace = t.finder.pace

@@ -17,8 +17,8 @@
 A 429 teaches a limit only when the client was *saturated* over the period
 before the refused request: it offered (sent, refused requests included) at
 least ``SATURATED`` of what the pace in force allowed over that period — the
-period cut to the time since the session began, less the time every sender
-was paused. A 429 at a lower offered load (the tail of a run, customers held
+period cut to the time since the session's first request, less the time every
+sender was paused. A 429 at a lower offered load (the tail of a run, customers held
 for settling, the first instants of a session) or a stray one (a shared
 gateway's, whatever the pace) says nothing about the server's limit: it is a
 hiccup, and the pace stays.
@@ -50,8 +50,8 @@ FULL = 0.97              # ... as is one when the server admitted this share of 
 HICCUP_PAUSE = 0.1       # seconds every sender waits after a hiccup (at least a slot)
 ROOM_MARGIN = 0.05       # of a period: the server's clock stamps arrivals late when busy
 SATURATED = 0.9          # offered load, as a share of the pace, that makes a period saturated
-SIGNIFICANT = 0.1        # below the learned limit: share of a period's requests refused
-                         # (at least two) that shows the limit fell
+SIGNIFICANT = 0.25       # below the learned limit: share of a period's requests refused
+                         # (at least three) that shows the limit fell
 
 
 def jitter_margin(rate: Rate) -> float:
@@ -74,18 +74,21 @@ class LimitFinder:
 
     * A 429 for a request granted before the last cut is an echo of the old pace:
       ignored.
-    * A 429 when the client was not saturated (see the module) is a hiccup: every
-      sender waits ``HICCUP_PAUSE``, the pace stays.
-    * Below a limit already learned (the client offered less than it), 429s show
-      the limit fell only when they are ``SIGNIFICANT`` of the period's requests
-      and at least two, or when one comes within a period of a cut's pause;
-      fewer are stray (a gateway's): hiccups.
+    * A 429 in the session's first period, or when the client was not saturated
+      (see the module), is a hiccup: every sender waits ``HICCUP_PAUSE``, the
+      pace stays. In the first period the server's window may still hold
+      requests this session never saw (the session before a resume, another
+      client): what this session sent says nothing about the limit yet.
+    * When the server admitted less than the limit already learned in the period
+      before it, 429s show the limit fell only when they are ``SIGNIFICANT`` of
+      the period's requests and at least three; fewer are stray (a gateway's, or
+      the server's clock bunching arrivals): hiccups. Without this, every stray
+      429 while holding just under the limit would teach a little less.
     * A lone 429 at full pace is a hiccup when it follows ``CLEAN_STRETCH`` clean
       periods, when the server admitted ``FULL`` of ``--rate`` in the period
       before it (its limit is not lower; arrivals bunched: a server that paused,
-      connections opening at the start), or in the session's first period (a
-      limit refuses again at once; a stray 429 does not). A second 429 within a
-      period is not lone.
+      connections opening at the start). A second 429 within a period is not
+      lone.
     * Any other 429 is a limit: the server admitted what the client sent in the
       period before the refused request, less what it refused. The pace drops to
       ``HOLD`` of that, after a pause until the client's own send log says the
@@ -107,6 +110,7 @@ class LimitFinder:
         self._grants: deque[float] = deque()
         self._refused: deque[float] = deque()
         self._pauses: deque[tuple[float, float]] = deque()   # (start, end): nobody sent
+        self._first: float | None = None                     # the session's first grant
         self._start = start = clock()
         self._last_cut = self._last_signal = -math.inf     # the last 429 not an echo
         self._resumed = -math.inf                          # when its pause ended
@@ -117,6 +121,8 @@ class LimitFinder:
         """A request left at ``t`` (grant times ascend)."""
         grants = self._grants
         grants.append(t)
+        if self._first is None:
+            self._first = t
         horizon = t - 2 * self.rate.period
         while grants[0] < horizon:
             grants.popleft()
@@ -156,25 +162,26 @@ class LimitFinder:
     def _hiccup(self, now: float, sent_at: float, admitted: int) -> bool:
         """True when this 429 says nothing about the server's limit."""
         period = self.rate.period
-        if not self.saturated(sent_at):
+        if sent_at - self._start < period or not self.saturated(sent_at):
             return True
         lone = now - self._last_signal >= period
-        offered = self._offered(sent_at - period, sent_at) + 1    # the refused one too
-        repeated = sent_at < self._resumed + period   # refused again just after a cut
-        if self.learned is not None and offered < self.learned and not repeated:
+        if self.learned is not None and admitted < self.learned:
+            # The server admitted more than this before: is its limit really lower?
+            offered = self._offered(sent_at - period, sent_at) + 1   # the refused one too
             refused = sum(1 for t in self._refused if sent_at - period <= t <= sent_at)
-            return refused < max(2, SIGNIFICANT * offered)
+            return refused < max(3, SIGNIFICANT * offered)
         if self.pace < self.cap or not lone:
             return False
-        young = sent_at - self._start < period
         quiet = now - max(self._last_signal, self._start) >= CLEAN_STRETCH * period
-        return young or quiet or admitted >= FULL * self.rate.count
+        return quiet or admitted >= FULL * self.rate.count
 
     def saturated(self, sent_at: float) -> bool:
         """Whether the client offered the pace over the period before ``sent_at``:
         at least ``SATURATED`` of what the pace allowed in it, the period cut to
-        the session's start and less the time every sender was paused."""
-        start = max(sent_at - self.rate.period, self._start)
+        the session's first request and less the time every sender was paused."""
+        if self._first is None:
+            return False
+        start = max(sent_at - self.rate.period, self._first)
         span = sent_at - start - self._paused_within(start, sent_at)
         if span <= 0:
             return False

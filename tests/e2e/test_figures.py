@@ -116,3 +116,29 @@ def test_csv_report_has_one_fact_per_column(tmp_path: Path) -> None:
     assert all(r["code"] and "|" not in r["code"] for r in programs if r["outcome"] == "ok")
     invalid = [r for r in rows if r["outcome"] == "invalid"]
     assert all(r["field"] and not r["program"] and r["program_ok"] == "" for r in invalid)
+
+
+def test_run_and_validate_say_what_the_input_will_take(tmp_path: Path) -> None:
+    sample = tmp_path / "in.jsonl"
+    write_sample(sample, SimConfig(customers=20_000), 120)
+    checked = cli("validate", str(sample), "--quiet")
+    valid = int(checked.stderr.split(" valid")[0].split()[-1])
+    assert (f"{valid:,} records at --rate 100/min (the default; pass --rate), 50 a request: "
+            "about ") in checked.stderr
+    checked = cli("validate", str(sample), "--quiet", "--rate", "1/s", "--batch-size", "1")
+    assert f"at --rate 1/s (from --rate), 1 a request: about {valid // 60} min" \
+        in checked.stderr
+    run_dir = tmp_path / "run"
+    with simulator_process() as sim:
+        done = cli("run", str(sample), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+                   "--rate", "500/s", "--log-format", "text")
+        assert done.returncode == 1, done.stderr
+    records = sum(1 for line in sample.read_bytes().splitlines() if line.strip())
+    assert f"{records} records at --rate 500/s (from --rate), 50 a request: about 0 s" \
+        in done.stderr
+    events = [orjson.loads(x) for x in (run_dir / "events.jsonl").read_bytes().splitlines()]
+    started = next(e for e in events if e["event"] == "run.started")
+    assert started["records_left"] == records and started["estimate"] == "0 s"
+    piped = cli("run", "-", "--base-url", "http://127.0.0.1:9", "--run-dir",
+                str(tmp_path / "stdin"), "--log-format", "text", input="")
+    assert "standard input at --rate 100/min (the default; pass --rate)" in piped.stderr

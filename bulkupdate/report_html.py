@@ -21,7 +21,7 @@ import orjson
 from .api import CODE_MEANINGS as API_CODES
 from .progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
 from .report import _results
-from .rundir.summary import OLD_SESSION_KEYS, figure
+from .rundir.summary import OLD_SESSION_KEYS, figure, session_figures
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 COLORS = {"ok": "#2e7d32", "partial": "#f9a825", "rejected": "#c62828",
@@ -63,7 +63,9 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     points = _timeline(run_dir / TIMELINE)
     parts = [_head(run_dir, manifest, summary), _tiles(summary, points),
              _outcomes(summary), _charts(points), _codes(by_program, likely),
-             _invalid(invalid), _sessions(manifest)]
+             _invalid(invalid),
+             # A killed session timed from its journal, as in summary.json.
+             _sessions({"sessions": session_figures(run_dir, manifest.get("sessions") or [])})]
     out.write("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
               f"<title>bulkupdate: {escape(run_dir.name)}</title><style>{CSS}</style>"
               "</head><body><main>" + "".join(parts) + "</main></body></html>\n")

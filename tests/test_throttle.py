@@ -309,10 +309,14 @@ async def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
     times = [await t.acquire() for _ in range(21)]
     # No burst: after the slack is spent, one request per 5 ms on average.
     assert times[-1] - times[0] >= (20 - SLACK) * 0.005 * 0.99
-    first = t.throttled(times[-1], None)
-    assert first is not None and first.hiccup       # lone, in the first period
-    times.append(await t.acquire())
+    # Refused from here on: hiccups while in the session's first period (how long
+    # that lasts depends on the machine), then a limit.
     cut = t.throttled(times[-1], None)
+    for _ in range(200):
+        if cut is None or not cut.hiccup:
+            break
+        times.append(await t.acquire())
+        cut = t.throttled(times[-1], None)
     assert cut is not None and not cut.hiccup
     pace = t.finder.pace
     assert pace < 200 and t.share == pace / 200

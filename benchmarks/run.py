@@ -451,8 +451,8 @@ def figures(plan: Plan, cpu_runs: list[ClientRun], rate: ClientRun, latency: Cli
                util >= 0.98))
     add(Figure("429s answered by the server (server limit "
                f"{rate.server['command'].split('--rate-limit ')[1].split()[0]})",
-               f"{throttled} (client counted {rate.summary.get('throttled', 0)}); busiest 1 s "
-               f"window {rate.server['max_window']} requests", "0", throttled == 0))
+               f"{throttled} (client counted {rate.summary.get('throttled_answers', 0)}); "
+               f"busiest 1 s window {rate.server['max_window']} requests", "0", throttled == 0))
 
     pace = rate.server["pace_check"]
     add(Figure(f"Client pacing alone: bulkupdate's Throttle at {RATE}/s, no network",

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
     validate.add_argument("--quiet", action="store_true", help="only the counts")
+    validate.add_argument("--rate", help="the rate to estimate the run's time at "
+                                         "(default: BULKUPDATE_RATE, else 100/min)")
+    validate.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
@@ -218,6 +221,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "run":
         settings = _settings(args)
+        _say_estimate(args, settings)
         result = run_as_owner(lambda control: arun(args.input, settings, args.run_dir,
                                                    control=control), **_owner(args, settings))
         _say(result, _stderr_format(args))
@@ -232,7 +236,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "validate":
-        return _validate(args.input, quiet=args.quiet)
+        return _validate(args.input, quiet=args.quiet, rate=args.rate,
+                         batch_size=args.batch_size)
     if args.command == "report":
         from .report import write_report
 
@@ -268,9 +273,40 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"resume with: {hint}", file=sys.stderr)
 
 
-def _validate(input_arg: str, *, quiet: bool) -> int:
+def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
+    """What the input will take at the rate in force, before anything is sent."""
+    from .estimate import count_once, rate_source, sentence
+    from .settings import read_config
+
+    stdin = args.input == "-"
+    unknown = "standard input" if stdin else "a CSV or gzip input"
+    try:
+        records = None if stdin else count_once(Path(args.input))
+        config = read_config(args.config) if args.config else {}
+    except (OSError, BulkUpdateError):
+        return    # the run says what is wrong with it
+    source = rate_source(args.rate, os.environ, config, args.config)
+    text = sentence(records, settings.rate, settings.batch_size, source, unknown)
+    if _stderr_format(args) == "text":   # off a terminal, run.started carries it
+        print(f"bulkupdate: {text}", file=sys.stderr)
+
+
+def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
+              batch_size: str | None = None) -> int:
+    from .estimate import default_rate, rate_source, sentence
+    from .settings import parse_rate
     from .source import is_csv, iter_lines, json_array
     from .validate import Invalid, validate_line
+
+    rate_text = rate or os.environ.get(ENV_PREFIX + "RATE") or None
+    size_text = batch_size or os.environ.get(ENV_PREFIX + "BATCH_SIZE") or None
+    try:
+        at = parse_rate(rate_text) if rate_text else default_rate()
+        size = int(size_text) if size_text else MAX_BATCH
+        if not 1 <= size <= MAX_BATCH:
+            raise ValueError(size_text)
+    except ValueError:
+        raise UsageError(f"--batch-size {size_text}: use a number 1..{MAX_BATCH}") from None
 
     # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
@@ -286,6 +322,8 @@ def _validate(input_arg: str, *, quiet: bool) -> int:
             if not quiet:
                 print(item.describe())
     print(f"{records} records, {records - bad} valid, {bad} invalid", file=sys.stderr)
+    print(sentence(records - bad, at, size, rate_source(rate, os.environ, {}, None)),
+          file=sys.stderr)
     return 1 if bad else 0
 
 

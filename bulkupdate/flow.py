@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,22 +54,28 @@ def held_limit(window: int) -> int:
 
 @dataclass
 class Stats:
+    """One session's figures, named for what they count (the same names in the
+    manifest's sessions, ``summary.json``, the report and the metrics)."""
+
     lines_read: int = 0
-    requests: int = 0
-    records_sent: int = 0
-    transient: int = 0
-    throttled: int = 0
+    requests: int = 0                   # requests sent (each retry is one more)
+    records_sent: int = 0               # records in them
+    transient_answers: int = 0          # answers that decided nothing: retried or given up
+    throttled_answers: int = 0          # of which 429s
     splits: int = 0
     throttle_cuts: int = 0
     results: int = 0
-    learned_rate: str | None = None     # the server's limit, when 429s showed one
+    learned_rate: str | None = None     # the server's limit, seen while saturated
+    statuses: Counter[str] = field(default_factory=Counter)   # requests by answer status
     started: float = field(default_factory=time.monotonic)
 
     def as_session(self) -> dict[str, Any]:
         return {"requests": self.requests, "records_sent": self.records_sent,
-                "transient": self.transient, "throttled": self.throttled,
+                "transient_answers": self.transient_answers,
+                "throttled_answers": self.throttled_answers,
                 "splits": self.splits, "throttle_cuts": self.throttle_cuts,
                 "results": self.results, "learned_rate": self.learned_rate,
+                "statuses": dict(sorted(self.statuses.items())),
                 "duration_s": round(time.monotonic() - self.started, 3)}
 
 

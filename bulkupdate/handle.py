@@ -132,11 +132,11 @@ class Handling(Flow):
             self.log.info("throttle.learned", limit=learned, rate=str(self.settings.rate))
 
     def _transient(self, records: list[Record], answer: Answer, sent_at: float) -> None:
-        self.stats.transient += 1
+        self.stats.transient_answers += 1
         asked = answer.retry_after
         paced = self.retry.paced(asked)
         if answer.throttled:
-            self.stats.throttled += 1
+            self.stats.throttled_answers += 1
             cut = self.throttle.throttled(sent_at, paced)
             if cut is not None:
                 self._throttle_cut(cut, asked)

@@ -1,21 +1,29 @@
 """Prometheus metrics of one run, with the ``prometheus-client`` package.
 
 Each run has its own :class:`CollectorRegistry` (never the global one: several
-runs may share a process). Request counts and latencies are observed as answers
-come in; the rest is read from the live :class:`~bulkupdate.progress.Watch` at
-scrape time, so a scrape always agrees with the ledger:
+runs may share a process). Every series is produced at scrape time by one
+collector, from the live :class:`~bulkupdate.progress.Watch` and the run's
+manifest, so a scrape always agrees with the ledger, and no ``_created`` series
+is exposed (a run's counters start with the run, and ``run_info`` says which).
+Every counter covers the same scope: the run, all its sessions.
 
 ==========================================  =======  ===================================
+``bulkupdate_run_info{run_id,version,input}``  gauge  1; the labels tell two runs apart
+                                                     in one textfile collector
 ``bulkupdate_records_total{outcome}``       counter  final results of the run, by outcome
 ``bulkupdate_records_uncertain``            gauge    results with an attempt of unknown fate
 ``bulkupdate_records_pending``              gauge    in the pipeline, not yet final
 ``bulkupdate_records_remaining``            gauge    input records without a result yet
-``bulkupdate_requests_total{status}``       counter  requests of this session by HTTP status
-                                                     (``none``: no answer came)
-``bulkupdate_retries_total``                counter  answers of this session that were not
-                                                     definite (429, 5xx, timeouts ...)
-``bulkupdate_throttle_share``               gauge    the adaptive pace as a share of --rate
-``bulkupdate_request_duration_seconds``     hist.    request latency, send to answer
+``bulkupdate_requests_total{status}``       counter  requests of the run by HTTP status
+                                                     (``none``: no answer came; ``unknown``:
+                                                     sent by a session that recorded no
+                                                     statuses, e.g. one killed)
+``bulkupdate_transient_answers_total``      counter  answers of the run that decided
+                                                     nothing (429, 5xx, timeouts ...): their
+                                                     records were retried or given up
+``bulkupdate_throttle_pace_ratio``          gauge    the adaptive pace as a share of --rate
+``bulkupdate_request_duration_seconds``     hist.    this session's request latency, send
+                                                     to answer
 ``bulkupdate_exit_code``                    gauge    once the run has ended
 ``bulkupdate_end_time_seconds``             gauge    once the run has ended (Unix time)
 ==========================================  =======  ===================================
@@ -26,29 +34,71 @@ scrape time, so a scrape always agrees with the ledger:
 
 from __future__ import annotations
 
+import bisect
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import write_to_textfile
 from prometheus_client.registry import Collector
 
 from .errors import UsageError
 from .logs import Logger
 from .progress import OUTCOMES, Watch
+from .rundir.summary import session_figures
+from .version import __version__
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _earlier(sessions: list[dict[str, Any]]) -> tuple[Counter[str], int]:
+    """Requests by status and transient answers of the sessions before this one."""
+    statuses: Counter[str] = Counter()
+    transient = 0
+    for s in sessions:
+        by_status = s.get("statuses")
+        if isinstance(by_status, dict):
+            statuses.update({str(k): int(v) for k, v in by_status.items()})
+        elif s.get("requests"):
+            statuses["unknown"] += int(s["requests"])
+        transient += int(s.get("transient_answers", s.get("transient", 0)) or 0)
+    return statuses, transient
 
 
 class _Live(Collector):
     def __init__(self, watch: Watch) -> None:
         self._watch = watch
+        manifest = watch.ledger.manifest
+        self._info = {"run_id": str(manifest.get("run_id", "")), "version": __version__,
+                      "input": str(manifest.get("input", ""))}
+        # The manifest holds the earlier sessions only: this one is added after.
+        self._statuses, self._transient = _earlier(
+            session_figures(watch.ledger.dir, list(manifest.get("sessions") or ())))
+        self._lock = threading.Lock()    # answers on the loop, scrapes in a thread
+        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._latency_sum = 0.0
+
+    def observe(self, status: str, seconds: float) -> None:
+        with self._lock:
+            self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self._latency_sum += seconds
 
     def collect(self) -> Iterator[Metric]:
         w = self._watch
+        info = GaugeMetricFamily("bulkupdate_run_info", "The run these series belong to",
+                                 labels=list(self._info))
+        info.add_metric(list(self._info.values()), 1)
+        yield info
         records = CounterMetricFamily("bulkupdate_records", "Final results by outcome",
                                       labels=["outcome"])
         counts = w.counts()
@@ -63,11 +113,27 @@ class _Live(Collector):
         if total is not None:
             yield GaugeMetricFamily("bulkupdate_records_remaining",
                                     "Input records without a result yet", max(0, total - w.done))
+        requests = CounterMetricFamily("bulkupdate_requests", "Requests by HTTP status",
+                                       labels=["status"])
+        for status, count in sorted((self._statuses + w.statuses).items()):
+            requests.add_metric([status], count)
+        yield requests
         stats = w.pipeline.stats if w.pipeline is not None else None
-        yield CounterMetricFamily("bulkupdate_retries", "Answers that were not definite",
-                                  stats.transient if stats else 0)
-        yield GaugeMetricFamily("bulkupdate_throttle_share",
+        yield CounterMetricFamily("bulkupdate_transient_answers",
+                                  "Answers that decided nothing: retried or given up",
+                                  self._transient + (stats.transient_answers if stats else 0))
+        yield GaugeMetricFamily("bulkupdate_throttle_pace_ratio",
                                 "Adaptive pace as a share of --rate", w.share)
+        with self._lock:
+            cumulative, buckets = 0, []
+            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self._buckets,
+                                    strict=True):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            latency_sum = self._latency_sum
+        yield HistogramMetricFamily("bulkupdate_request_duration_seconds",
+                                    "Request latency, send to answer", buckets=buckets,
+                                    sum_value=latency_sum)
         if w.exit_code is not None:
             yield GaugeMetricFamily("bulkupdate_exit_code", "Exit status of the run",
                                     w.exit_code)
@@ -75,21 +141,20 @@ class _Live(Collector):
                                     time.time())
 
 
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
+
+
 class RunMetrics:
     def __init__(self, watch: Watch) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests = Counter("bulkupdate_requests", "Requests by HTTP status",
-                                 ["status"], registry=self.registry)
-        self._latency = Histogram("bulkupdate_request_duration_seconds",
-                                  "Request latency, send to answer",
-                                  buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(_Live(watch))
+        self._live = _Live(watch)
+        self.registry.register(self._live)
         watch.on_answer(self.observe)
         self._server: Any = None
 
     def observe(self, status: str, seconds: float) -> None:
-        self._requests.labels(status=status).inc()
-        self._latency.observe(seconds)
+        self._live.observe(status, seconds)
 
     def serve(self, port: int) -> int:
         """Serve on loopback; returns the port (useful with 0: any free one)."""

@@ -30,6 +30,7 @@ from .answers import Kind
 from .batching import chunk_bodies
 from .diskfull import DiskWatch
 from .errors import DiskFull, RunAborted
+from .estimate import counted, duration, seconds
 from .flow import Stats
 from .handle import Handling
 from .reading import READ_SLICE, Reading
@@ -63,8 +64,13 @@ class Pipeline(Reading, Handling):
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
                                       self._fail, lambda: self._stopping)
+        total = counted(self.ledger.input_path)     # counted already: the bar's total
+        left = None if total is None else max(0, total - self.ledger.done.count)
+        estimate = None if left is None else seconds(left, self.settings.rate, self.batch_size)
         self.log.info("run.started", window=self._window, batch_size=self.batch_size,
-                      concurrency=self.settings.concurrency, rate=str(self.settings.rate))
+                      concurrency=self.settings.concurrency, rate=str(self.settings.rate),
+                      records_left=left, estimate_s=None if estimate is None else round(estimate),
+                      estimate=None if estimate is None else duration(estimate))
         reader = asyncio.create_task(self._read(), name="reader")
         syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")

@@ -126,8 +126,9 @@ class Watch:
         stats = self.pipeline.stats if self.pipeline is not None else None
         return {"done": self.done, "total": total, **self.counts(),
                 "uncertain": self.uncertain, "held": self.held,
-                "requests": stats.requests if stats else 0, "throttled": self.throttled,
-                "pace": round(pace, 1), "throttle_share": round(self.share, 3),
+                "requests": stats.requests if stats else 0,
+                "throttled_answers": self.throttled,
+                "results_per_s": round(pace, 1), "throttle_pace_ratio": round(self.share, 3),
                 "eta_s": round(left / pace) if left is not None and pace > 0 else None}
 
     def take_latencies(self) -> list[float]:
@@ -141,6 +142,7 @@ class Watch:
                       ) -> AsyncIterator[None]:
         """The timeline while ``pipeline`` runs; with ``log``, the heartbeat too."""
         self.pipeline = pipeline
+        pipeline.stats.statuses = self.statuses    # the session's figures keep them
         tasks = [asyncio.create_task(self._timeline(self.ledger.dir / TIMELINE))]
         if log is not None:
             tasks.append(asyncio.create_task(self._heartbeat(log, settings.progress_every)))

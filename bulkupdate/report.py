@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,9 +19,12 @@ from .rundir.check import check_result, parse_json
 from .rundir.lock import describe, holder
 from .rundir.manifest import MAX_MANIFEST, read_manifest
 from .rundir.private import open_file
+from .rundir.summary import figure
 
-CSV_COLUMNS = ("line", "ref", "outcome", "customer", "customerId", "attempts", "uncertain",
-               "codes", "message", "field")
+# One row per program update of a record (a record without one, e.g. invalid:
+# one row); one fact per column, so a spreadsheet can filter on any of them.
+CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "attempts", "customer", "customerId",
+               "program", "update_type", "program_ok", "code", "message", "field")
 
 
 def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -64,7 +68,7 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     if owner is not None:
         out.write(f"state      in progress: {describe(owner)}\n")
     else:
-        out.write("state      stopped: the run has not finished (bulkupdate resume RUN_DIR)\n")
+        out.write(f"state      stopped: the run has not finished ({resume_command(run_dir)})\n")
     out.write(f"records    {sum(counts.values())} reported so far\n")
     for name, count in sorted(counts.items()):
         out.write(f"  {name:<11} {count:>8}\n")
@@ -91,18 +95,34 @@ def _customer(customer: dict[str, Any] | None) -> str:
     return ";".join(f"{k}={v}" for k, v in customer.items() if v not in (None, ""))
 
 
+def resume_command(run_dir: Path) -> str:
+    """The command that finishes this run, ready to paste into a shell."""
+    return f"bulkupdate resume {shlex.quote(str(run_dir))}"
+
+
+def _cell(value: Any) -> Any:
+    """Empty for none; booleans as ``true``/``false``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv(run_dir: Path, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in _results(run_dir):
-        programs = r.get("programs") or []
-        codes = "|".join(str(p.get("code")) for p in programs) or str(r.get("code") or "")
-        message = r.get("error") or r.get("message") or "|".join(
-            p.get("message", "") for p in programs if not p.get("ok"))
-        writer.writerow([r["line"], r.get("ref") or "", r["outcome"], _customer(r.get("customer")),
-                         r.get("customerId") or "", r.get("attempts", 0),
-                         "yes" if r.get("uncertain") else "", codes, message,
-                         r.get("field") or ""])
+        head = [r["line"], _cell(r.get("ref")), r["outcome"], _cell(bool(r.get("uncertain"))),
+                r.get("attempts", 0), _customer(r.get("customer")), _cell(r.get("customerId"))]
+        programs = r.get("programs") or [{}]
+        for p in programs:
+            ok = p.get("ok") if p else None
+            message = p.get("message") or r.get("error") or r.get("message")
+            writer.writerow([*head, _cell(p.get("partnerProgramName")),
+                             _cell(p.get("updateType")), _cell(ok),
+                             _cell(p.get("code", r.get("code"))), _cell(message),
+                             _cell(r.get("field"))])
 
 
 def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
@@ -116,14 +136,17 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
     w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")
     w(f"exit code  {summary.get('exit_code')}\n")
+    killed = summary.get("sessions_killed") or 0
     w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
-      f"{summary['sessions']} session(s); {summary['throttled']} throttled, "
-      f"{summary['transient_failures']} transient failures\n")
-    if summary.get("customers_per_s"):
-        w(f"throughput {summary['customers_per_s']} customers/s\n")
+      f"{summary['sessions']} session(s)"
+      + (f" ({killed} killed: timed from their journal)" if killed else "") + "\n")
+    w(f"answers    {figure(summary, 'transient_answers', 0)} transient (retried or given up), "
+      f"of which {figure(summary, 'throttled_answers', 0)} throttled (429)\n")
+    if figure(summary, "results_per_s"):
+        w(f"throughput {figure(summary, 'results_per_s')} results/s\n")
     if summary.get("learned_rate"):
-        w(f"server     admitted about {summary['learned_rate']} (learned from its 429s); "
-          "a --rate a little under it avoids them\n")
+        w(f"server     admitted about {summary['learned_rate']} (learned from its 429s while "
+          "sending at full pace); a --rate a little under it avoids them\n")
     w("\noutcome       records\n")
     for name, count in summary["outcomes"].items():
         w(f"  {name:<11} {count:>8}\n")
@@ -140,9 +163,12 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
         width = max(len(fld) for fld in invalid)
         for fld, count in invalid.most_common(10):
             w(f"  {fld:<{width}} {count:>7}\n")
-    w(f"\nper record: {run_dir / RESULTS}  (bulkupdate report {run_dir} --format csv)\n")
+    w(f"\nper record: {run_dir / RESULTS}  "
+      f"(bulkupdate report {shlex.quote(str(run_dir))} --format csv)\n")
+    if not summary.get("complete"):
+        w(f"to finish:  {resume_command(run_dir)}\n")
     if summary["outcomes"].get("retryable"):
-        w(f"to retry:   bulkupdate run {run_dir / 'retry.jsonl'}\n")
+        w(f"to retry:   bulkupdate run {shlex.quote(str(run_dir / 'retry.jsonl'))}\n")
 
 
 def render(run_dir: Path, fmt: str = "table") -> str:

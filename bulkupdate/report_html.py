@@ -21,6 +21,7 @@ import orjson
 from .api import CODE_MEANINGS as API_CODES
 from .progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
 from .report import _results
+from .rundir.summary import OLD_SESSION_KEYS, figure, session_figures
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 COLORS = {"ok": "#2e7d32", "partial": "#f9a825", "rejected": "#c62828",
@@ -62,7 +63,9 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     points = _timeline(run_dir / TIMELINE)
     parts = [_head(run_dir, manifest, summary), _tiles(summary, points),
              _outcomes(summary), _charts(points), _codes(by_program, likely),
-             _invalid(invalid), _sessions(manifest)]
+             _invalid(invalid),
+             # A killed session timed from its journal, as in summary.json.
+             _sessions({"sessions": session_figures(run_dir, manifest.get("sessions") or [])})]
     out.write("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
               f"<title>bulkupdate: {escape(run_dir.name)}</title><style>{CSS}</style>"
               "</head><body><main>" + "".join(parts) + "</main></body></html>\n")
@@ -170,13 +173,14 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
     o = summary["outcomes"]
     records = summary.get("input_records") or 0
     share = f"{100 * o['ok'] / records:.1f}%" if records else "&ndash;"
-    throttled = summary.get("throttled", 0)
+    throttled = figure(summary, "throttled_answers", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
              ("not ok", _num(records - o["ok"])), ("retryable", _num(o["retryable"])),
              ("uncertain", _num(summary.get("uncertain", 0))),
              ("requests", _num(summary.get("requests"))), ("429 answers", _num(throttled)),
              ("duration", _duration(summary.get("duration_s"))),
-             ("customers/s", _num(summary.get("customers_per_s")))]
+             ("results/s", _num(figure(summary, "results_per_s"))),
+             ("learned limit", escape(summary.get("learned_rate") or "none"))]
     return "<h2>Totals</h2><div class=tiles>" + "".join(
         f"<div class=tile><b>{value}</b><span>{escape(name)}</span></div>"
         for name, value in tiles) + "</div>"
@@ -251,7 +255,7 @@ def _sessions(manifest: dict[str, Any]) -> str:
             f"<td>{escape(str(s.get('ended_at') or 'killed'))}</td>"
             f"<td class=n>{_duration(s.get('duration_s'))}</td>"
             f"<td class=n>{_num(s.get('requests'))}</td><td class=n>{_num(s.get('results'))}</td>"
-            f"<td class=n>{_num(s.get('throttled'))}</td>"
+            f"<td class=n>{_num(figure(s, 'throttled_answers', old=OLD_SESSION_KEYS))}</td>"
             f"<td class=n>{_num(s.get('exit_code'))}</td><td>{escape(changed)}</td></tr>")
     return ("<h2>Sessions</h2><div class=card><table><tr><th>#</th><th>started</th>"
             "<th>ended</th><th>duration</th><th>requests</th><th>results</th><th>429s</th>"

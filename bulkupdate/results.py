@@ -57,6 +57,10 @@ class RecordResult:
                    message=data.get("message"))
 
 
+_OLD_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient_failures",
+             "results_per_s": "customers_per_s"}
+
+
 @dataclass(frozen=True)
 class Summary:
     """``summary.json`` as a value. ``summary["outcomes"]`` still works for code
@@ -72,11 +76,11 @@ class Summary:
     uncertain: int = 0
     sessions: int = 0
     sessions_killed: int = 0
-    requests: int = 0
-    throttled: int = 0
-    transient_failures: int = 0
-    duration_s: float = 0.0
-    customers_per_s: float | None = None
+    requests: int = 0                 # requests sent, all sessions (a killed one's too)
+    throttled_answers: int = 0        # 429 answers
+    transient_answers: int = 0        # answers that decided nothing (429, 5xx, timeouts ...)
+    duration_s: float = 0.0           # the sessions' time (a killed one's from its journal)
+    results_per_s: float | None = None
     started_at: str | None = None
     ended_at: str | None = None
     exit_code: int | None = None
@@ -86,7 +90,22 @@ class Summary:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
         known = {f.name for f in fields(cls)} - {"raw"}
-        return cls(**{k: v for k, v in data.items() if k in known}, raw=dict(data))
+        values = {new: data[old] for new, old in _OLD_KEYS.items() if old in data}
+        values.update((k, v) for k, v in data.items() if k in known)
+        return cls(**values, raw=dict(data))
+
+    # The names of older versions.
+    @property
+    def throttled(self) -> int:
+        return self.throttled_answers
+
+    @property
+    def transient_failures(self) -> int:
+        return self.transient_answers
+
+    @property
+    def customers_per_s(self) -> float | None:
+        return self.results_per_s
 
     def count(self, outcome: Outcome | str) -> int:
         return self.outcomes.get(str(outcome), 0)

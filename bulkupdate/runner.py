@@ -22,6 +22,7 @@ from .auth import Auth
 from .control import Control
 from .crash import crashed, reraise
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
+from .estimate import count_once
 from .intake import Source, check_source
 from .logs import Logger, RunLog
 from .pipeline import Pipeline
@@ -33,7 +34,7 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source import count_records, iter_lines, scan_input
+from .source import iter_lines, scan_input
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -190,7 +191,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
         started = time.monotonic()
         show = sys.stderr.isatty() if settings.progress is None else settings.progress
         # A pass over the input, for the bar's and the heartbeat's total and ETA.
-        total = await asyncio.to_thread(count_records, ledger.input_path)
+        total = await asyncio.to_thread(count_once, ledger.input_path)   # once per process
         watch = Watch(ledger, total, len(ledger.manifest["sessions"]) + 1)
         metrics = _metrics(watch, settings, log)
         session = ledger.begin_session(now_iso(), **_changed(ledger, settings))

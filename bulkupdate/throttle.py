@@ -13,6 +13,15 @@
 * the server's own limit, when 429s show it is lower: :class:`LimitFinder`
   learns it from what the server admitted and holds the pace just under it
   (see there). It is never above ``--rate``: the two limits above still apply.
+
+A 429 teaches a limit only when the client was *saturated* over the period
+before the refused request: it offered (sent, refused requests included) at
+least ``SATURATED`` of what the pace in force allowed over that period — the
+period cut to the time since the session's first request, less the time every
+sender was paused. A 429 at a lower offered load (the tail of a run, customers held
+for settling, the first instants of a session) or a stray one (a shared
+gateway's, whatever the pace) says nothing about the server's limit: it is a
+hiccup, and the pace stays.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ CLEAN_STRETCH = 5.0      # periods at full pace without a 429: a lone 429 is a h
 FULL = 0.97              # ... as is one when the server admitted this share of --rate
 HICCUP_PAUSE = 0.1       # seconds every sender waits after a hiccup (at least a slot)
 ROOM_MARGIN = 0.05       # of a period: the server's clock stamps arrivals late when busy
+SATURATED = 0.9          # offered load, as a share of the pace, that makes a period saturated
+SIGNIFICANT = 0.25       # below the learned limit: share of a period's requests refused
+                         # (at least three) that shows the limit fell
 
 
 def jitter_margin(rate: Rate) -> float:
@@ -62,11 +74,21 @@ class LimitFinder:
 
     * A 429 for a request granted before the last cut is an echo of the old pace:
       ignored.
+    * A 429 in the session's first period, or when the client was not saturated
+      (see the module), is a hiccup: every sender waits ``HICCUP_PAUSE``, the
+      pace stays. In the first period the server's window may still hold
+      requests this session never saw (the session before a resume, another
+      client): what this session sent says nothing about the limit yet.
+    * When the server admitted less than the limit already learned in the period
+      before it, 429s show the limit fell only when they are ``SIGNIFICANT`` of
+      the period's requests and at least three; fewer are stray (a gateway's, or
+      the server's clock bunching arrivals): hiccups. Without this, every stray
+      429 while holding just under the limit would teach a little less.
     * A lone 429 at full pace is a hiccup when it follows ``CLEAN_STRETCH`` clean
-      periods, or when the server admitted ``FULL`` of ``--rate`` in the period
+      periods, when the server admitted ``FULL`` of ``--rate`` in the period
       before it (its limit is not lower; arrivals bunched: a server that paused,
-      connections opening at the start): every sender waits ``HICCUP_PAUSE``, the
-      pace stays. A second 429 within a period is not lone.
+      connections opening at the start). A second 429 within a period is not
+      lone.
     * Any other 429 is a limit: the server admitted what the client sent in the
       period before the refused request, less what it refused. The pace drops to
       ``HOLD`` of that, after a pause until the client's own send log says the
@@ -87,6 +109,8 @@ class LimitFinder:
         self.learned: int | None = None      # requests per period, at the last cut
         self._grants: deque[float] = deque()
         self._refused: deque[float] = deque()
+        self._pauses: deque[tuple[float, float]] = deque()   # (start, end): nobody sent
+        self._first: float | None = None                     # the session's first grant
         self._start = start = clock()
         self._last_cut = self._last_signal = -math.inf     # the last 429 not an echo
         self._resumed = -math.inf                          # when its pause ended
@@ -97,6 +121,8 @@ class LimitFinder:
         """A request left at ``t`` (grant times ascend)."""
         grants = self._grants
         grants.append(t)
+        if self._first is None:
+            self._first = t
         horizon = t - 2 * self.rate.period
         while grants[0] < horizon:
             grants.popleft()
@@ -111,12 +137,12 @@ class LimitFinder:
             return None
         period = self.rate.period
         admitted = len(self._admitted(sent_at - period, sent_at))
-        if self._hiccup(now, admitted):
+        if self._hiccup(now, sent_at, admitted):
             pause = min(max(HICCUP_PAUSE, self.rate.interval), retry_after or math.inf)
             self._last_cut = self._last_signal = now
-            self._resumed = now + pause
+            self.paused(now, now + pause)
             return Cut(True, self.pace_rate, self.learned_rate, pause)
-        # A period that overlaps the last pause undercounts what the server admits:
+        # A period that overlaps the last cut's pause undercounts what the server admits:
         # keep what was learned, and wait as long as the server asks.
         repeated = sent_at < self._resumed + period
         if not (repeated and self.learned):
@@ -128,16 +154,61 @@ class LimitFinder:
             resume = now + retry_after if repeated else min(resume, now + retry_after)
         self._last_cut = self._last_signal = now
         self._resumed = resume
+        self.paused(now, resume)
         self._hold_until = self._last_step = resume + HOLD_PERIODS * period
         self._above_since = None
         return Cut(False, self.pace_rate, self.learned_rate, resume - now)
 
-    def _hiccup(self, now: float, admitted: int) -> bool:
+    def _hiccup(self, now: float, sent_at: float, admitted: int) -> bool:
+        """True when this 429 says nothing about the server's limit."""
         period = self.rate.period
-        if self.pace < self.cap or now - self._last_signal < period:
+        if sent_at - self._start < period or not self.saturated(sent_at):
+            return True
+        lone = now - self._last_signal >= period
+        if self.learned is not None and admitted < self.learned:
+            # The server admitted more than this before: is its limit really lower?
+            offered = self._offered(sent_at - period, sent_at) + 1   # the refused one too
+            refused = sum(1 for t in self._refused if sent_at - period <= t <= sent_at)
+            return refused < max(3, SIGNIFICANT * offered)
+        if self.pace < self.cap or not lone:
             return False
         quiet = now - max(self._last_signal, self._start) >= CLEAN_STRETCH * period
         return quiet or admitted >= FULL * self.rate.count
+
+    def saturated(self, sent_at: float) -> bool:
+        """Whether the client offered the pace over the period before ``sent_at``:
+        at least ``SATURATED`` of what the pace allowed in it, the period cut to
+        the session's first request and less the time every sender was paused."""
+        if self._first is None:
+            return False
+        start = max(sent_at - self.rate.period, self._first)
+        span = sent_at - start - self._paused_within(start, sent_at)
+        if span <= 0:
+            return False
+        return self._offered(start, sent_at) + 1 >= SATURATED * self.pace * span
+
+    def paused(self, start: float, end: float) -> None:
+        """Every sender waited from ``start`` to ``end`` (no request could leave)."""
+        if end <= start:
+            return
+        pauses = self._pauses
+        pauses.append((start, end))
+        while pauses and pauses[0][1] < start - 2 * self.rate.period:
+            pauses.popleft()
+
+    def _paused_within(self, start: float, end: float) -> float:
+        """Seconds of [start, end) covered by pauses (overlapping pauses once)."""
+        total, reach = 0.0, start
+        for a, b in sorted(self._pauses):
+            a, b = max(a, reach), min(b, end)
+            if b > a:
+                total += b - a
+                reach = b
+        return total
+
+    def _offered(self, start: float, end: float) -> int:
+        """Grants in [start, end), refused ones included."""
+        return sum(1 for t in self._grants if start <= t < end)
 
     def clean(self) -> bool:
         """A definite answer: probe upward. True when the pace is back at ``--rate``."""
@@ -248,4 +319,6 @@ class Throttle:
 
     def pause(self, seconds: float) -> None:
         """Hold every sender back (a 503 or 461 with Retry-After)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        now = time.monotonic()
+        self.finder.paused(max(now, self._paused_until), now + seconds)
+        self._paused_until = max(self._paused_until, now + seconds)

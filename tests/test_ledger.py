@@ -74,7 +74,7 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     assert summary["outcomes"] == {"ok": 1, "partial": 0, "rejected": 1, "retryable": 1,
                                    "invalid": 0}
     assert summary["codes"] == {"200": 1, "8015": 1}
-    assert summary["uncertain"] == 1 and summary["customers_per_s"] == 2.0
+    assert summary["uncertain"] == 1 and summary["results_per_s"] == 2.0
 
 
 def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:

@@ -51,7 +51,9 @@ def test_the_table_names_counts_codes_and_fields(run_dir: Path) -> None:
 def test_csv_has_one_row_per_result(run_dir: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(render(run_dir, "csv"))))
     assert [r["outcome"] for r in rows] == ["ok", "invalid", "rejected"]
-    assert rows[0]["customer"] == "mobile=9197" and rows[2]["uncertain"] == "yes"
+    assert rows[0]["customer"] == "mobile=9197" and rows[2]["uncertain"] == "true"
+    assert rows[0]["uncertain"] == "false" and rows[0]["program"] == "P"
+    assert rows[2]["code"] == "8015" and rows[1]["code"] == "" and rows[1]["program_ok"] == ""
     assert rows[1]["message"] == "must be a positive integer"
 
 

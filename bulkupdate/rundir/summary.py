@@ -1,19 +1,47 @@
 """``summary.json`` and ``retry.jsonl``: what a run adds up to, derived at the end
 of each session from the results' counts, the manifest's sessions and the input
-(byte for byte), so a crash between two writes can never make them disagree."""
+(byte for byte), so a crash between two writes can never make them disagree.
+
+A killed session (SIGKILL, power loss) has no figures in the manifest: its time
+and requests are taken from ``sent.jsonl``, first to last request it journaled,
+so that the run's duration and throughput are not overstated.
+
+Every figure names what it counts (the same names in events, this file, the
+report and the metrics): ``requests`` sent, ``throttled_answers`` (429s),
+``transient_answers`` (answers that decided nothing: 429, 503, other 5xx,
+timeouts, dropped connections, items answered "not now"; their records were
+retried or given up as ``retryable``), ``results_per_s`` (final results per
+second of the sessions' time). Older runs' keys (``throttled``,
+``transient_failures``, ``customers_per_s``) are read by :func:`figure`.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..source import iter_lines
-from .files import RETRY, SUMMARY, write_json_atomic
+from .files import RETRY, SENT, SUMMARY, write_json_atomic
 from .private import open_file
 from .resultsfile import ResultsFile
 
 OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
+# Keys of summary.json (and of a session) as older versions wrote them.
+OLD_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient_failures",
+            "results_per_s": "customers_per_s"}
+OLD_SESSION_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient"}
+
+
+def figure(data: dict[str, Any], key: str, default: Any = None, *,
+           old: dict[str, str] = OLD_KEYS) -> Any:
+    """``data[key]``, or what an older version wrote under its old name."""
+    if key in data:
+        return data[key]
+    return data.get(old.get(key, key), default)
 
 
 def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
@@ -36,32 +64,84 @@ def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
 def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
                   records: int) -> dict[str, Any]:
     outcomes, codes = results.outcomes, results.codes
-    sessions = manifest["sessions"]
-    duration = sum(s.get("duration_s", 0.0) for s in sessions)
-    finished = sum(s.get("results", 0) for s in sessions)
+    sessions = session_figures(run_dir, manifest["sessions"])
+    duration = sum(s.get("duration_s") or 0.0 for s in sessions)
+    reported = sum(outcomes.values())
+
+    def total(key: str) -> int:
+        return sum(figure(s, key, 0, old=OLD_SESSION_KEYS) or 0 for s in sessions)
+
     summary = {
         "run_id": manifest["run_id"],
         "input": manifest["input"],
         "input_records": records,
-        "results": sum(outcomes.values()),
-        "complete": sum(outcomes.values()) == records,
+        "results": reported,
+        "complete": reported == records,
         "outcomes": {k: outcomes.get(k, 0) for k in OUTCOMES},
         "codes": {str(k): codes[k] for k in sorted(codes, key=_numeric_first)},
         "uncertain": results.uncertain,
         "sessions": len(sessions),
         "sessions_killed": sum(1 for s in sessions if s.get("ended_at") is None),
-        "requests": sum(s.get("requests", 0) for s in sessions),
-        "throttled": sum(s.get("throttled", 0) for s in sessions),
+        "requests": total("requests"),
+        "throttled_answers": total("throttled_answers"),
         "learned_rate": next((s["learned_rate"] for s in reversed(sessions)
                               if s.get("learned_rate")), None),
-        "transient_failures": sum(s.get("transient", 0) for s in sessions),
+        "transient_answers": total("transient_answers"),
         "duration_s": round(duration, 3),
-        "customers_per_s": round(finished / duration, 1) if duration else None,
+        "results_per_s": round(reported / duration, 1) if duration else None,
         "started_at": manifest["started_at"],
         "ended_at": manifest.get("ended_at"),
     }
     write_json_atomic(run_dir / SUMMARY, summary)
     return summary
+
+
+def session_figures(run_dir: Path, sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifest's sessions (copies), a killed one's time and requests filled
+    in from ``sent.jsonl``."""
+    sessions = [dict(s) for s in sessions]
+    if any(_killed(s) for s in sessions):
+        _from_journal(run_dir / SENT, sessions)
+    return sessions
+
+
+def _killed(session: dict[str, Any]) -> bool:
+    return session.get("ended_at") is None and session.get("duration_s") is None
+
+
+def _from_journal(sent: Path, sessions: list[dict[str, Any]]) -> None:
+    """A killed session's ``duration_s`` (its first to its last journaled request)
+    and ``requests``, from ``sent.jsonl``: one pass, one entry per session kept.
+    Each journal session (the prefix of its request ids) belongs to the manifest
+    session that started last before its first request."""
+    spans: dict[str, list[float]] = {}     # journal session → [first t, last t, requests]
+    if sent.exists():
+        with open_file(sent) as fh:
+            for raw in fh:
+                if b'"t"' not in raw:
+                    continue
+                try:
+                    entry = orjson.loads(raw)
+                    session, t = str(entry["req"]).rsplit("-", 1)[0], float(entry["t"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue   # a torn last line: the kill landed mid-write
+                span = spans.setdefault(session, [t, t, 0])
+                span[0], span[1], span[2] = min(span[0], t), max(span[1], t), span[2] + 1
+    starts = [_epoch(s.get("started_at")) for s in sessions]
+    for first, last, count in spans.values():
+        # Started at most a second (the manifest's resolution) before its first request.
+        owner = max((i for i, at in enumerate(starts) if at is not None and at <= first + 1),
+                    key=lambda i: starts[i] or 0.0, default=None)
+        if owner is not None and _killed(sessions[owner]):
+            sessions[owner]["duration_s"] = round(last - first, 3)
+            sessions[owner]["requests"] = int(count)
+
+
+def _epoch(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
 
 
 def _numeric_first(code: Any) -> tuple[int, str]:

@@ -60,11 +60,12 @@ def test_json_logs_heartbeat_and_live_metrics_off_a_terminal(tmp_path: Path, sim
     beats = [e for e in events if e["event"] == "run.progress"]
     assert beats, names
     for field in ("done", "total", "ok", "rejected", "retryable", "uncertain", "requests",
-                  "throttled", "pace", "throttle_share", "eta_s", "timestamp", "level"):
+                  "throttled_answers", "results_per_s", "throttle_pace_ratio", "eta_s",
+                  "timestamp", "level"):
         assert field in beats[-1], field
     assert beats[-1]["total"] == 45
     live = metrics(scraped)
-    assert ("bulkupdate_throttle_share", ()) in live
+    assert ("bulkupdate_throttle_pace_ratio", ()) in live
     assert ("bulkupdate_records_total", (("outcome", "ok"),)) in live
     # The run's own log has the same events, fields and names.
     logged = [orjson.loads(x)["event"] for x in (tmp_path / "run" / "events.jsonl")

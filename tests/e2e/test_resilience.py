@@ -89,7 +89,7 @@ def test_faults_of_every_kind_lose_nothing_and_report_the_truth(
         stats = sim.stats()
         got = check_ledger(tmp_path / "run", expected, sim)
     assert outcome.exit_code == 1
-    assert outcome.summary["complete"] and outcome.summary["transient_failures"] > 0
+    assert outcome.summary["complete"] and outcome.summary["transient_answers"] > 0
     assert sum(stats["faults"].values()) > 5
     assert stats["overlap_violations"] == 0
     assert any(r.get("uncertain") for r in got.values())
@@ -115,7 +115,7 @@ def test_each_fault_dial_alone(tmp_path: Path, sample: Path, expected: dict[int,
                       tmp_path / "run")
         assert sim.stats()["faults"][dial] > 0
         got = check_ledger(tmp_path / "run", expected, sim)
-    assert outcome.summary["complete"] and outcome.summary["transient_failures"] > 0
+    assert outcome.summary["complete"] and outcome.summary["transient_answers"] > 0
     assert any(r.get("uncertain") for r in got.values()) is uncertain
 
 
@@ -165,7 +165,7 @@ def test_server_limit_below_ours_slows_down_and_finishes(
         stats = sim.stats()
         check_ledger(tmp_path / "run", expected, sim)
     assert stats["status_counts"].get("429", 0) > 0
-    assert outcome.summary["throttled"] > 0
+    assert outcome.summary["throttled_answers"] > 0
     assert max_in_window(send_times(tmp_path / "run"), 1.0) <= 60     # --rate still holds
     # Adaptive: far fewer 429s than requests once the limit has been learned.
     assert stats["status_counts"]["429"] < stats["accepted"] / 2

@@ -18,8 +18,8 @@ import json
 import sys
 import time
 
+from bulkupdate.engine.throttle import Throttle
 from bulkupdate.settings import parse_rate
-from bulkupdate.throttle import Throttle
 
 
 async def measure(rate_text: str, seconds: float) -> float:

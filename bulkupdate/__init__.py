@@ -8,6 +8,7 @@ The public API (``CONTRACT.md``, "Library")::
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
 """
 
+from .capillary.outcomes import Outcome
 from .control import Control
 from .errors import (
     ApiUnreachable,
@@ -18,7 +19,6 @@ from .errors import (
     RunAborted,
     UsageError,
 )
-from .outcomes import Outcome
 from .results import ProgramResult, RecordResult, RunResult, Summary
 from .runner import aresume, arun, resume, run
 from .settings import Credentials, Rate, Settings

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .settings import ENV_PREFIX, Rate, Settings
-from .source import count_records
+from .source.lines import count_records
 
 _COUNTED: dict[tuple[str, int, int, int], int | None] = {}
 

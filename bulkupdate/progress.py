@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tqdm import tqdm
 
-from .answers import Answer
+from .capillary.answers import Answer
+from .capillary.client import Client
 from .logs import Logger
 from .rundir.private import open_file
-from .send import Client
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from .engine.pipeline import Pipeline
     from .rundir import Ledger
     from .settings import Settings
 

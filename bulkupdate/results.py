@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .capillary.outcomes import Outcome
 from .errors import BulkUpdateError
-from .outcomes import Outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ without an event loop.
 A guest in the caller's process: no logging configuration, GC tuning, signal
 handler or loop policy. Each run logs through its own logger to its own
 ``events.jsonl``; the CLI, which owns its process, opts in to the rest
-(:mod:`bulkupdate.process`).
+(:mod:`bulkupdate.cli.process`).
 """
 
 from __future__ import annotations
@@ -18,23 +18,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .auth import Auth
+from .capillary.auth import Auth
 from .control import Control
-from .crash import crashed, reraise
+from .engine.crash import crashed, reraise
+from .engine.pipeline import Pipeline
+from .engine.retry import RetryPolicy
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .estimate import count_once
-from .intake import Source, check_source
+from .exitcode import finished_exit_code
 from .logs import Logger, RunLog
-from .pipeline import Pipeline
-from .policy import finished_exit_code
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
-from .retry import RetryPolicy
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source import iter_lines, scan_input
+from .source.lines import iter_lines, scan_input
+from .source.spool import Source, check_source
 
 EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -103,7 +103,7 @@ def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .report import read_summary
+    from .report.table import read_summary
 
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
@@ -131,7 +131,7 @@ def resume(run_dir: str | Path, settings: Settings | None = None,
 def own_settings(run_dir: Path) -> Settings:
     """The settings a run was started with (its manifest), credentials from the
     environment: they are never written to the run directory."""
-    from .report import load
+    from .report.table import load
 
     manifest, _ = load(run_dir)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}

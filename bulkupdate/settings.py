@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .api import ENDPOINT, MAX_BATCH, TOKEN_PATH
+from .capillary.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
 from .errors import UsageError, cannot_open
 from .network import proxy_from_env, without_userinfo
 
@@ -205,7 +205,7 @@ class Settings:
 
 
 def _check_operations(s: Settings) -> None:
-    from .policy import parse_allowance
+    from .exitcode import parse_allowance
 
     parse_allowance(s.allow_failures)
     c = s.credentials

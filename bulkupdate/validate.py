@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .api import IDENTIFIERS, NEEDS_DETAILS, UPDATE_TYPES
+from .capillary.api import IDENTIFIERS, NEEDS_DETAILS, UPDATE_TYPES
 
 TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
 UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from bulkupdate.answers import Kind, classify, no_answer, parse_retry_after
+from bulkupdate.capillary.answers import Kind, classify, no_answer, parse_retry_after
 
 ITEM = {"customer": {"mobile": "1", "status": {"status": True, "code": 1000}},
         "partnerProgramUpdates": []}

@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkupdate.batching import Scheduler, chunk_bodies
+from bulkupdate.engine.scheduler import Scheduler, chunk_bodies
 from bulkupdate.validate import Record
 
 

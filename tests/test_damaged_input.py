@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.inputfile import MAX_LINE
-from bulkupdate.source import iter_lines, scan_input
+from bulkupdate.source.files import MAX_LINE
+from bulkupdate.source.lines import iter_lines, scan_input
 from bulkupdate.validate import Invalid, validate_line
 
 BODY = b"".join(b'{"n": %d}\n' % i for i in range(5000))

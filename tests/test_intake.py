@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.intake import check_source, spool_items, to_line
+from bulkupdate.source.spool import check_source, spool_items, to_line
 
 
 def test_each_kind_of_item_becomes_one_line() -> None:

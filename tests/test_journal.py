@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bulkupdate.reading import settle_left
+from bulkupdate.engine.reader import settle_left
 from bulkupdate.rundir import LineSet
 from bulkupdate.rundir.journal import Journal
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bulkupdate.matching import Breaker, same_customer
+from bulkupdate.capillary.matching import Breaker, same_customer
 
 
 @pytest.mark.parametrize(("sent", "got", "verdict"), [

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bulkupdate.outcomes import map_items as mapped
-from bulkupdate.outcomes import not_now, retryable
+from bulkupdate.capillary.outcomes import map_items as mapped
+from bulkupdate.capillary.outcomes import not_now, retryable
 from bulkupdate.validate import Record
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from bulkupdate.auth import Auth
-from bulkupdate.pipeline import Pipeline
+from bulkupdate.capillary.auth import Auth
+from bulkupdate.capillary.client import Client
+from bulkupdate.engine.pipeline import Pipeline
 from bulkupdate.rundir import Ledger
-from bulkupdate.send import Client
 from bulkupdate.settings import Settings
 from tests.conftest import CREDS, fast_settings, simulator
 

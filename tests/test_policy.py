@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.policy import finished_exit_code, parse_allowance
+from bulkupdate.exitcode import finished_exit_code, parse_allowance
 
 
 def summary(records: int = 1000, complete: bool = True, **outcomes: int) -> dict[str, Any]:

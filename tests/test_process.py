@@ -9,9 +9,9 @@ import logging
 import signal
 from typing import Any
 
+from bulkupdate.cli.process import run_as_owner, stderr_rendering, tuned_gc
 from bulkupdate.control import Control
 from bulkupdate.logs import RunLog
-from bulkupdate.process import run_as_owner, stderr_rendering, tuned_gc
 
 
 def test_gc_tuning_is_undone() -> None:

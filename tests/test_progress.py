@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkupdate.report_html import _charts
+from bulkupdate.report.html import _charts
 
 
 def point(t: float, **kw: Any) -> dict[str, Any]:

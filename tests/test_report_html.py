@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bulkupdate.report_html import _downsample, _timeline
-from bulkupdate.report_svg import chart, nice_step
+from bulkupdate.report.html import _downsample, _timeline
+from bulkupdate.report.svg import chart, nice_step
 
 
 def point(t: float, session: int = 1, dt: float = 5.0, **kw: float) -> dict:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bulkupdate.outcomes import Outcome
+from bulkupdate.capillary.outcomes import Outcome
 from bulkupdate.results import ProgramResult, RecordResult, Summary
 
 LINE = {"line": 17, "ref": "row-17", "outcome": "partial", "customer": {"mobile": "9197"},

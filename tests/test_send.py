@@ -6,9 +6,9 @@ import socket
 
 import orjson
 
-from bulkupdate.answers import Kind
-from bulkupdate.auth import Auth
-from bulkupdate.send import Client
+from bulkupdate.capillary.answers import Kind
+from bulkupdate.capillary.auth import Auth
+from bulkupdate.capillary.client import Client
 from bulkupdate.settings import Credentials
 from tests.conftest import CREDS, fast_settings, simulator
 

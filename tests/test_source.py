@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.source import (
+from bulkupdate.source.lines import (
     count_records,
     fingerprint,
     iter_lines,

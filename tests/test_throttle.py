@@ -10,8 +10,7 @@ from itertools import pairwise
 
 import pytest
 
-from bulkupdate.settings import Rate
-from bulkupdate.throttle import (
+from bulkupdate.engine.throttle import (
     CLEAN_STRETCH,
     FULL,
     HICCUP_PAUSE,
@@ -25,6 +24,7 @@ from bulkupdate.throttle import (
     LimitFinder,
     Throttle,
 )
+from bulkupdate.settings import Rate
 
 
 class Clock:

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ..errors import LedgerError
-from ..source import bounded_lines
+from ..source.lines import bounded_lines
 from .private import open_fd, open_file, prepare, write_atomic
 
 MANIFEST = "manifest.json"

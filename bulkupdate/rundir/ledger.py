@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..source import scan_input
+from ..source.lines import scan_input
 from . import manifest as manifests
 from .files import (
     MANIFEST,
@@ -79,7 +79,7 @@ class Ledger:
                scanned: tuple[dict[str, Any], int] | None = None) -> Ledger:
         """A new run in ``run_dir``, owned by this process until :meth:`release`.
         ``lock``: the caller already made the directory ready and owns it;
-        ``scanned``: the input's :func:`~bulkupdate.source.scan_input`, if done."""
+        ``scanned``: the input's :func:`~bulkupdate.source.lines.scan_input`, if done."""
         if lock is None:
             ensure_fresh(run_dir)
             lock = RunLock.acquire(run_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
-from ..source import scan_input
+from ..source.lines import scan_input
 from ..version import __version__
 from .check import check_manifest, parse_json
 from .files import MANIFEST, now_iso, write_json_atomic

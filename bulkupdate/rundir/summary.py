@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ..source import iter_lines
+from ..source.lines import iter_lines
 from .files import RETRY, SENT, SUMMARY, write_json_atomic
 from .private import open_file
 from .resultsfile import ResultsFile

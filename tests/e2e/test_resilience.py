@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from bulkupdate import run
-from bulkupdate.report import write_report
+from bulkupdate.engine.throttle import SLACK
+from bulkupdate.report.table import write_report
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
-from bulkupdate.throttle import SLACK
 from tests.conftest import (
     cli,
     cli_popen,

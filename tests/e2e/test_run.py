@@ -214,7 +214,7 @@ def test_secrets_never_reach_the_run_directory_or_output(tmp_path: Path, sim: An
     proc = cli("run", str(good_file), "--base-url", sim.base_url, "--rate", "500/s",
                "--run-dir", str(tmp_path / "r"), "--log-level", "debug")
     assert proc.returncode == 0
-    from bulkupdate.auth import basic_header
+    from bulkupdate.capillary.auth import basic_header
 
     header = basic_header(USER, PASSWORD).split()[1]
     for path in (tmp_path / "r").iterdir():

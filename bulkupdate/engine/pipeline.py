@@ -15,8 +15,8 @@ Three kinds of task share one loop and one :class:`Scheduler`:
   scheduler after a backoff wait.
 
 A background task fsyncs the ledger every second from a worker thread; another
-waits out a full disk (:mod:`diskfull`): sending pauses, answers stay in memory.
-The reader lives in ``reading``, the handling of answers in ``handle``, their shared
+waits out a full disk (:mod:`.diskfull`): sending pauses, answers stay in memory.
+The reader lives in :mod:`.reader`, the handling of answers in :mod:`.handle`, their shared
 state in ``flow``; this module starts them and dispatches.
 """
 
@@ -26,17 +26,17 @@ import asyncio
 import contextlib
 import time
 
-from .answers import Kind
-from .batching import chunk_bodies
+from ..capillary.answers import Kind
+from ..errors import DiskFull, RunAborted
+from ..estimate import counted, duration, seconds
+from ..rundir import FSYNC_EVERY
+from ..rundir.files import is_disk_full
+from ..validate import Record
 from .diskfull import DiskWatch
-from .errors import DiskFull, RunAborted
-from .estimate import counted, duration, seconds
 from .flow import Stats
 from .handle import Handling
-from .reading import READ_SLICE, Reading
-from .rundir import FSYNC_EVERY
-from .rundir.files import is_disk_full
-from .validate import Record
+from .reader import READ_SLICE, Reading
+from .scheduler import chunk_bodies
 
 __all__ = ["READ_SLICE", "Pipeline", "Stats"]
 

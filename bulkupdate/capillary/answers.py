@@ -5,7 +5,7 @@ answer                                     kind       fate of the sent updates
 =========================================  =========  ==========================
 body with per-item results (any count)     DEFINITE   processed (any HTTP status);
                                                       items matched by identity
-                                                      (:mod:`outcomes`)
+                                                      (:mod:`~bulkupdate.capillary.outcomes`)
 401, 403                                   FATAL      not applied
 3xx (never followed: nothing goes to the   FATAL      not applied (or unknown)
   Location)
@@ -24,7 +24,7 @@ timeout, connection dropped after sending  TRANSIENT  unknown
 a body longer than max_response_bytes      TRANSIENT  unknown (read stops there)
 =========================================  =========  ==========================
 
-Per item, inside a DEFINITE answer, :data:`~bulkupdate.api.NOT_NOW_CODES` mean "not
+Per item, inside a DEFINITE answer, :data:`~bulkupdate.capillary.api.NOT_NOW_CODES` mean "not
 now" for that record alone (re-sent after a backoff, the customer held).
 """
 
@@ -39,13 +39,13 @@ from typing import Any
 
 import orjson
 
+from ..network import without_userinfo
 from .api import (
     NO_ENDPOINT_STATUSES,
     NOT_APPLIED_STATUSES,
     SPLIT_CODES,
     THROTTLE_STATUSES,
 )
-from .network import without_userinfo
 
 BASE_URL_HINT = "check --base-url: the API root, e.g. https://eu.api.capillarytech.com"
 

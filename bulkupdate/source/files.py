@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import cannot_open
-from .validate import Unreadable, unreadable
+from ..errors import cannot_open
+from ..validate import Unreadable, unreadable
 
 MAX_LINE = 1 << 20          # bytes in one input line, newline excluded
 BLOCK = 1 << 20

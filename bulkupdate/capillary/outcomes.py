@@ -18,9 +18,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ..validate import Invalid, Record
 from .api import NOT_NOW_CODES
 from .matching import describe, keys, same_customer
-from .validate import Invalid, Record
 
 
 class Outcome(enum.StrEnum):
@@ -220,7 +220,7 @@ def _in_order(updates: list[Any], expected: list[tuple[str, str]]) -> list[Any]:
 
 
 def not_now(result: dict[str, Any]) -> int | None:
-    """The "not now" code (:data:`~bulkupdate.api.NOT_NOW_CODES`) when the API
+    """The "not now" code (:data:`~bulkupdate.capillary.api.NOT_NOW_CODES`) when the API
     accepted none of the record's updates and deferred at least one; else None.
     A record with an accepted update is final: re-sending it would apply that
     update twice."""

@@ -1,8 +1,9 @@
 """What an answer means for the records that got it, applied: final results to
 the ledger, a retry after backoff (the pace cut first on a 429), a smaller batch
 size, a bisection, or the run's abort. The meaning itself is decided by pure
-code: :mod:`answers` (HTTP → kind), :mod:`outcomes` (items → results) and
-:mod:`retry` (attempts, budget, delay).
+code: :mod:`~bulkupdate.capillary.answers` (HTTP → kind),
+:mod:`~bulkupdate.capillary.outcomes` (items → results) and :mod:`.retry` (attempts,
+budget, delay).
 
 A per-item answer whose items do not all line up with the request was still
 processed: the records it does not answer are final (``retryable``, uncertain),
@@ -15,13 +16,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import outcomes
-from .answers import Answer, Kind
-from .errors import AnswersMismatch, ApiUnreachable, AuthFailed, Misconfigured
+from ..capillary import outcomes
+from ..capillary.answers import Answer, Kind
+from ..capillary.matching import Breaker
+from ..errors import AnswersMismatch, ApiUnreachable, AuthFailed, Misconfigured
+from ..validate import Record
 from .flow import Flow
-from .matching import Breaker
 from .throttle import Cut
-from .validate import Record
 
 
 class Handling(Flow):

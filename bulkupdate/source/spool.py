@@ -30,9 +30,9 @@ from typing import Any
 
 import orjson
 
-from .errors import UsageError
-from .rundir.private import open_fd
-from .source import json_array, spool_stdin, starts_with_array
+from ..errors import UsageError
+from ..rundir.private import open_fd
+from .lines import json_array, spool_stdin, starts_with_array
 
 SPOOLED = "input.jsonl"
 YIELD_EVERY = 1024    # items read from a plain iterable between two turns of the loop

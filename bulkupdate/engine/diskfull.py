@@ -19,10 +19,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from .errors import DiskFull, RunAborted
-from .logs import Logger
-from .rundir import Ledger
-from .rundir.files import free_bytes
+from ..errors import DiskFull, RunAborted
+from ..logs import Logger
+from ..rundir import Ledger
+from ..rundir.files import free_bytes
 
 RETRY_EVERY = 1.0   # seconds between two tries to write the backlog
 

@@ -22,10 +22,10 @@ from typing import IO, Any
 
 import orjson
 
-from .api import IDENTIFIERS
-from .errors import UsageError
-from .inputfile import BOM, TOO_LONG, bounded_lines, open_input
-from .validate import Unreadable, unreadable
+from ..capillary.api import IDENTIFIERS
+from ..errors import UsageError
+from ..validate import Unreadable, unreadable
+from .files import BOM, TOO_LONG, bounded_lines, open_input
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))

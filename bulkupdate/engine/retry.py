@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .settings import Settings
+from ..settings import Settings
 
 GiveUp = Literal["attempts", "budget", "retry_after"]
 

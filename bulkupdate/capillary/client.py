@@ -1,5 +1,5 @@
 """Sending one request: one aiohttp session for the run, the auth header, and the
-translation of whatever happened into an :class:`~bulkupdate.answers.Answer`.
+translation of whatever happened into an :class:`~bulkupdate.capillary.answers.Answer`.
 The pace and the retries are the pipeline's; this module only sends.
 
 Every request goes to the configured API and nowhere else: redirects are never
@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from ..network import read_bounded, ssl_context
+from ..settings import Settings
+from ..version import __version__
 from .answers import (
     Answer,
     Kind,
@@ -26,9 +29,6 @@ from .answers import (
 )
 from .api import ENDPOINT
 from .auth import Auth
-from .network import read_bounded, ssl_context
-from .settings import Settings
-from .version import __version__
 
 USER_AGENT = f"bulkupdate/{__version__}"
 NOT_TLS = ("the server does not speak TLS on this port: check --base-url (http:// for a "

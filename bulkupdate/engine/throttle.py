@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
-from .settings import Rate
+from ..settings import Rate
 
 SLACK = 3
 LOG_MAX = 10_000

@@ -15,7 +15,7 @@ earliest pending record always heads all of its FIFOs: no deadlock.
 
 A record behind another of its customer's records is *blocked*: it counts in
 ``blocked`` rather than among the records ready or in flight, so the pipeline
-can bound the two apart (see :mod:`flow`) — a customer held for ``settle`` must
+can bound the two apart (see :mod:`.flow`) — a customer held for ``settle`` must
 not take the window's room from the others.
 
 Customers named by different identifiers in different records (an id here, a
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .validate import Record
+from ..validate import Record
 
 
 class Scheduler:

@@ -9,7 +9,7 @@ reading on the event loop's thread never waits on a pipe.
 Damage is found before anything is sent where that is cheap: :func:`scan_input`
 checks a ``.gz`` end to end (and a CSV header) in the same pass that takes the
 fingerprint, and refuses a file that is one JSON array. Lines are bounded
-(:func:`~bulkupdate.inputfile.bounded_lines`).
+(:func:`~bulkupdate.source.files.bounded_lines`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .csvinput import check_csv_header, iter_csv_records
-from .errors import UsageError, cannot_open
-from .inputfile import BLOCK, BOM, GZIP_MAGIC, Unreadable, bounded_lines, is_csv, open_input
+from ..errors import UsageError, cannot_open
+from .csvfile import check_csv_header, iter_csv_records
+from .files import BLOCK, BOM, GZIP_MAGIC, Unreadable, bounded_lines, is_csv, open_input
 
 __all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_lines",
            "json_array", "open_input", "scan_input", "spool_stdin", "starts_with_array"]
@@ -156,7 +156,7 @@ def count_records(path: Path) -> int | None:
 def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:
     """Save standard input into the run directory first: a run that can be
     interrupted must be resumable, and a pipe cannot be read twice."""
-    from .rundir.private import open_file
+    from ..rundir.private import open_file
 
     src = stream or sys.stdin.buffer
     with open_file(target, "wb") as out:

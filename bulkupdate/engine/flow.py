@@ -2,8 +2,8 @@
 on it: wait for a change, write final results, abort.
 
 :class:`Flow` holds the scheduler, throttle, retry policy, counters and flags;
-the reader (``reading``), the answer handler (``handle``) and the dispatcher
-(``pipeline``) are its subclasses, each one job, combined in
+the reader (:mod:`.reader`), the answer handler (:mod:`.handle`) and the dispatcher
+(:mod:`.pipeline`) are its subclasses, each one job, combined in
 :class:`~bulkupdate.pipeline.Pipeline`.
 
 Two bounds keep memory flat, counted apart so that customers held for
@@ -30,16 +30,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batching import Scheduler
+from ..capillary.client import Client
+from ..errors import RunAborted
+from ..logs import Logger, null_logger
+from ..rundir import Ledger
+from ..settings import Settings
+from ..validate import Record
 from .diskfull import DiskWatch
-from .errors import RunAborted
-from .logs import Logger, null_logger
 from .retry import RetryPolicy
-from .rundir import Ledger
-from .send import Client
-from .settings import Settings
+from .scheduler import Scheduler
 from .throttle import Throttle
-from .validate import Record
 
 HELD_FLOOR = 20_000     # records; ~20 MB at worst (measured: ~0.8 KB per record)
 HELD_PER_WINDOW = 4

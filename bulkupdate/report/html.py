@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 import orjson
 
-from .api import CODE_MEANINGS as API_CODES
-from .progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
-from .report import _results
-from .rundir.summary import OLD_SESSION_KEYS, figure, session_figures
+from ..capillary.api import CODE_MEANINGS as API_CODES
+from ..progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
+from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
+from .table import _results
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 COLORS = {"ok": "#2e7d32", "partial": "#f9a825", "rejected": "#c62828",
@@ -266,7 +266,7 @@ def _charts(points: list[dict[str, Any]]) -> str:
     if not points:
         return ("<h2>Over time</h2><div class=card><p class=muted>No timeline was recorded "
                 "for this run (runs before timeline.jsonl existed).</p></div>")
-    from .report_svg import chart
+    from .svg import chart
 
     span = (points[0]["t"] - points[0]["dt"], points[-1]["t"])
     marks = [(p["t"] - p["dt"], f"session {p['session']}")

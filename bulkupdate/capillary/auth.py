@@ -24,6 +24,11 @@ import time
 import aiohttp
 import orjson
 
+from ..engine.retry import RetryPolicy
+from ..errors import AuthFailed, Misconfigured, UsageError
+from ..logs import Logger, null_logger
+from ..network import read_bounded
+from ..settings import Credentials
 from .answers import (
     NO_ENDPOINT_STATUSES,
     classify,
@@ -32,11 +37,6 @@ from .answers import (
     untrusted,
 )
 from .api import TOKEN_HEADER, TOKEN_PATH
-from .errors import AuthFailed, Misconfigured, UsageError
-from .logs import Logger, null_logger
-from .network import read_bounded
-from .retry import RetryPolicy
-from .settings import Credentials
 
 TOKEN_MAX_BYTES = 64 * 1024   # a token answer is a few hundred bytes
 RENEW_MARGIN = 0.2   # renew when this fraction of the token's life is left

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import logs
-from .crash import crash_note
-from .errors import BulkUpdateError, UsageError
-from .logs import mask_text
-from .settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
-from .version import __version__
+from .. import logs
+from ..engine.crash import crash_note
+from ..errors import BulkUpdateError, UsageError
+from ..logs import mask_text
+from ..settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
+from ..version import __version__
 
 TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
           "log_level", "progress", "settle", "disk_wait", "proxy", "ca_bundle", "log_format",
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
 
     simulate = sub.add_parser("simulate", help="serve a local stand-in for the API")
-    from .simulator import add_simulate_arguments
+    from ..simulator import add_simulate_arguments
 
     add_simulate_arguments(simulate)
 
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "simulate":
-        from .simulator import simulate_main
+        from ..simulator import simulate_main
 
         return simulate_main(argv[argv.index("simulate") + 1:])
     fmt = _stderr_format(args)
@@ -216,8 +216,8 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from ..runner import aresume, arun
     from .process import run_as_owner
-    from .runner import aresume, arun
 
     if args.command == "run":
         settings = _settings(args)
@@ -227,7 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "resume":
-        from .report import load
+        from ..report.table import load
 
         manifest, _ = load(args.run_dir)
         settings = _settings(args, base=manifest.get("settings"))
@@ -239,7 +239,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size)
     if args.command == "report":
-        from .report import write_report
+        from ..report.table import write_report
 
         write_report(args.run_dir, args.format, sys.stdout)
         return 0
@@ -275,8 +275,8 @@ def _say(result: Any, fmt: str = "text") -> None:
 
 def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
     """What the input will take at the rate in force, before anything is sent."""
-    from .estimate import count_once, rate_source, sentence
-    from .settings import read_config
+    from ..estimate import count_once, rate_source, sentence
+    from ..settings import read_config
 
     stdin = args.input == "-"
     unknown = "standard input" if stdin else "a CSV or gzip input"
@@ -293,10 +293,10 @@ def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None) -> int:
-    from .estimate import default_rate, rate_source, sentence
-    from .settings import parse_rate
-    from .source import is_csv, iter_lines, json_array
-    from .validate import Invalid, validate_line
+    from ..estimate import default_rate, rate_source, sentence
+    from ..settings import parse_rate
+    from ..source.lines import is_csv, iter_lines, json_array
+    from ..validate import Invalid, validate_line
 
     rate_text = rate or os.environ.get(ENV_PREFIX + "RATE") or None
     size_text = batch_size or os.environ.get(ENV_PREFIX + "BATCH_SIZE") or None

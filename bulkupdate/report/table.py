@@ -12,14 +12,14 @@ from typing import Any, TextIO
 
 import orjson
 
-from .api import CODE_MEANINGS as API_CODES
-from .errors import LedgerError
-from .rundir import RESULTS, SUMMARY
-from .rundir.check import check_result, parse_json
-from .rundir.lock import describe, holder
-from .rundir.manifest import MAX_MANIFEST, read_manifest
-from .rundir.private import open_file
-from .rundir.summary import figure
+from ..capillary.api import CODE_MEANINGS as API_CODES
+from ..errors import LedgerError
+from ..rundir import RESULTS, SUMMARY
+from ..rundir.check import check_result, parse_json
+from ..rundir.lock import describe, holder
+from ..rundir.manifest import MAX_MANIFEST, read_manifest
+from ..rundir.private import open_file
+from ..rundir.summary import figure
 
 # One row per program update of a record (a record without one, e.g. invalid:
 # one row); one fact per column, so a spreadsheet can filter on any of them.
@@ -82,7 +82,7 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
     elif fmt == "csv":
         _csv(run_dir, out)
     elif fmt == "html":
-        from .report_html import write_html
+        from .html import write_html
 
         write_html(run_dir, manifest, summary, out)
     else:

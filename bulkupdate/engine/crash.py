@@ -17,10 +17,10 @@ from pathlib import Path
 
 import orjson
 
-from .errors import BulkUpdateError, DiskFull, RunAborted
-from .logs import mask_text
-from .rundir.files import is_disk_full, now_iso
-from .rundir.private import open_file
+from ..errors import BulkUpdateError, DiskFull, RunAborted
+from ..logs import mask_text
+from ..rundir.files import is_disk_full, now_iso
+from ..rundir.private import open_file
 
 NOTE = "bulkupdate: "
 

@@ -1,7 +1,7 @@
 """The reader: input lines → validated records, admitted to the scheduler only
 while the window (records ready or in flight) and the held bound (records
 settling, in backoff, or behind their customer's earlier record) both have room
-(see :mod:`flow`), so memory does not grow with the input and held customers do
+(see :mod:`.flow`), so memory does not grow with the input and held customers do
 not stall the others. Invalid records go straight to the ledger; lines with a
 result are skipped."""
 
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from . import outcomes
+from ..capillary import outcomes
+from ..source.lines import iter_lines
+from ..validate import Invalid, Record, validate_line
 from .flow import Flow
-from .source import iter_lines
-from .validate import Invalid, Record, validate_line
 
 READ_SLICE = 64     # lines validated between two turns of the event loop
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..report.table import render
+from ..rundir import default_run_dir
+from ..runner import arun
+from ..settings import Credentials, Settings, parse_rate
+from ..simulator import SimConfig, simulator_thread, write_sample
 from .process import run_as_owner
-from .report import render
-from .rundir import default_run_dir
-from .runner import arun
-from .settings import Credentials, Settings, parse_rate
-from .simulator import SimConfig, simulator_thread, write_sample
 
 
 def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:

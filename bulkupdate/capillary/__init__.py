@@ -1,0 +1,9 @@
+"""The API: what Capillary's partner-program endpoints are and what their answers mean.
+
+* :mod:`.api` — the facts: paths, headers, limits, identifiers, update types, codes;
+* :mod:`.auth` — Basic (md5) and OAuth headers, the token renewed in one flight;
+* :mod:`.client` — one request → an :class:`~.answers.Answer` (no redirects, bounded body);
+* :mod:`.answers` — HTTP status and body → what happened to the request (one table, pure);
+* :mod:`.matching` — which answer item is which record, identifiers as the API stores them;
+* :mod:`.outcomes` — answer items → one result per record (pure).
+"""

@@ -137,6 +137,33 @@ class Flow:
         """Nothing more may be sent: stopping or aborted."""
         return self.stopping or self.abort is not None
 
+    async def batch_ready(self, linger: float) -> bool:
+        """True when a request is worth sending now; False when there is nothing
+        more to send (done, stopping, or aborted)."""
+        deadline: float | None = None
+        while True:
+            if self.over:
+                return False
+            ready = len(self.sched)
+            if ready >= self.batch_size:
+                return True
+            if ready:
+                # Send a short batch only when no full one can form: input ended,
+                # the reader has no room, or the input trickles (linger expired).
+                if self.eof or self.full():
+                    return True
+                now = time.monotonic()
+                deadline = deadline or now + linger
+                if now >= deadline:
+                    return True
+                await self.wait_change(deadline - now)
+                continue
+            deadline = None
+            if self.eof and self.sched.pending == self.settling:
+                # Nothing left but customers held for settling, and nobody behind them.
+                return False
+            await self.wait_change()
+
     async def wait_change(self, limit: float | None = None) -> None:
         self.changed.clear()
         with contextlib.suppress(TimeoutError):

@@ -114,16 +114,16 @@ class Pipeline:
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
                                       flow.fail, lambda: flow.stopping)
-        self._started()
+        _started(self.log, self.settings, self.ledger, flow)
         reader = asyncio.create_task(self.reader.run(disk), name="reader")
-        syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
+        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY), name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")
         try:
             # Its own task, so that stop() can cut a throttle pause short by
             # cancelling it without touching the caller's task.
             await asyncio.create_task(self._dispatch(), name="dispatcher")
             if flow.stopping:
-                await self._drain()
+                await _drain(self._inflight, self.settings.grace_period, self.log)
             else:
                 await asyncio.gather(*self._inflight)
             await disk.settled()   # the answers a full disk refused: written, or given up
@@ -149,41 +149,13 @@ class Pipeline:
             raise flow.abort
         return "interrupted" if flow.stopping else "finished"
 
-    def _started(self) -> None:
-        total = counted(self.ledger.input_path)     # counted already: the bar's total
-        left = None if total is None else max(0, total - self.ledger.done.count)
-        estimate = None if left is None else seconds(left, self.settings.rate,
-                                                     self.flow.batch_size)
-        self.log.info("run.started", window=self.flow.window, batch_size=self.flow.batch_size,
-                      concurrency=self.settings.concurrency, rate=str(self.settings.rate),
-                      records_left=left, estimate_s=None if estimate is None else round(estimate),
-                      estimate=None if estimate is None else duration(estimate))
-
-    async def _fsync_every(self, seconds: float) -> None:
-        # In a thread: an fsync can take tens of milliseconds, and a loop stalled
-        # that long sends the requests it had already paced in a bunch.
-        while True:
-            await asyncio.sleep(seconds)
-            await asyncio.to_thread(self.ledger.fsync)
-
-    async def _drain(self) -> None:
-        if not self._inflight:
-            return
-        self.log.warning("run.draining", in_flight=len(self._inflight),
-                         grace_s=self.settings.grace_period)
-        _, late = await asyncio.wait(self._inflight, timeout=self.settings.grace_period)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
-
     # -- dispatching ---------------------------------------------------------
 
     async def _dispatch(self) -> None:
         flow, slots = self.flow, self._slots
         while True:
             await slots.acquire()
-            if not await self._batch_ready():
+            if not await self.flow.batch_ready(self.settings.linger):
                 slots.release()
                 return
             try:
@@ -204,34 +176,6 @@ class Pipeline:
             task = asyncio.create_task(self._send(records, sent_at))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-
-    async def _batch_ready(self) -> bool:
-        """True when a request is worth sending now; False when there is nothing
-        more to send (done, stopping, or aborted)."""
-        flow = self.flow
-        deadline: float | None = None
-        while True:
-            if flow.over:
-                return False
-            ready = len(flow.sched)
-            if ready >= flow.batch_size:
-                return True
-            if ready:
-                # Send a short batch only when no full one can form: input ended,
-                # the reader has no room, or the input trickles (linger expired).
-                if flow.eof or flow.full():
-                    return True
-                now = time.monotonic()
-                deadline = deadline or now + self.settings.linger
-                if now >= deadline:
-                    return True
-                await flow.wait_change(deadline - now)
-                continue
-            deadline = None
-            if flow.eof and flow.sched.pending == flow.settling:
-                # Nothing left but customers held for settling, and nobody behind them.
-                return False
-            await flow.wait_change()
 
     # -- one request ---------------------------------------------------------
 
@@ -304,3 +248,33 @@ class Pipeline:
             if self.flow.over:
                 return None
             sent_at = await self.throttle.acquire()
+
+
+def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> None:
+    total = counted(ledger.input_path)     # counted already: the bar's total
+    left = None if total is None else max(0, total - ledger.done.count)
+    estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
+    log.info("run.started", window=flow.window, batch_size=flow.batch_size,
+             concurrency=settings.concurrency, rate=str(settings.rate),
+             records_left=left, estimate_s=None if estimate is None else round(estimate),
+             estimate=None if estimate is None else duration(estimate))
+
+
+async def _fsync_every(ledger: Ledger, seconds: float) -> None:
+    # In a thread: an fsync can take tens of milliseconds, and a loop stalled
+    # that long sends the requests it had already paced in a bunch.
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(ledger.fsync)
+
+
+async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:
+    """After a stop: the requests in flight get ``grace`` seconds to finish."""
+    if not inflight:
+        return
+    log.warning("run.draining", in_flight=len(inflight), grace_s=grace)
+    _, late = await asyncio.wait(inflight, timeout=grace)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)

@@ -118,10 +118,9 @@ class _Live(Collector):
         for status, count in sorted((self._statuses + w.statuses).items()):
             requests.add_metric([status], count)
         yield requests
-        stats = w.pipeline.stats if w.pipeline is not None else None
         yield CounterMetricFamily("bulkupdate_transient_answers",
                                   "Answers that decided nothing: retried or given up",
-                                  self._transient + (stats.transient_answers if stats else 0))
+                                  self._transient + w.snapshot().transient_answers)
         yield GaugeMetricFamily("bulkupdate_throttle_pace_ratio",
                                 "Adaptive pace as a share of --rate", w.share)
         with self._lock:

@@ -4,8 +4,9 @@ draws (one line per session every ``TIMELINE_EVERY`` seconds, so a night of
 eight hours is under 6,000 lines).
 
 :class:`Watch` holds one session's live figures. It reads the counters the
-ledger and the pipeline already keep and adds what only the sender sees: each
-answer's HTTP status and latency (:class:`WatchedClient`).
+ledger keeps and the pipeline's public :meth:`~bulkupdate.engine.pipeline.Pipeline.snapshot`,
+and adds what only the sender sees: each answer's HTTP status and latency
+(:class:`WatchedClient`).
 
 All three say how many customers are held (``held``: waiting out ``settle``
 after an answer of unknown fate, or a backoff), so a stretch without results
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tqdm import tqdm
 
-from .capillary.answers import Answer
+from .capillary.answers import Answer, status_label
 from .capillary.client import Client
+from .engine.flow import Snapshot
 from .logs import Logger
 from .rundir.private import open_file
 
@@ -41,12 +43,7 @@ TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0
 BAR_EVERY = 1.0         # the bar's figures refresh this often, results or not
 OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
-
-
-def status_label(status: int | None) -> str:
-    """The ``status`` label of a request: its HTTP status, or ``none`` when no
-    answer came (timeout, refused or dropped connection)."""
-    return "none" if status is None else str(status)
+__all__ = ["OUTCOMES", "Watch", "WatchedClient", "progress_bar", "status_label"]
 
 
 class Watch:
@@ -54,7 +51,7 @@ class Watch:
         self.ledger = ledger
         self.total = total
         self.session = session
-        self.pipeline: Pipeline | None = None
+        self.snapshot: Callable[[], Snapshot] = Snapshot   # the pipeline's, while it runs
         self.statuses: Counter[str] = Counter()
         self.exit_code: int | None = None
         self._latencies: list[float] = []      # since the last timeline point
@@ -86,8 +83,8 @@ class Watch:
 
     @property
     def records_total(self) -> int | None:
-        if self.total is None and self.pipeline is not None:
-            return self.pipeline.input_records
+        if self.total is None:
+            return self.snapshot().input_records
         return self.total
 
     @property
@@ -104,16 +101,16 @@ class Watch:
 
     @property
     def share(self) -> float:
-        return self.pipeline.throttle.share if self.pipeline is not None else 1.0
+        return self.snapshot().throttle_share
 
     @property
     def pending(self) -> int:
-        return self.pipeline.sched.pending if self.pipeline is not None else 0
+        return self.snapshot().pending
 
     @property
     def held(self) -> int:
         """Customers held now (settle or backoff): their next send waits."""
-        return self.pipeline.held if self.pipeline is not None else 0
+        return self.snapshot().held
 
     def counts(self) -> dict[str, int]:
         outcomes = self.ledger.results.outcomes
@@ -123,12 +120,13 @@ class Watch:
         """The fields of a ``run.progress`` event; ``pace`` in records per second."""
         total = self.records_total
         left = None if total is None else max(0, total - self.done)
-        stats = self.pipeline.stats if self.pipeline is not None else None
+        now = self.snapshot()
         return {"done": self.done, "total": total, **self.counts(),
-                "uncertain": self.uncertain, "held": self.held,
-                "requests": stats.requests if stats else 0,
+                "uncertain": self.uncertain, "held": now.held,
+                "requests": now.requests,
                 "throttled_answers": self.throttled,
-                "results_per_s": round(pace, 1), "throttle_pace_ratio": round(self.share, 3),
+                "results_per_s": round(pace, 1),
+                "throttle_pace_ratio": round(now.throttle_share, 3),
                 "eta_s": round(left / pace) if left is not None and pace > 0 else None}
 
     def take_latencies(self) -> list[float]:
@@ -141,8 +139,7 @@ class Watch:
     async def running(self, pipeline: Pipeline, settings: Settings, log: Logger | None
                       ) -> AsyncIterator[None]:
         """The timeline while ``pipeline`` runs; with ``log``, the heartbeat too."""
-        self.pipeline = pipeline
-        pipeline.stats.statuses = self.statuses    # the session's figures keep them
+        self.snapshot = pipeline.snapshot
         tasks = [asyncio.create_task(self._timeline(self.ledger.dir / TIMELINE))]
         if log is not None:
             tasks.append(asyncio.create_task(self._heartbeat(log, settings.progress_every)))
@@ -180,15 +177,15 @@ class Watch:
         """Append what happened since the last point: small, and written off the
         hot path (every few seconds), so the report needs no pass over sent.jsonl."""
         now = time.monotonic()
-        stats = self.pipeline.stats if self.pipeline is not None else None
-        requests = stats.requests if stats else 0
+        figures = self.snapshot()
+        requests = figures.requests
         lat = sorted(self.take_latencies())
         point = {"t": round(time.time(), 3), "dt": round(now - since, 3),
                  "session": self.session, "done": self.done,
                  "results": self.done - done_before, "requests": requests - requests_before,
                  "throttled": self.throttled - throttled_before,
-                 "share": round(self.share, 3), "pending": self.pending,
-                 "held": self.held,
+                 "share": round(figures.throttle_share, 3), "pending": figures.pending,
+                 "held": figures.held,
                  "latency_p50": round(statistics.median(lat), 4) if lat else None,
                  "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 4) if lat else None}
         with open_file(path, "ab") as fh:   # 0600, no symbolic link followed

@@ -90,8 +90,8 @@ async def test_held_records_have_their_own_bound_and_the_reader_waits_at_it(
 
             async def sample() -> None:
                 while True:
-                    seen.append((pipeline.sched.pending, pipeline.active,
-                                 pipeline.held_records))
+                    now = pipeline.snapshot()
+                    seen.append((now.pending, now.active, now.held_records))
                     await asyncio.sleep(0.001)
 
             sampler = asyncio.create_task(sample())
@@ -105,4 +105,5 @@ async def test_held_records_have_their_own_bound_and_the_reader_waits_at_it(
     assert max(p for p, _, _ in seen) <= 5 + 10
     assert max(a for _, a, _ in seen) <= 5 and max(h for _, _, h in seen) <= 10
     assert max(h for _, _, h in seen) == 10      # the held bound was reached
-    assert pipeline.active == 0 and pipeline.held_records <= 10   # the last ones settling
+    last = pipeline.snapshot()
+    assert last.active == 0 and last.held_records <= 10   # the last ones settling

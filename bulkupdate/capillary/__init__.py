@@ -1,6 +1,7 @@
 """The API: what Capillary's partner-program endpoints are and what their answers mean.
 
 * :mod:`.api` — the facts: paths, headers, limits, identifiers, update types, codes;
+* :mod:`.endpoint` — an endpoint as a value (path, body, item and status keys): update, link;
 * :mod:`.auth` — Basic (md5) and OAuth headers, the token renewed in one flight;
 * :mod:`.client` — one request → an :class:`~.answers.Answer` (no redirects, bounded body);
 * :mod:`.answers` — HTTP status and body → what happened to the request (one table, pure);

@@ -46,6 +46,7 @@ from .api import (
     SPLIT_CODES,
     THROTTLE_STATUSES,
 )
+from .endpoint import UPDATE, Endpoint
 
 BASE_URL_HINT = "check --base-url: the API root, e.g. https://eu.api.capillarytech.com"
 
@@ -71,9 +72,17 @@ class Answer:
     throttled: bool = False
 
 
+def status_label(status: int | None) -> str:
+    """The ``status`` label of a request: its HTTP status, or ``none`` when no
+    answer came (timeout, refused or dropped connection)."""
+    return "none" if status is None else str(status)
+
+
 def classify(status: int, body: bytes, sent: int, retry_after: str | None = None,
-             now: datetime | None = None, location: str | None = None) -> Answer:
-    """HTTP ``status`` and ``body`` for a request of ``sent`` records."""
+             now: datetime | None = None, location: str | None = None, *,
+             endpoint: Endpoint = UPDATE) -> Answer:
+    """HTTP ``status`` and ``body`` for a request of ``sent`` records to
+    ``endpoint`` (its per-item results are under its body key)."""
     if 300 <= status < 400:
         return redirected(status, location)
     wait = parse_retry_after(retry_after, now) if retry_after else None
@@ -84,7 +93,7 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
         if status < 400 or status >= 500 or status in NOT_APPLIED_STATUSES:
             return _transient(status, f"HTTP {status} with a body that does not parse", wait,
                               fate_unknown=status not in NOT_APPLIED_STATUSES)
-    items = data.get("customersPartnerUpdates") if isinstance(data, dict) else None
+    items = data.get(endpoint.body_key) if isinstance(data, dict) else None
     if isinstance(items, list) and items:
         # The API's shape: the server processed the request, even when the items
         # do not line up with it. Re-sending would apply it again.
@@ -96,7 +105,7 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
                           wait, fate_unknown=True)
     code, message = _error(data)
     if status in NO_ENDPOINT_STATUSES:
-        return Answer(Kind.FATAL, status, f"HTTP {status} from the update endpoint: "
+        return Answer(Kind.FATAL, status, f"HTTP {status} from the {endpoint.name} endpoint: "
                       f"{BASE_URL_HINT}", code=code)
     if status in (401, 403):
         return Answer(Kind.FATAL, status, f"HTTP {status}: {message or 'not authorised'}",

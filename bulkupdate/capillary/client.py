@@ -27,8 +27,8 @@ from .answers import (
     too_long,
     untrusted,
 )
-from .api import ENDPOINT
 from .auth import Auth
+from .endpoint import UPDATE, Endpoint
 
 USER_AGENT = f"bulkupdate/{__version__}"
 NOT_TLS = ("the server does not speak TLS on this port: check --base-url (http:// for a "
@@ -36,8 +36,9 @@ NOT_TLS = ("the server does not speak TLS on this port: check --base-url (http:/
 
 
 class Client:
-    def __init__(self, settings: Settings, auth: Auth) -> None:
-        self.url = settings.base_url.rstrip("/") + ENDPOINT
+    def __init__(self, settings: Settings, auth: Auth, endpoint: Endpoint = UPDATE) -> None:
+        self.endpoint = endpoint
+        self.url = settings.base_url.rstrip("/") + endpoint.path
         self._auth = auth
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout,
                                               connect=min(settings.timeout, 10.0))
@@ -87,7 +88,8 @@ class Client:
                 if payload is None:
                     return too_long(resp.status, self._max_bytes), token
                 return classify(resp.status, payload, count, resp.headers.get("Retry-After"),
-                                datetime.now(UTC), resp.headers.get("Location")), token
+                                datetime.now(UTC), resp.headers.get("Location"),
+                                endpoint=self.endpoint), token
         except aiohttp.ClientConnectorCertificateError as exc:
             return untrusted(_short(exc.certificate_error)), token
         except aiohttp.ClientHttpProxyError as exc:

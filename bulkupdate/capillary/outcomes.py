@@ -1,11 +1,13 @@
 """Per-record outcomes: a response body (or the lack of one) → one result line
 per record. Pure.
 
-Truth is the boolean ``status`` of ``customer.status`` and of each
-``updateStatus`` — never the message text. Items are matched to records by
-identifier in the forms the API stores (:mod:`matching`) first, by position
-second; program results by ``partnerProgramName`` and ``updateType``, whatever
-their order. Items that match give their outcomes even when others do not.
+Truth is the boolean ``status`` of ``customer.status`` and of each program's
+status (``updateStatus`` for :data:`~bulkupdate.capillary.endpoint.UPDATE`: the
+names are the endpoint's) — never the message text. Items are matched to records
+by identifier in the forms the API stores (:mod:`~bulkupdate.capillary.matching`)
+first, by position second; program results by ``partnerProgramName`` and
+``updateType`` (by name alone where the endpoint's results carry no type),
+whatever their order. Items that match give their outcomes even when others do not.
 
 A per-item answer was processed: a record no item answers may well have been
 applied, and re-sending it would apply it again. It becomes ``retryable`` and
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..validate import Invalid, Record
 from .api import NOT_NOW_CODES
+from .endpoint import UPDATE, Endpoint
 from .matching import describe, keys, same_customer
 
 
@@ -46,9 +49,10 @@ UNMATCHED = ("the API answered but not for this customer ({}): it may have been 
              "it was not sent again; check it before replaying retry.jsonl")
 
 
-def map_items(records: list[Record], items: list[Any]) -> Mapped:
+def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDATE) -> Mapped:
     """Results for ``records`` from the per-item ``items`` of one answer."""
     n = len(records)
+    ckey = endpoint.customer_key
     results: list[dict[str, Any] | None] = [None] * n
     used = [False] * len(items)
     left: list[int] = []
@@ -57,31 +61,31 @@ def map_items(records: list[Record], items: list[Any]) -> Mapped:
         # The hot path: an answer in the request's order, each item naming its record.
         for k in range(n):
             item = items[k]
-            customer = item.get("customer") if type(item) is dict else None
+            customer = item.get(ckey) if type(item) is dict else None
             if same_customer(records[k].customer, customer):
                 used[k] = True
-                results[k] = _mapped(records[k], item)
+                results[k] = _mapped(records[k], item, endpoint)
             else:
                 left.append(k)
     else:
         left = list(range(n))
     if left:
-        _by_identity(records, items, left, used, results)
+        _by_identity(records, items, left, used, results, endpoint)
         if in_order:
             # Identity first, position second: an item that names nothing its
             # record sent, and no other record either, is that record's.
             for k in left:
                 item = items[k]
                 if (results[k] is None and not used[k] and type(item) is dict
-                        and same_customer(records[k].customer, item.get("customer")) is None):
+                        and same_customer(records[k].customer, item.get(ckey)) is None):
                     used[k] = True
-                    results[k] = _mapped(records[k], item)
+                    results[k] = _mapped(records[k], item, endpoint)
     unmatched = 0
     mismatch = ""
     for k, result in enumerate(results):
         if result is None:
             result = results[k] = _unmatched(records[k], describe(
-                records[k].customer, _counterpart(items, used, k)))
+                records[k].customer, _counterpart(items, used, k, ckey)))
         if "error" in result:
             unmatched += 1
             mismatch = mismatch or f"line {records[k].line}: {result.pop('detail')}"
@@ -89,38 +93,39 @@ def map_items(records: list[Record], items: list[Any]) -> Mapped:
 
 
 def _by_identity(records: list[Record], items: list[Any], left: list[int],
-                 used: list[bool], results: list[dict[str, Any] | None]) -> None:
+                 used: list[bool], results: list[dict[str, Any] | None],
+                 endpoint: Endpoint) -> None:
     """Records the positional pass left: the first unused item that names them,
     found through an index (an answer in another order costs no more than one
     in order)."""
     index: dict[tuple[str, Any], list[int]] = {}
     for j, item in enumerate(items):
         if not used[j] and type(item) is dict:
-            for key in keys(item.get("customer")):
+            for key in keys(item.get(endpoint.customer_key)):
                 index.setdefault(key, []).append(j)
     for k in left:
         sent = records[k].customer
         candidates = sorted({j for key in keys(sent) for j in index.get(key, ())})
         for j in candidates:
-            if not used[j] and same_customer(sent, items[j].get("customer")):
+            if not used[j] and same_customer(sent, items[j].get(endpoint.customer_key)):
                 used[j] = True
-                results[k] = _mapped(records[k], items[j])
+                results[k] = _mapped(records[k], items[j], endpoint)
                 break
 
 
-def _counterpart(items: list[Any], used: list[bool], k: int) -> Any:
+def _counterpart(items: list[Any], used: list[bool], k: int, customer_key: str) -> Any:
     """The customer of the item most likely meant for record ``k``: the unused one
     at its position, else the first unused one."""
     if k < len(items) and not used[k]:
         item = items[k]
     else:
         item = next((it for j, it in enumerate(items) if not used[j]), None)
-    return item.get("customer") if type(item) is dict else None
+    return item.get(customer_key) if type(item) is dict else None
 
 
-def _mapped(record: Record, item: dict[str, Any]) -> dict[str, Any]:
+def _mapped(record: Record, item: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
     try:
-        return _one(record, item)
+        return _one(record, item, endpoint)
     except Mismatch as exc:
         return _unmatched(record, str(exc))
 
@@ -135,32 +140,33 @@ def _unmatched(record: Record, detail: str) -> dict[str, Any]:
 _EMPTY: dict[str, Any] = {}
 
 
-def _one(record: Record, item: Any) -> dict[str, Any]:
+def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
     # The hot path of a run (once per customer): plain type checks and one pass.
     if type(item) is not dict:
         raise Mismatch("result is not an object")
-    customer = item.get("customer")
+    customer = item.get(endpoint.customer_key)
     if type(customer) is not dict:
         customer = _EMPTY
     status = customer.get("status")
     if type(status) is not dict:
         status = _EMPTY
     found = status.get("status") is not False
-    updates = item.get("partnerProgramUpdates")
+    updates = item.get(endpoint.programs_key)
     if type(updates) is not list:
         updates = []
     expected = record.programs
     if found:
         if len(updates) != len(expected):
             raise Mismatch(f"{len(updates)} program results for {len(expected)} updates")
-        updates = _in_order(updates, expected)
+        updates = _in_order(updates, expected, endpoint.has_update_type)
     programs = []
     accepted = 0
+    status_key = endpoint.status_key
     for i, (name, kind) in enumerate(expected):
         update = updates[i] if i < len(updates) else None
         if type(update) is not dict:
             update = _EMPTY
-        answer = update.get("updateStatus")
+        answer = update.get(status_key)
         if type(answer) is not dict:
             answer = _EMPTY
         if found:
@@ -192,16 +198,18 @@ def _one(record: Record, item: Any) -> dict[str, Any]:
     return result
 
 
-def _in_order(updates: list[Any], expected: list[tuple[str, str]]) -> list[Any]:
+def _in_order(updates: list[Any], expected: list[tuple[str, str]],
+              typed: bool = True) -> list[Any]:
     """Program results in the order of ``expected``: as given when each names (or
-    leaves out) its own, else matched by name and updateType whatever the order."""
+    leaves out) its own, else matched by name and (``typed``) updateType whatever
+    the order."""
     for update, (name, kind) in zip(updates, expected, strict=True):
         if type(update) is not dict:
             break
         got = update.get("partnerProgramName")
         if got is not None and got != name:
             break
-        got = update.get("updateType")
+        got = update.get("updateType") if typed else None
         if got is not None and got != kind:
             break
     else:
@@ -211,11 +219,11 @@ def _in_order(updates: list[Any], expected: list[tuple[str, str]]) -> list[Any]:
     for name, kind in expected:
         for j, update in enumerate(left):
             if (type(update) is dict and update.get("partnerProgramName") == name
-                    and update.get("updateType") == kind):
+                    and (not typed or update.get("updateType") == kind)):
                 ordered.append(left.pop(j))
                 break
         else:
-            raise Mismatch(f"no program result for {name!r} {kind}")
+            raise Mismatch(f"no program result for {name!r}" + (f" {kind}" if typed else ""))
     return ordered
 
 
@@ -252,28 +260,33 @@ def _likely_applied(programs: list[dict[str, Any]]) -> None:
             program["message"] = LIKELY_APPLIED
 
 
-def _head(record: Record, outcome: Outcome) -> dict[str, Any]:
+def _head(record: Record, outcome: Outcome, *, uncertain: bool = False,
+          attempts: int | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"line": record.line, "ref": record.ref, "outcome": outcome.value,
                               "customer": record.customer}
-    result["attempts"] = record.attempts
-    if record.uncertain:
+    result["attempts"] = record.attempts if attempts is None else attempts
+    if record.uncertain or uncertain:
         # An earlier attempt was sent and never answered: it may have been
         # applied, so this customer may have been updated twice.
         result["uncertain"] = True
     return result
 
 
-def retryable(record: Record, reason: str) -> dict[str, Any]:
-    result = _head(record, Outcome.RETRYABLE)
+def retryable(record: Record, reason: str, *, uncertain: bool = False) -> dict[str, Any]:
+    """Given up; ``uncertain`` when the last attempt's fate is unknown (the
+    record itself need not say so yet: deciding changes no record)."""
+    result = _head(record, Outcome.RETRYABLE, uncertain=uncertain)
     result["error"] = reason
     result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": False,
                            "code": None, "message": reason} for n, k in record.programs]
     return result
 
 
-def rejected_batch(record: Record, code: int | None, reason: str) -> dict[str, Any]:
-    """The API refused the request as a whole, and it held only this record."""
-    result = _head(record, Outcome.REJECTED)
+def rejected_batch(record: Record, code: int | None, reason: str, *,
+                   attempts: int | None = None) -> dict[str, Any]:
+    """The API refused the request as a whole, and it held only this record
+    (``attempts``: when the refusal was no attempt, one less than the record's)."""
+    result = _head(record, Outcome.REJECTED, attempts=attempts)
     result["code"] = code
     result["message"] = reason
     result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": False,

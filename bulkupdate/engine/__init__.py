@@ -1,9 +1,11 @@
 """What runs: records in, requests out, answers applied — under the contract's limits.
 
 * :mod:`.pipeline` — owns the tasks: the reader, the dispatcher, one task per request;
+  :meth:`~.pipeline.Pipeline.snapshot` is what watchers read;
 * :mod:`.reader` — input lines → validated records, admitted while there is room;
 * :mod:`.scheduler` — per-customer order and batches (pure);
-* :mod:`.handle` / :mod:`.flow` — an answer applied to its records; the run's shared state;
+* :mod:`.decide` — an answer and its records → decisions (finish, retry, split, bisect,
+  abort; pure); :mod:`.handle` applies them; :mod:`.flow` — the run's shared state;
 * :mod:`.throttle` — ``--rate`` as a smooth cap, and the server's limit learned from 429s;
 * :mod:`.retry` — the retry policy as a value (attempts, budget, backoff, settle);
 * :mod:`.diskfull` — a full run-directory disk waited out;

@@ -1,10 +1,12 @@
-"""The shared state of one pipeline run, and the three moves every stage makes
-on it: wait for a change, write final results, abort.
+"""The shared state of one pipeline run, and the moves every stage makes on it:
+wait for a change, write final results, hold records for a while, abort.
 
-:class:`Flow` holds the scheduler, throttle, retry policy, counters and flags;
-the reader (:mod:`.reader`), the answer handler (:mod:`.handle`) and the dispatcher
-(:mod:`.pipeline`) are its subclasses, each one job, combined in
-:class:`~bulkupdate.pipeline.Pipeline`.
+:class:`Flow` is one small explicit object with public attributes: the
+scheduler, the counters of held records, the flags (input ended, stopping,
+aborted) and the event that wakes whoever waits for a change. The reader
+(:mod:`.reader`), the applier of decisions (:mod:`.handle`) and the dispatcher
+(:mod:`.pipeline`) each hold it; none reads another's private state. What the
+watch and the metrics see is a :class:`Snapshot`.
 
 Two bounds keep memory flat, counted apart so that customers held for
 ``settle`` never stall the others:
@@ -23,23 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..capillary.client import Client
 from ..errors import RunAborted
-from ..logs import Logger, null_logger
+from ..logs import Logger
 from ..rundir import Ledger
-from ..settings import Settings
 from ..validate import Record
-from .diskfull import DiskWatch
-from .retry import RetryPolicy
 from .scheduler import Scheduler
-from .throttle import Throttle
 
 HELD_FLOOR = 20_000     # records; ~20 MB at worst (measured: ~0.8 KB per record)
 HELD_PER_WINDOW = 4
@@ -79,74 +75,114 @@ class Stats:
                 "duration_s": round(time.monotonic() - self.started, 3)}
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a watcher may know of a running pipeline, at one instant."""
+
+    pending: int = 0                    # admitted, not yet final
+    active: int = 0                     # ready to send or in flight (the window's)
+    held: int = 0                       # customers held now: settle or backoff
+    held_records: int = 0               # the held bound's count (held + queued behind)
+    requests: int = 0
+    transient_answers: int = 0
+    throttle_share: float = 1.0         # the pace aimed at, as a share of --rate
+    learned_rate: str | None = None
+    batch_size: int = 0
+    input_records: int | None = None    # known once the reader saw the end
+
+
 class Flow:
-    _disk: DiskWatch | None = None   # while run() runs: sending and reading wait on it
-    def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
+    def __init__(self, ledger: Ledger, log: Logger, *, batch_size: int, window: int,
+                 held: int | None = None,
                  on_results: Callable[[int], None] | None = None,
-                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
-                 log: Logger | None = None, rng: random.Random | None = None,
-                 held: int | None = None) -> None:
+                 on_written: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         """``held``: the held bound in records, if not :func:`held_limit`'s."""
-        self.settings = settings
         self.ledger = ledger
-        self.client = client
-        self.log = log if log is not None else null_logger()
+        self.log = log
         self.sched = Scheduler()
-        self.throttle = Throttle(settings.rate)
         self.stats = Stats()
-        self.batch_size = settings.batch_size
-        self._window = settings.effective_window
-        self._held_limit = held if held is not None else held_limit(self._window)
-        self._changed = asyncio.Event()
-        self._eof = False
-        self._stopping = False
-        self._abort: RunAborted | None = None
-        self._crash: Exception | None = None
-        self.input_records: int | None = None   # known once the reader saw the end
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
+        self.batch_size = batch_size
+        self.window = window
+        self.held_limit = held if held is not None else held_limit(window)
+        self.changed = asyncio.Event()
+        self.eof = False
+        self.stopping = False
+        self.abort: RunAborted | None = None
+        self.crash: Exception | None = None
+        self.settling = 0      # final records whose customer is held until settled
+        self.waiting = 0       # records in a timer: settling, or waiting to be sent again
         self._timers: set[asyncio.TimerHandle] = set()
         self._on_results = on_results or (lambda n: None)
         self._on_written = on_written   # the results themselves, in ledger order
-        self.retry = RetryPolicy.from_settings(settings, rng)
-        self._settling = 0      # final records whose customer is held until settled
-        self._waiting = 0       # records in a timer: settling, or waiting to be sent again
 
     # -- the two bounds -------------------------------------------------------
-
-    @property
-    def held(self) -> int:
-        """Customers held now: their record waits out a settle or a backoff."""
-        return self._waiting
 
     @property
     def held_records(self) -> int:
         """What the held bound counts: held records, and those queued behind one
         of their customer's earlier records."""
-        return self._waiting + self.sched.blocked
+        return self.waiting + self.sched.blocked
 
     @property
     def active(self) -> int:
         """What the window counts: records ready to send or in flight."""
         return self.sched.pending - self.held_records
 
-    def _full(self) -> bool:
+    def full(self) -> bool:
         """No room for another record: the reader waits, short batches may go."""
-        return self.active >= self._window or self.held_records >= self._held_limit
+        return self.active >= self.window or self.held_records >= self.held_limit
 
-    async def _wait_change(self, limit: float | None = None) -> None:
-        self._changed.clear()
+    @property
+    def over(self) -> bool:
+        """Nothing more may be sent: stopping or aborted."""
+        return self.stopping or self.abort is not None
+
+    async def batch_ready(self, linger: float) -> bool:
+        """True when a request is worth sending now; False when there is nothing
+        more to send (done, stopping, or aborted)."""
+        deadline: float | None = None
+        while True:
+            if self.over:
+                return False
+            ready = len(self.sched)
+            if ready >= self.batch_size:
+                return True
+            if ready:
+                # Send a short batch only when no full one can form: input ended,
+                # the reader has no room, or the input trickles (linger expired).
+                if self.eof or self.full():
+                    return True
+                now = time.monotonic()
+                deadline = deadline or now + linger
+                if now >= deadline:
+                    return True
+                await self.wait_change(deadline - now)
+                continue
+            deadline = None
+            if self.eof and self.sched.pending == self.settling:
+                # Nothing left but customers held for settling, and nobody behind them.
+                return False
+            await self.wait_change()
+
+    async def wait_change(self, limit: float | None = None) -> None:
+        self.changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), limit)
+            await asyncio.wait_for(self.changed.wait(), limit)
 
-    def _fail(self, abort: RunAborted) -> None:
-        if self._abort is None:
-            self._abort = abort
+    def fail(self, abort: RunAborted) -> None:
+        if self.abort is None:
+            self.abort = abort
             self.log.error("run.aborted", reason=str(abort), status=abort.status)
-        self._changed.set()
+        self.changed.set()
 
-    def _final(self, results: list[dict[str, Any]], records: Sequence[Record] = (), *,
-               hold_until: float = 0.0) -> None:
+    def crashed(self, exc: Exception, abort: RunAborted) -> None:
+        """A bug (or the caller's callback): stop cleanly — the ledger stays
+        resumable — and let run() raise ``exc`` with its traceback."""
+        self.crash = self.crash or exc
+        self.fail(abort)
+
+    def final(self, results: list[dict[str, Any]], records: Sequence[Record] = (), *,
+              hold_until: float = 0.0) -> None:
         """Write final outcomes and release the customers — at ``hold_until`` when
         an attempt of unknown fate must settle first."""
         lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
@@ -154,38 +190,41 @@ class Flow:
         self.stats.results += written
         delay = hold_until - time.monotonic() if records else 0.0
         if delay > 0:
-            self._settling += len(records)
-            self._later(delay, list(records), release=True)
+            self.settling += len(records)
+            self.later(delay, list(records), release=True)
         else:
             for record in records:
                 self.sched.finish(record)
         if records:
-            self._changed.set()   # also when held: the input's end may now be only these
+            self.changed.set()   # also when held: the input's end may now be only these
         self._on_results(written)
         if self._on_written is not None and lines:
             try:
                 self._on_written(lines)
             except Exception as exc:
-                # The caller's callback failed: stop as after any crash (the
-                # ledger already holds these results), then let run() raise it.
-                self._crash = self._crash or exc
-                self._fail(RunAborted(f"on_result raised {exc!r}"))
+                # The ledger already holds these results.
+                self.crashed(exc, RunAborted(f"on_result raised {exc!r}"))
 
-    def _later(self, delay: float, records: list[Record], *, release: bool = False) -> None:
+    def later(self, delay: float, records: list[Record], *, release: bool = False) -> None:
         """After ``delay``: put ``records`` back to be sent, or (``release``) let
         their customers' next updates go."""
         def wake() -> None:
             self._timers.discard(handle)
-            self._waiting -= len(records)
+            self.waiting -= len(records)
             if release:
-                self._settling -= len(records)
+                self.settling -= len(records)
                 for record in records:
                     self.sched.finish(record)
             else:
                 self.sched.give_back(records)
-            self._changed.set()
+            self.changed.set()
 
         handle = asyncio.get_running_loop().call_later(delay, wake)
         self._timers.add(handle)
-        self._waiting += len(records)
-        self._changed.set()     # they left the window: the reader may admit others
+        self.waiting += len(records)
+        self.changed.set()     # they left the window: the reader may admit others
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()

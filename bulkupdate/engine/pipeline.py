@@ -16,40 +16,89 @@ Three kinds of task share one loop and one :class:`Scheduler`:
 
 A background task fsyncs the ledger every second from a worker thread; another
 waits out a full disk (:mod:`.diskfull`): sending pauses, answers stay in memory.
-The reader lives in :mod:`.reader`, the handling of answers in :mod:`.handle`, their shared
-state in ``flow``; this module starts them and dispatches.
+Composition, not mixins: the pipeline holds a :class:`~.flow.Flow` (the shared
+state), a :class:`~.reader.Reader`, a :class:`~.throttle.Throttle`, the client
+and a :class:`~.handle.Handler`; each answer becomes decisions
+(:func:`~.decide.decide`, pure) that the handler applies. Watchers read
+:meth:`Pipeline.snapshot`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections.abc import Callable
+from typing import Any
 
-from ..capillary.answers import Kind
+from ..capillary.answers import Kind, status_label
+from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
 from ..estimate import counted, duration, seconds
-from ..rundir import FSYNC_EVERY
+from ..logs import Logger, null_logger
+from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
+from ..settings import Settings
 from ..validate import Record
+from .decide import decide
 from .diskfull import DiskWatch
-from .flow import Stats
-from .handle import Handling
-from .reader import READ_SLICE, Reading
+from .flow import Flow, Snapshot, Stats
+from .handle import Handler
+from .reader import READ_SLICE, Reader
+from .retry import RetryPolicy
 from .scheduler import chunk_bodies
+from .throttle import Throttle
 
-__all__ = ["READ_SLICE", "Pipeline", "Stats"]
+__all__ = ["READ_SLICE", "Pipeline", "Snapshot", "Stats"]
 
 
-class Pipeline(Reading, Handling):
-    _pacing: asyncio.Task[None] | None = None   # the dispatcher, while the throttle holds it
+class Pipeline:
+    def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
+                 on_results: Callable[[int], None] | None = None,
+                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
+                 log: Logger | None = None, rng: random.Random | None = None,
+                 held: int | None = None) -> None:
+        """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s."""
+        self.settings = settings
+        self.ledger = ledger
+        self.client = client
+        self.log = log = log if log is not None else null_logger()
+        self.flow = Flow(ledger, log, batch_size=settings.batch_size,
+                         window=settings.effective_window, held=held,
+                         on_results=on_results, on_written=on_written)
+        self.retry = RetryPolicy.from_settings(settings, rng)
+        self.throttle = Throttle(settings.rate)
+        self.reader = Reader(self.flow, ledger, self.retry.settle, log)
+        self.handler = Handler(self.flow, self.throttle, log, settings.rate)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
+        self._pacing: asyncio.Task[None] | None = None   # the dispatcher, while paced
+        self._disk: DiskWatch | None = None              # while run() runs
+
+    @property
+    def stats(self) -> Stats:
+        return self.flow.stats
+
+    @property
+    def input_records(self) -> int | None:
+        return self.reader.input_records
+
+    def snapshot(self) -> Snapshot:
+        """The figures a watcher may read (progress, metrics), as one value."""
+        flow, stats = self.flow, self.flow.stats
+        return Snapshot(pending=flow.sched.pending, active=flow.active, held=flow.waiting,
+                        held_records=flow.held_records, requests=stats.requests,
+                        transient_answers=stats.transient_answers,
+                        throttle_share=self.throttle.share, learned_rate=stats.learned_rate,
+                        batch_size=flow.batch_size, input_records=self.reader.input_records)
 
     # -- control -------------------------------------------------------------
 
     def stop(self) -> None:
         """First SIGINT/SIGTERM: stop reading and sending; in-flight requests finish."""
-        self._stopping = True
-        self._changed.set()
+        self.flow.stopping = True
+        self.flow.changed.set()
         if self._pacing is not None:
             # A throttle pause may last up to backoff_cap: end it now, not then.
             self._pacing.cancel()
@@ -61,25 +110,20 @@ class Pipeline(Reading, Handling):
 
     async def run(self) -> str:
         """'finished' or 'interrupted'; raises :class:`RunAborted` on a fatal condition."""
+        flow = self.flow
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
-                                      self._fail, lambda: self._stopping)
-        total = counted(self.ledger.input_path)     # counted already: the bar's total
-        left = None if total is None else max(0, total - self.ledger.done.count)
-        estimate = None if left is None else seconds(left, self.settings.rate, self.batch_size)
-        self.log.info("run.started", window=self._window, batch_size=self.batch_size,
-                      concurrency=self.settings.concurrency, rate=str(self.settings.rate),
-                      records_left=left, estimate_s=None if estimate is None else round(estimate),
-                      estimate=None if estimate is None else duration(estimate))
-        reader = asyncio.create_task(self._read(), name="reader")
-        syncer = asyncio.create_task(self._fsync_every(FSYNC_EVERY), name="fsync")
+                                      flow.fail, lambda: flow.stopping)
+        _started(self.log, self.settings, self.ledger, flow)
+        reader = asyncio.create_task(self.reader.run(disk), name="reader")
+        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY), name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")
         try:
             # Its own task, so that stop() can cut a throttle pause short by
             # cancelling it without touching the caller's task.
             await asyncio.create_task(self._dispatch(), name="dispatcher")
-            if self._stopping:
-                await self._drain()
+            if flow.stopping:
+                await _drain(self._inflight, self.settings.grace_period, self.log)
             else:
                 await asyncio.gather(*self._inflight)
             await disk.settled()   # the answers a full disk refused: written, or given up
@@ -95,89 +139,43 @@ class Pipeline(Reading, Handling):
                     await task
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            for timer in self._timers:
-                timer.cancel()
+            flow.cancel_timers()
             self.ledger.close()
         if reader.done() and not reader.cancelled() and reader.exception():
             raise reader.exception()  # type: ignore[misc]
-        if self._crash is not None:
-            raise self._crash
-        if self._abort is not None:
-            raise self._abort
-        return "interrupted" if self._stopping else "finished"
-
-    async def _fsync_every(self, seconds: float) -> None:
-        # In a thread: an fsync can take tens of milliseconds, and a loop stalled
-        # that long sends the requests it had already paced in a bunch.
-        while True:
-            await asyncio.sleep(seconds)
-            await asyncio.to_thread(self.ledger.fsync)
-
-    async def _drain(self) -> None:
-        if not self._inflight:
-            return
-        self.log.warning("run.draining", in_flight=len(self._inflight),
-                         grace_s=self.settings.grace_period)
-        _, late = await asyncio.wait(self._inflight, timeout=self.settings.grace_period)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
+        if flow.crash is not None:
+            raise flow.crash
+        if flow.abort is not None:
+            raise flow.abort
+        return "interrupted" if flow.stopping else "finished"
 
     # -- dispatching ---------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        slots = self._slots
+        flow, slots = self.flow, self._slots
         while True:
             await slots.acquire()
-            if not await self._batch_ready():
+            if not await self.flow.batch_ready(self.settings.linger):
                 slots.release()
                 return
             try:
                 self._pacing = asyncio.current_task()
                 sent_at = await self.throttle.acquire()
             except asyncio.CancelledError:
-                if not self._stopping:
+                if not flow.stopping:
                     raise
                 slots.release()   # stop() ended the pause: nothing more is sent
                 return
             finally:
                 self._pacing = None
-            records = self.sched.take(self.batch_size)
-            if not records or self._stopping or self._abort is not None:
-                self.sched.give_back(records)
+            records = flow.sched.take(flow.batch_size)
+            if not records or flow.over:
+                flow.sched.give_back(records)
                 slots.release()
                 continue
             task = asyncio.create_task(self._send(records, sent_at))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-
-    async def _batch_ready(self) -> bool:
-        """True when a request is worth sending now; False when there is nothing
-        more to send (done, stopping, or aborted)."""
-        deadline: float | None = None
-        while True:
-            if self._stopping or self._abort is not None:
-                return False
-            ready = len(self.sched)
-            if ready >= self.batch_size:
-                return True
-            if ready:
-                # Send a short batch only when no full one can form: input ended,
-                # the reader has no room, or the input trickles (linger expired).
-                if self._eof or self._full():
-                    return True
-                now = time.monotonic()
-                deadline = deadline or now + self.settings.linger
-                if now >= deadline:
-                    return True
-                await self._wait_change(deadline - now)
-                continue
-            deadline = None
-            if self._eof and self.sched.pending == self._settling:
-                # Nothing left but customers held for settling, and nobody behind them.
-                return False
-            await self._wait_change()
 
     # -- one request ---------------------------------------------------------
 
@@ -185,20 +183,24 @@ class Pipeline(Reading, Handling):
         """Send one request; the caller holds a concurrency slot, released here as
         soon as the answer is in: mapping and writing it need no connection, and
         the next request should not wait for them."""
+        flow = self.flow
         try:
             try:
                 journaled = await self._journal(records, sent_at)
                 if journaled is None:
-                    self.sched.give_back(records)   # never sent: resume sends them
-                    self._changed.set()
+                    flow.sched.give_back(records)   # never sent: resume sends them
+                    flow.changed.set()
                     return
                 req, sent_at = journaled
                 for record in records:
                     record.attempts += 1
-                self.stats.requests += 1
-                self.stats.records_sent += len(records)
+                stats = flow.stats
+                stats.requests += 1
+                stats.records_sent += len(records)
                 self.log.debug("batch.sent", records=len(records), first_line=records[0].line)
-                answer = await self.client.send(chunk_bodies(records), len(records))
+                answer = await self.client.send(
+                    chunk_bodies(records, self.client.endpoint), len(records))
+                stats.statuses[status_label(answer.status)] += 1
             finally:
                 self._slots.release()
             if answer.kind is Kind.DEFINITE:
@@ -208,17 +210,28 @@ class Pipeline(Reading, Handling):
                 await asyncio.sleep(0)
             if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
                 self.ledger.record_not_applied(req)
-            await self._settle(records, answer, sent_at)
+            bisect = self.handler.apply(decide(
+                records, answer, sent_at=sent_at, now=time.monotonic(), retry=self.retry,
+                batch_size=flow.batch_size, base_url=self.settings.base_url,
+                endpoint=self.client.endpoint))
+            if bisect is not None:
+                await self._bisect(bisect.halves)
         except RunAborted as exc:
-            self._fail(exc)
+            flow.fail(exc)
         except Exception as exc:
             if is_disk_full(exc):   # a write outside the ledger's care: still no crash
-                self._fail(DiskFull(self.ledger.dir))
+                flow.fail(DiskFull(self.ledger.dir))
                 return
-            # A bug: stop cleanly (the ledger stays resumable), then let run()
-            # raise it with its traceback.
-            self._crash = exc
-            self._fail(RunAborted(f"internal error: {exc!r}"))
+            flow.crashed(exc, RunAborted(f"internal error: {exc!r}"))
+
+    async def _bisect(self, halves: tuple[list[Record], list[Record]]) -> None:
+        """A request refused as a whole: halve it until the refusal has one owner."""
+        for part in halves:
+            await self._slots.acquire()
+            if self.flow.over:
+                self._slots.release()
+                return
+            await self._send(part, await self.throttle.acquire())
 
     async def _journal(self, records: list[Record], sent_at: float) -> tuple[str, float] | None:
         """(request id, grant time) once the request is in ``sent.jsonl``; None when
@@ -232,6 +245,36 @@ class Pipeline(Reading, Handling):
                 if req is not None:
                     return req, sent_at
             await self._disk.ok.wait()
-            if self._stopping or self._abort is not None:
+            if self.flow.over:
                 return None
             sent_at = await self.throttle.acquire()
+
+
+def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> None:
+    total = counted(ledger.input_path)     # counted already: the bar's total
+    left = None if total is None else max(0, total - ledger.done.count)
+    estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
+    log.info("run.started", window=flow.window, batch_size=flow.batch_size,
+             concurrency=settings.concurrency, rate=str(settings.rate),
+             records_left=left, estimate_s=None if estimate is None else round(estimate),
+             estimate=None if estimate is None else duration(estimate))
+
+
+async def _fsync_every(ledger: Ledger, seconds: float) -> None:
+    # In a thread: an fsync can take tens of milliseconds, and a loop stalled
+    # that long sends the requests it had already paced in a bunch.
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(ledger.fsync)
+
+
+async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:
+    """After a stop: the requests in flight get ``grace`` seconds to finish."""
+    if not inflight:
+        return
+    log.warning("run.draining", in_flight=len(inflight), grace_s=grace)
+    _, late = await asyncio.wait(inflight, timeout=grace)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)

@@ -14,8 +14,11 @@ from itertools import islice
 from typing import Any
 
 from ..capillary import outcomes
+from ..logs import Logger
+from ..rundir import Ledger
 from ..source.lines import iter_lines
 from ..validate import Invalid, Record, validate_line
+from .diskfull import DiskWatch
 from .flow import Flow
 
 READ_SLICE = 64     # lines validated between two turns of the event loop
@@ -30,67 +33,82 @@ def settle_left(settle: float, last_sent: float | None, now: float) -> float:
     return max(0.0, settle - (now - last_sent))
 
 
-class Reading(Flow):
-    _resettled = 0     # records held because an earlier session left them in flight
+class Reader:
+    """Reads the input once, admitting what the flow has room for. Its own state:
+    how many lines it read, whether it saw the end, and how many records it held
+    back because an earlier session left them in flight."""
 
-    async def _read(self) -> None:
+    def __init__(self, flow: Flow, ledger: Ledger, settle: float, log: Logger) -> None:
+        self.flow = flow
+        self.ledger = ledger
+        self.settle = settle
+        self.log = log
+        self.input_records: int | None = None   # known once the end was seen
+        self.resettled = 0
+
+    async def run(self, disk: DiskWatch) -> None:
+        flow = self.flow
         lines = iter_lines(self.ledger.input_path)
-        now = datetime.now(UTC)
-        done, sent_before = self.ledger.done, self.ledger.sent_before
-        last_sent = self.ledger.journal.last_sent
-        stats = self.stats
+        now = datetime.now(UTC)   # one "today" for the whole input's dates
         try:
-            while not self._stopping and self._abort is None:
+            while not flow.over:
                 # Small slices, then back to the loop: a loop busy validating
                 # thousands of lines would wake the senders late. (A reader thread
                 # was tried: GIL hand-offs cost more than they saved.)
-                if self._disk is not None and not self._disk.ok.is_set():
+                if not disk.ok.is_set():
                     # Invalid lines' results would pile up in memory unwritten.
-                    await self._disk.ok.wait()
+                    await disk.ok.wait()
                     continue
                 chunk = list(islice(lines, READ_SLICE))
                 if not chunk:
-                    self.input_records = stats.lines_read
+                    self.input_records = flow.stats.lines_read
                     break
-                stats.lines_read += len(chunk)
-                invalid: list[dict[str, Any]] = []
-                for line, raw in chunk:
-                    if line in done:
-                        continue
-                    item = validate_line(line, raw, now)
-                    if type(item) is Invalid:
-                        invalid.append(outcomes.invalid(item))
-                        continue
-                    assert type(item) is Record
-                    hold = 0.0
-                    if line in sent_before:
-                        # Sent by an earlier session that died before it was final.
-                        item.attempts = sent_before[line]
-                        item.uncertain = line in self.ledger.maybe_applied
-                        if item.uncertain:
-                            hold = settle_left(self.retry.settle, last_sent.get(line),
-                                               time.time())
-                    while self._full():
-                        self._changed.set()   # let the dispatcher see what was admitted
-                        await self._wait_change()
-                        if self._stopping or self._abort is not None:
-                            return
-                    if self.sched.admit(item, hold=hold > 0) and hold > 0:
-                        self._settle_first(item, hold)
-                self._changed.set()
-                if invalid:
-                    self._final(invalid)
+                flow.stats.lines_read += len(chunk)
+                if not await self._admit(chunk, now):
+                    return
                 await asyncio.sleep(0)
         finally:
-            self._eof = True
-            self._changed.set()
+            flow.eof = True
+            flow.changed.set()
+
+    async def _admit(self, chunk: list[tuple[int, bytes]], now: datetime) -> bool:
+        """Validate and admit one slice; False when the run stopped meanwhile."""
+        flow, ledger = self.flow, self.ledger
+        done, sent_before = ledger.done, ledger.sent_before
+        invalid: list[dict[str, Any]] = []
+        for line, raw in chunk:
+            if line in done:
+                continue
+            item = validate_line(line, raw, now)
+            if type(item) is Invalid:
+                invalid.append(outcomes.invalid(item))
+                continue
+            assert type(item) is Record
+            hold = 0.0
+            if line in sent_before:
+                # Sent by an earlier session that died before it was final.
+                item.attempts = sent_before[line]
+                item.uncertain = line in ledger.maybe_applied
+                if item.uncertain:
+                    hold = settle_left(self.settle, ledger.journal.last_sent.get(line),
+                                       time.time())
+            while flow.full():
+                flow.changed.set()   # let the dispatcher see what was admitted
+                await flow.wait_change()
+                if flow.over:
+                    return False
+            if flow.sched.admit(item, hold=hold > 0) and hold > 0:
+                self._settle_first(item, hold)
+        flow.changed.set()
+        if invalid:
+            flow.final(invalid)
+        return True
 
     def _settle_first(self, record: Record, left: float) -> None:
         """A record in flight when an earlier session died may still be applied:
         it (and so its customer) waits what is left of ``settle`` since it was
         sent (``sent.jsonl``'s ``t``); one sent longer ago than that goes at once."""
-        self._resettled += 1
-        if self._resettled == 1:
-            self.log.info("resume.settling", settle_s=self.retry.settle,
-                          left_s=round(left, 3))
-        self._later(left, [record])
+        self.resettled += 1
+        if self.resettled == 1:
+            self.log.info("resume.settling", settle_s=self.settle, left_s=round(left, 3))
+        self.flow.later(left, [record])

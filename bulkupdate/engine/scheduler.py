@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from ..capillary.endpoint import UPDATE, Endpoint
 from ..validate import Record
 
 
@@ -87,6 +88,6 @@ class Scheduler:
                 self._ready.append(nxt)
 
 
-def chunk_bodies(records: list[Record]) -> bytes:
+def chunk_bodies(records: list[Record], endpoint: Endpoint = UPDATE) -> bytes:
     """The request body, joined from each record's bytes without re-serialising."""
-    return b'{"customersPartnerUpdates":[' + b",".join(r.body for r in records) + b"]}"
+    return endpoint.prefix() + b",".join(r.body for r in records) + b"]}"

@@ -1,0 +1,42 @@
+"""An endpoint is a value: where a request goes and the names its body and its
+answer use. The update API is :data:`UPDATE`; the Link Customer API (a later
+command) is :data:`LINK` — a new value, not a copy of the client, the batcher,
+:func:`~bulkupdate.capillary.answers.classify` or the mapping of outcomes.
+
+Both answer with the request's shape: a list under the body key, one item per
+customer (``customer``), each with its per-program results under the programs
+key and a boolean ``status`` object under the status key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .api import ENDPOINT
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    path: str                  # under --base-url
+    body_key: str              # the list of customers, in the request and the answer
+    customer_key: str          # the customer, in each item
+    programs_key: str          # the per-program entries, in each item
+    status_key: str            # each program result's {status, code, message}
+    has_update_type: bool      # program results carry ``updateType`` (else matched by name)
+
+    def prefix(self) -> bytes:
+        """The request body up to its first item: bodies are joined from records'
+        bytes without re-serialising (:func:`~bulkupdate.engine.scheduler.chunk_bodies`)."""
+        return b'{"' + self.body_key.encode() + b'":['
+
+
+UPDATE = Endpoint(name="update", path=ENDPOINT,
+                  body_key="customersPartnerUpdates", customer_key="customer",
+                  programs_key="partnerProgramUpdates", status_key="updateStatus",
+                  has_update_type=True)
+
+LINK = Endpoint(name="link", path="/v2/partnerProgram/linkCustomer",
+                body_key="linkCustomers", customer_key="customer",
+                programs_key="linkToPartnerPrograms", status_key="partnerLinkStatus",
+                has_update_type=False)

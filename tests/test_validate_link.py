@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from bulkupdate.errors import UsageError
+from bulkupdate.source.csvfile import check_csv_header, iter_csv_records
 from bulkupdate.validate import Invalid, Record, validate_line, validate_link_line
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -117,3 +120,30 @@ def test_an_update_line_is_not_a_link_line() -> None:
         {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]}
     result = check(update)
     assert isinstance(result, Invalid) and result.field == "partnerProgramUpdates"
+
+
+def test_csv_rows_of_one_customer_form_one_link_item(tmp_path: Path) -> None:
+    path = tmp_path / "links.csv"
+    path.write_text("mobile,ref,partnerProgramName,partnerMembershipId,partnerTierName,"
+                    "partnerTierExpiryDate,membershipStartDate\n"
+                    f"919740000001,a,Apparel-Partner,AP-1,Gold,{FUTURE},\n"
+                    f"919740000001,a,SPP_1,,Basic,,{FUTURE}\n"
+                    "919740000002,,Dining-Partner,,,,\n")
+    (first, raw1), (second, raw2) = iter_csv_records(path, api="link")
+    assert (first, second) == (2, 4)
+    record = validate_link_line(first, raw1, NOW)
+    assert isinstance(record, Record) and record.ref == "a"
+    assert record.programs == [("Apparel-Partner", "LINK"), ("SPP_1", "LINK")]
+    assert orjson.loads(record.body)["linkToPartnerPrograms"][1] == {
+        "partnerProgramName": "SPP_1", "customerPartnerReference": {
+            "partnerTierName": "Basic", "membershipStartDate": FUTURE}}
+    missing = validate_link_line(second, raw2, NOW)
+    assert isinstance(missing, Invalid) and missing.field.endswith("partnerTierName")
+
+
+def test_a_link_csv_refuses_update_columns(tmp_path: Path) -> None:
+    path = tmp_path / "links.csv"
+    path.write_text("id,partnerProgramName,updateType\n1,A,UPGRADE\n")
+    with pytest.raises(UsageError, match="updateType"):
+        check_csv_header(path, api="link")
+    check_csv_header(path)   # an update CSV it is

@@ -4,6 +4,10 @@
 It catches locally everything the API would answer with 2002 (missing name,
 details or tier), 2003 (past or malformed expiry) and 2009 (unknown update type),
 plus what the contract adds: identifiers, types, unknown keys.
+
+:func:`validate_line` checks an item of the update API; :func:`validate_link_line`
+one of the Link Customer API (``linkCustomers``), with the same pieces for what
+the two share: customer, ``ref``, JSON and UTF-8, expiry (docs/migrations.md).
 """
 
 from __future__ import annotations
@@ -14,11 +18,21 @@ from typing import Any
 
 import orjson
 
-from .capillary.api import IDENTIFIERS, NEEDS_DETAILS, UPDATE_TYPES
+from .capillary.api import (
+    IDENTIFIERS,
+    LINK_PROGRAMS_KEY,
+    LINK_REFERENCE_KEYS,
+    LINK_TYPE,
+    NEEDS_DETAILS,
+    UPDATE_TYPES,
+)
 
 TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
 UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))
 DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))
+LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref"})
+LINK_KEYS = frozenset(("partnerProgramName", "customerPartnerReference"))
+REFERENCE_KEYS = frozenset(LINK_REFERENCE_KEYS)
 
 
 @dataclass(slots=True, eq=False)
@@ -72,23 +86,29 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if type(raw) is Unreadable:
-            return Invalid(line, raw.field, raw.error)
-        try:
-            if b"\x00" in raw:   # UTF-16 text is valid UTF-8 where it is ASCII
-                raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"),
-                                         raw.index(b"\x00") + 1, "NUL")
-            raw.decode("utf-8")
-        except UnicodeDecodeError as uexc:
-            return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}"
-                                          f"{_encoding_hint(raw)}")
-        return Invalid(line, "json", f"malformed JSON: {exc}")
+        return _unparsable(line, raw, exc)
     ref = data.get("ref") if isinstance(data, dict) else None
     ref = ref if isinstance(ref, str) else None
     try:
         return _check(line, raw, data, ref, now)
     except _Bad as bad:
         return Invalid(line, bad.field, bad.error, ref)
+
+
+def _unparsable(line: int, raw: bytes, exc: orjson.JSONDecodeError) -> Invalid:
+    """Why a line is not JSON: unreadable input, not UTF-8 (which encoding it
+    looks like), or malformed JSON."""
+    if type(raw) is Unreadable:
+        return Invalid(line, raw.field, raw.error)
+    try:
+        if b"\x00" in raw:   # UTF-16 text is valid UTF-8 where it is ASCII
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"),
+                                     raw.index(b"\x00") + 1, "NUL")
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return Invalid(line, "utf-8", f"invalid UTF-8 at byte {uexc.start}"
+                                      f"{_encoding_hint(raw)}")
+    return Invalid(line, "json", f"malformed JSON: {exc}")
 
 
 def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
@@ -230,6 +250,12 @@ def _details(details: Any, kind: str, at: str, now: datetime) -> None:
 
 
 def _expiry(value: Any, at: str, now: datetime) -> None:
+    if _when(value, at) < now:
+        raise _Bad(at, f"{value!r} is in the past (the API answers 2003)")
+
+
+def _when(value: Any, at: str) -> datetime:
+    """An ISO 8601 date-time with its UTC offset, or why not."""
     if not isinstance(value, str):
         raise _Bad(at, f"must be an ISO 8601 date-time string, not {_kind(value)}")
     # A date without a time, or a time without an offset, would make the API
@@ -243,8 +269,7 @@ def _expiry(value: Any, at: str, now: datetime) -> None:
                        "e.g. 2027-12-29T23:59:59+05:30") from None
     if when.tzinfo is None:
         raise _Bad(at, f"{value!r} has no UTC offset: add one, e.g. +05:30 or Z")
-    if when < now:
-        raise _Bad(at, f"{value!r} is in the past (the API answers 2003)")
+    return when
 
 
 def _without_t(value: str) -> str:
@@ -264,3 +289,82 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             int: "an integer", float: "a number", type(None): "null"}.get(type(value),
                                                                           type(value).__name__)
+
+
+def validate_link_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
+    """One item of ``linkCustomers`` (plus the optional ``ref``) → a Record whose
+    programs read ``(partnerProgramName, "LINK")``, or an Invalid naming the field."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _unparsable(line, raw, exc)
+    ref = data.get("ref") if isinstance(data, dict) else None
+    ref = ref if isinstance(ref, str) else None
+    try:
+        return _check_link(line, raw, data, ref, now)
+    except _Bad as bad:
+        return Invalid(line, bad.field, bad.error, ref)
+
+
+def _check_link(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
+    if not isinstance(data, dict):
+        raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
+    if not data.keys() <= LINK_TOP_KEYS:
+        key = next(k for k in data if k not in LINK_TOP_KEYS)
+        raise _Bad(key, f"unknown top-level key (allowed: customer, {LINK_PROGRAMS_KEY}, ref)")
+    if "ref" in data and not isinstance(data["ref"], str):
+        raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
+    customer, keys = _customer(data.get("customer"))
+    programs = _links(data.get(LINK_PROGRAMS_KEY), now)
+    if "ref" in data:
+        body = orjson.dumps({"customer": customer, LINK_PROGRAMS_KEY: data[LINK_PROGRAMS_KEY]})
+    else:
+        body = raw.strip()
+    return Record(line, body, customer, programs, keys, ref)
+
+
+def _links(links: Any, now: datetime) -> list[tuple[str, str]]:
+    where = LINK_PROGRAMS_KEY
+    if links is None:
+        raise _Bad(where, "missing: a list of at least one program to link to")
+    if not isinstance(links, list) or not links:
+        raise _Bad(where, "must be a non-empty list of programs to link to")
+    programs: list[tuple[str, str]] = []
+    for i, link in enumerate(links):
+        at = f"{where}[{i}]"
+        if type(link) is not dict:
+            raise _Bad(at, f"must be an object, not {_kind(link)}")
+        _known_keys(link, LINK_KEYS, at)
+        name = link.get("partnerProgramName")
+        if not isinstance(name, str) or not name.strip():
+            raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
+        if (name, LINK_TYPE) in programs:
+            # Two links of one customer to one program: the second could only be 2005.
+            raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")
+        _reference(link.get("customerPartnerReference"), f"{at}.customerPartnerReference", now)
+        programs.append((name, LINK_TYPE))
+    return programs
+
+
+def _reference(reference: Any, at: str, now: datetime) -> None:
+    """``customerPartnerReference``: the tier is required (a link puts the
+    customer in one); the membership id is free text; the expiry is the update
+    API's (offset, future); a start date has an offset and may be past or future
+    (a future one on a program already linked queues a relink)."""
+    if reference is None:
+        raise _Bad(at, "missing: give at least partnerTierName (the API answers 2002)")
+    if type(reference) is not dict:
+        raise _Bad(at, f"must be an object, not {_kind(reference)}")
+    _known_keys(reference, REFERENCE_KEYS, at)
+    tier = reference.get("partnerTierName")
+    if not isinstance(tier, str) or not tier.strip():
+        raise _Bad(f"{at}.partnerTierName", "missing or empty (the API answers 2002)")
+    member = reference.get("partnerMembershipId")
+    if member is not None and not isinstance(member, str):
+        raise _Bad(f"{at}.partnerMembershipId", f"must be a string, not {_kind(member)}")
+    expiry = reference.get("partnerTierExpiryDate")
+    if expiry is not None:
+        _expiry(expiry, f"{at}.partnerTierExpiryDate", now)
+    start = reference.get("membershipStartDate")
+    if start is not None:
+        _when(start, f"{at}.membershipStartDate")

@@ -2,7 +2,11 @@
 and what its codes mean, from Capillary's reference for the Update Customer
 Partner Program API and its v2 conventions. Answers name each customer as the
 API stores it (all four identifiers, a mobile with its country code): how items
-are matched to records is :mod:`bulkupdate.matching`'s.
+are matched to records is :mod:`bulkupdate.capillary.matching`'s.
+
+The Link Customer API (``linkCustomer``) shares the paths' root, the auth, the
+batch limit, the identifiers and most codes; its own facts are the ``LINK_``
+names below and code 2005 (docs/migrations.md).
 
 The simulator (``bulkupdate/simulator``) keeps its own copy of these rules on
 purpose: it stands in for the server, so a mistake here must show up as a
@@ -15,6 +19,18 @@ ENDPOINT = "/v2/partnerProgram/customerPartnerProgramUpdate"
 TOKEN_PATH = "/v3/oauth/token/generate"
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 MAX_BATCH = 50                  # customers per request, at most
+
+# Link Customer to Partner Program: one item links a customer to programs.
+LINK_ENDPOINT = "/v2/partnerProgram/linkCustomer"
+LINK_BODY_KEY = "linkCustomers"
+LINK_PROGRAMS_KEY = "linkToPartnerPrograms"
+LINK_STATUS_KEY = "partnerLinkStatus"
+LINK_REFERENCE_KEYS = ("partnerMembershipId", "partnerTierName", "partnerTierExpiryDate",
+                       "membershipStartDate")
+# A link has no updateType; the ledger names its program entries with this one,
+# so a program entry reads the same for both APIs.
+LINK_TYPE = "LINK"
+ALREADY_LINKED = 2005
 
 IDENTIFIERS = ("id", "mobile", "email", "externalId")
 UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",
@@ -33,7 +49,8 @@ NOT_NOW_CODES = frozenset({2010, 2001})
 CODE_MEANINGS = {
     200: "success", 1000: "customer found", 8015: "customer not found",
     2002: "required field empty", 2003: "expiry date in the past",
-    2004: "customer not linked to the program", 2006: "partner program not found",
+    2004: "customer not linked to the program",
+    2005: "customer already linked to the program", 2006: "partner program not found",
     2007: "tier not found in the program", 2008: "batch over the server's limit",
     2009: "unsupported updateType", 2026: "relinking not enabled for the org",
     2027: "no pending relinking to cancel", 2028: "renewal initiation not allowed for the org",

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
     report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    report.add_argument("--unlinked", action="store_true",
+                        help="instead: the customers refused with 2004 (not linked), as link "
+                             "input to complete with tier and expiry (docs/migrations.md)")
 
     simulate = sub.add_parser("simulate", help="serve a local stand-in for the API")
     from ..simulator import add_simulate_arguments
@@ -238,6 +241,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size)
+    if args.command == "report" and args.unlinked:
+        from ..report.unlinked import write_unlinked
+
+        count = write_unlinked(args.run_dir, sys.stdout)
+        print(f"{count} customers refused with 2004 (not linked)", file=sys.stderr)
+        return 0
     if args.command == "report":
         from ..report.table import write_report
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from .linking import LINK_MESSAGES, LINKS_KEY
 from .world import IDENTIFIERS, MESSAGES, FormulaDirectory, TableDirectory
 
 
@@ -120,3 +121,27 @@ def render_dialled(items: list[Any], located: list[int | None],
     if rng is not None:
         rng.shuffle(parts)
     return ('{"customersPartnerUpdates":[' + ",".join(parts) + '],"warnings":[]}').encode()
+
+
+def render_link_response(items: list[Any], located: list[int | None],
+                         outcomes: list[tuple[int, list[int]]],
+                         directory: FormulaDirectory | TableDirectory,
+                         form: str = "stored") -> bytes:
+    """``{"linkCustomers": [...], "warnings": []}``: each customer as stored (as
+    sent when not found, or with ``form="echo"``) with its status, and one
+    ``partnerLinkStatus`` per program of the request. Built as dicts: links are
+    a migration's once-only traffic, not the nightly hot path."""
+    parts = []
+    for item, i, (customer_code, codes) in zip(items, located, outcomes, strict=True):
+        echo = _sent_json(item) if i is None or form == "echo" else directory.identity_json(i)
+        status = CUSTOMER_STATUS[customer_code] if customer_code != 2002 else _status(
+            False, f"Invalid Request: {LINKS_KEY} is empty", 2002)
+        entries = []
+        for link, code in zip(item[LINKS_KEY] if codes else (), codes, strict=True):
+            name = link.get("partnerProgramName") if type(link) is dict else None
+            message = LINK_MESSAGES.get(code) or MESSAGES[code]
+            entries.append({"partnerProgramName": name, "partnerLinkStatus": {
+                "status": code == 200, "message": message, "code": code}})
+        parts.append(f'{{"customer":{{{echo}"status":{status}}},'
+                     f'"{LINKS_KEY}":{orjson.dumps(entries).decode()}}}')
+    return ('{"linkCustomers":[' + ",".join(parts) + '],"warnings":[]}').encode()

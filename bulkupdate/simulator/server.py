@@ -3,6 +3,7 @@
 Routes::
 
     POST /v2/partnerProgram/customerPartnerProgramUpdate   the API
+    POST /v2/partnerProgram/linkCustomer                   the Link Customer API
     POST /v3/oauth/token/generate                          OAuth token
     GET  /_sim/stats?window_s=1.0                          counters (tests, benchmarks)
     GET  /_sim/applied                                     applied-update log, JSONL
@@ -17,12 +18,23 @@ more than ``max_batch`` items → ``batch_error_code`` (2008 or 1060); a body th
 not JSON, not an object, or without a non-empty ``customersPartnerUpdates`` list →
 code 2002 ("Invalid Request: ..."), the API's code for a missing required field.
 
-``/_sim/stats`` (update requests only)::
+The link endpoint meets the same auth, rate limit and dials (one draw per
+request from the same sequence) and answers ``{"linkCustomers": [...]}`` by the
+rules of ``linking.py``; its batch-level answers are the same, for a missing or
+empty ``linkCustomers``. Of the answer dials only ``answer_form`` applies to it.
+
+``/_sim/stats`` (update and link requests alike, but where it says)::
 
     requests            every one received          accepted   past auth and rate limit
     processed           reached the world           items      items in processed requests
     status_counts       {"200": n, "503": n, ...}   faults     {"rate_limit": n, "p_503": n, ...}
     updates_applied     program updates that succeeded
+    link_requests       requests to the link endpoint (counted in ``requests`` too)
+    links_applied       program links that succeeded (a queued relink among them)
+    links_applied_twice (customer, program) pairs linked more than once (None when
+                        not tracking): a relink queued by a link re-sent is one
+    links_resent        2005s for pairs this simulator linked: a link sent again after
+                        it was applied (expected after a lost reply; None when not tracking)
     in_flight, max_in_flight      requests between arrival and answer (now, at most)
     overlap_violations  customers already busy in another request when one arrived
     duplicate_in_batch  a customer repeated inside one request
@@ -75,11 +87,15 @@ from ..settings import is_loopback
 from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
 from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window, token_hiccup
 from .faults import retry_after_header as _retry_after
+from .linking import LINKS_KEY, link_items, links_applied_twice
 from .loader import load_world
-from .render import render_dialled, render_update_response
+from .render import render_dialled, render_link_response, render_update_response
 from .world import World
 
 UPDATE_PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
+LINK_PATH = "/v2/partnerProgram/linkCustomer"
+UPDATES_KEY = "customersPartnerUpdates"
+LINK_BODY_KEY = "linkCustomers"
 NOT_NOW = (2010, 2001)   # "events queued for the customer", "cannot process the event"
 TOKEN_PATH = "/v3/oauth/token/generate"
 ARRIVALS_KEPT = 200_000
@@ -131,6 +147,7 @@ class SimState:
                         if config.rate_limit > 0 else None)
         self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
         self.requests = self.accepted = self.processed = self.items = 0
+        self.link_requests = 0
         self.updates_applied = self.auth_failures = 0
         self.max_in_flight = self.in_flight
         self.overlap_violations = self.duplicate_in_batch = 0
@@ -179,6 +196,10 @@ class SimState:
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "items": self.items,
             "updates_applied": self.updates_applied,
+            "link_requests": self.link_requests,
+            "links_applied": world.links_applied,
+            "links_applied_twice": links_applied_twice(world),
+            "links_resent": world.links_resent if world.track else None,
             "faults": dict(self.faults),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
@@ -256,7 +277,7 @@ class SimState:
 STATE = web.AppKey("bulkupdate_sim_state", SimState)
 
 
-async def handle_update(request: web.Request) -> web.StreamResponse:
+async def handle_update(request: web.Request, key: str = UPDATES_KEY) -> web.StreamResponse:
     state = request.app[STATE]
     state.requests += 1
     state.arrivals.append(time.monotonic())
@@ -264,12 +285,18 @@ async def handle_update(request: web.Request) -> web.StreamResponse:
     if state.in_flight > state.max_in_flight:
         state.max_in_flight = state.in_flight
     try:
-        return await _update(state, request)
+        return await _update(state, request, key)
     finally:
         state.in_flight -= 1
 
 
-async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
+async def handle_link(request: web.Request) -> web.StreamResponse:
+    """The Link Customer API: the update's path through auth, limits and dials."""
+    request.app[STATE].link_requests += 1
+    return await handle_update(request, LINK_BODY_KEY)
+
+
+async def _update(state: SimState, request: web.Request, key: str) -> web.StreamResponse:
     moved = state.redirect(request)
     if moved is not None:
         return state.count(moved)
@@ -299,10 +326,10 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return state.count(_errors(400, 2002, "Invalid Request: the body is not valid JSON"))
-    items = data.get("customersPartnerUpdates") if type(data) is dict else None
+    items = data.get(key) if type(data) is dict else None
     if type(items) is not list or not items:
         return state.count(_errors(
-            400, 2002, "Invalid Request: customersPartnerUpdates must be a non-empty list"))
+            400, 2002, f"Invalid Request: {key} must be a non-empty list"))
     if len(items) > config.max_batch:
         return state.count(_errors(
             400, config.batch_error_code,
@@ -311,12 +338,12 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
     state.items += len(items)
     if fault == "p_gateway":
         state.faults[fault] += 1
-        task = asyncio.create_task(_process(state, items, config.gateway_apply_s))
+        task = asyncio.create_task(_process(state, items, config.gateway_apply_s, key))
         state.backend.add(task)
         task.add_done_callback(state.backend.discard)
         await asyncio.sleep(config.gateway_s)
         return state.count(_errors(504))
-    status, payload = await _process(state, items)
+    status, payload = await _process(state, items, None, key)
     if fault == "p_lost":
         state.faults["p_lost"] += 1
         return _hang_up(request)
@@ -329,8 +356,8 @@ async def _update(state: SimState, request: web.Request) -> web.StreamResponse:
     return state.count(web.Response(body=payload, status=status, content_type=_JSON))
 
 
-async def _process(state: SimState, items: list[Any],
-                   delay: float | None = None) -> tuple[int, bytes]:
+async def _process(state: SimState, items: list[Any], delay: float | None = None,
+                   key: str = UPDATES_KEY) -> tuple[int, bytes]:
     """Mark customers busy, wait the latency (or ``delay``), apply in order, unmark."""
     world = state.world
     locate = world.directory.locate
@@ -341,17 +368,20 @@ async def _process(state: SimState, items: list[Any],
         marked = state.mark_busy(located)
         try:
             await asyncio.sleep(delay)
-            outcomes, ok, failed = _apply(state, items, located)
+            outcomes, ok, failed = _apply(state, items, located, key)
         finally:
             state.unmark_busy(marked)
     else:
         # Nothing can interleave with a request that never awaits: check, don't mark.
         state.check_busy(located)
-        outcomes, ok, failed = _apply(state, items, located)
+        outcomes, ok, failed = _apply(state, items, located, key)
     state.processed += 1
-    state.updates_applied += ok
     status = 200 if not failed else (400 if not ok else 201)
     config = state.config
+    if key == LINK_BODY_KEY:
+        return status, render_link_response(items, located, outcomes, world.directory,
+                                            config.answer_form)
+    state.updates_applied += ok
     if not config.answers_dialled:
         return status, render_update_response(items, located, outcomes, world.directory)
     rng = state.answer_rng
@@ -362,25 +392,26 @@ async def _process(state: SimState, items: list[Any],
                                   rng=rng if config.shuffle else None)
 
 
-def _apply(state: SimState, items: list[Any], located: list[int | None]
+def _apply(state: SimState, items: list[Any], located: list[int | None], key: str
            ) -> tuple[list[tuple[int, list[int]]], int, int]:
-    """The world applies the items, except those the ``p_not_now`` dial defers."""
+    """The world applies (or links) the items, except those the ``p_not_now`` dial defers."""
     world = state.world
     p = state.config.p_not_now
+    apply = world.apply_items if key == UPDATES_KEY else \
+        (lambda kept, now, where: link_items(world, kept, now, where))
     if not p:
-        return world.apply_items(items, time.time(), located)
+        return apply(items, time.time(), located)
     draw = state.decider.uniform
     later = [i is not None and type(item) is dict and draw() < p
              for item, i in zip(items, located, strict=True)]
     keep = [n for n, deferred in enumerate(later) if not deferred]
-    done, ok, failed = world.apply_items([items[n] for n in keep], time.time(),
-                                         [located[n] for n in keep])
+    done, ok, failed = apply([items[n] for n in keep], time.time(), [located[n] for n in keep])
     applied = iter(done)
     outcomes = []
     for n, deferred in enumerate(later):
         if deferred:
             code = NOT_NOW[n % 2]
-            updates = items[n].get("partnerProgramUpdates")
+            updates = items[n].get("partnerProgramUpdates" if key == UPDATES_KEY else LINKS_KEY)
             codes = [code] * (len(updates) if type(updates) is list else 0)
             failed += len(codes) or 1
             outcomes.append((1000, codes))
@@ -468,6 +499,7 @@ def make_app(config: SimConfig) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STATE] = SimState(config, load_world(config))
     app.router.add_post(UPDATE_PATH, handle_update)
+    app.router.add_post(LINK_PATH, handle_link)
     app.router.add_post(TOKEN_PATH, handle_token)
     app.router.add_get("/_sim/stats", handle_stats)
     app.router.add_get("/_sim/applied", handle_applied)

@@ -24,6 +24,7 @@ Rules for one program update, first match wins (codes from the API reference):
 2002 missing name / details / tier, 2009 unknown updateType, 2003 bad or past
 expiry, 2006 unknown program, 2004 not linked, 2007 unknown tier, 2026/2027
 relink cancel refused, 2028 renewal initiation refused, else 200 and applied.
+Links (the ``linkCustomer`` endpoint) change the same bytes: ``linking.py``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ MESSAGES = {
     2002: "Invalid Request: updateDetails, updatedTierName or partnerProgramName is empty",
     2003: "Invalid Request: Partner tier expiry date should not be a past date",
     2004: "Invalid Request: Link the customer with the partner program",
+    2005: "Customer is already linked to the partner program",
     2006: "Invalid Request: Cannot find the partner program",
     2007: "Invalid Request: Cannot find the partner program tier",
     2009: "Invalid Request: updateType supports only UPGRADE, DOWNGRADE, RENEW, "
@@ -311,6 +313,11 @@ class World:
         # customer index -> [(partnerProgramName, updateType, updatedTierName)], in order
         self.applied: dict[int, list[tuple[Any, Any, Any]]] = {}
         self.seen: dict[int, int] = {}
+        # Links (``linking.py``): successful links, and per (customer, program
+        # index) how many succeeded, when tracking; more than one is a link
+        # applied twice.
+        self.links_applied = self.links_resent = 0
+        self.links: dict[tuple[int, int], int] = {}
 
     # -- queries ---------------------------------------------------------------
     def locate(self, customer: Any) -> int | None:
@@ -326,6 +333,14 @@ class World:
     def _packed(self, i: int, p: int) -> int:
         stored = self._state[i * NPROG + p]
         return stored & ~CHANGED if stored else self.directory.base(i, p)
+
+    def packed(self, i: int, p: int) -> int:
+        """The packed byte of (customer, program index) as it stands now."""
+        return self._packed(i, p)
+
+    def store(self, i: int, p: int, packed: int) -> None:
+        """Keep a changed link state (``linking.py`` links through this)."""
+        self._state[i * NPROG + p] = CHANGED | packed
 
     # -- the API ---------------------------------------------------------------
     def apply_item(self, item: Any, now: float) -> tuple[int, list[int]]:

@@ -9,6 +9,10 @@ be, and goes through the same validation. The delimiter is the header's: a
 comma, or the semicolon or tab Excel writes in many locales. A UTF-8 byte order
 mark (Excel's default) is skipped; a row the CSV parser refuses, or one with more fields than
 the header, is an ``invalid`` record naming its line, never the end of the run.
+
+Link input (``api="link"``) has the same shape, one row per program to link to:
+``partnerProgramName``, ``partnerMembershipId``, ``partnerTierName``,
+``partnerTierExpiryDate``, ``membershipStartDate`` (docs/migrations.md).
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ from typing import IO, Any
 
 import orjson
 
-from ..capillary.api import IDENTIFIERS
+from ..capillary.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
 from ..errors import UsageError
 from ..validate import Unreadable, unreadable
 from .files import BOM, TOO_LONG, bounded_lines, open_input
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
+# Link input (``api="link"``): one row per program to link to.
+LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
+LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", *LINK_COLUMNS))
 DELIMITERS = (",", ";", "\t")      # in order of preference on a tie
 
 
-def _record(row: dict[str, str]) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
+def _record(row: dict[str, str], api: str = "update"
+            ) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
     customer: dict[str, Any] = {}
     for name in IDENTIFIERS:
         value = (row.get(name) or "").strip()
@@ -40,11 +48,15 @@ def _record(row: dict[str, str]) -> tuple[tuple[str, ...], dict[str, Any], dict[
             # isascii: "²".isdigit() is True, and int("²") raises.
             customer[name] = int(value) if name == "id" and value.isascii() and \
                 value.isdigit() else value
-    update: dict[str, Any] = {"partnerProgramName": row.get("partnerProgramName") or "",
-                              "updateType": row.get("updateType") or ""}
-    details = {k: row[k] for k in ("updatedTierName", "updatedTierExpiryDate") if row.get(k)}
-    if details:
-        update["updateDetails"] = details
+    update: dict[str, Any] = {"partnerProgramName": row.get("partnerProgramName") or ""}
+    if api == "link":
+        update["customerPartnerReference"] = {k: row[k] for k in LINK_REFERENCE_KEYS
+                                              if row.get(k)}
+    else:
+        update["updateType"] = row.get("updateType") or ""
+        details = {k: row[k] for k in ("updatedTierName", "updatedTierExpiryDate") if row.get(k)}
+        if details:
+            update["updateDetails"] = details
     key = (*(str(customer.get(n, "")) for n in IDENTIFIERS), row.get("ref") or "")
     return key, customer, update
 
@@ -83,19 +95,20 @@ class _TextLines:
             yield line.decode("utf-8", "surrogateescape")
 
 
-def iter_csv_records(path: Path) -> Iterator[tuple[int, bytes]]:
+def iter_csv_records(path: Path, api: str = "update") -> Iterator[tuple[int, bytes]]:
+    """Records of a CSV file for the update API, or (``api="link"``) link items."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
         reader = _reader(lines)
-        _check_header(path, reader, lines)
-        yield from _group(reader, lines)
+        _check_header(path, reader, lines, api)
+        yield from _group(reader, lines, api)
 
 
-def check_csv_header(path: Path) -> None:
+def check_csv_header(path: Path, api: str = "update") -> None:
     """A header the run cannot use is a usage error: found before anything is sent."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
-        _check_header(path, _reader(lines), lines)
+        _check_header(path, _reader(lines), lines, api)
 
 
 def delimiter(header: str) -> str:
@@ -112,14 +125,16 @@ def _reader(lines: _TextLines) -> csv.DictReader[str]:
     return csv.DictReader(itertools.chain((header,), it), delimiter=delimiter(header))
 
 
-def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines) -> None:
+def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
+                  api: str = "update") -> None:
+    known = LINK_KNOWN if api == "link" else KNOWN
     try:
         columns = reader.fieldnames or ()
     except csv.Error as exc:
         raise UsageError(f"{path}: the CSV header cannot be read: {exc}") from None
     if lines.too_long and lines.too_long[0] == 1:
         raise UsageError(f"{path}: the CSV header line is too long")
-    unknown = sorted(str(c) for c in set(columns) - KNOWN)
+    unknown = sorted(str(c) for c in set(columns) - known)
     if unknown and len(columns) == 1:
         found = next((repr(c) for c in "|:" if c in str(columns[0])), None)
         if found:
@@ -127,11 +142,13 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines) ->
                              "with commas (or semicolons or tabs) between the columns")
     if unknown:
         raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "
-                         f"known: {', '.join(sorted(KNOWN))}")
+                         f"known: {', '.join(sorted(known))}")
 
 
-def _group(reader: csv.DictReader[str], lines: _TextLines) -> Iterator[tuple[int, bytes]]:
+def _group(reader: csv.DictReader[str], lines: _TextLines,
+           api: str = "update") -> Iterator[tuple[int, bytes]]:
     """Consecutive rows of one customer (and ref) → one record."""
+    programs = LINK_PROGRAMS_KEY if api == "link" else "partnerProgramUpdates"
     too_long = lines.too_long
     current: tuple[int, tuple[str, ...], dict[str, Any]] | None = None
     while True:
@@ -158,13 +175,13 @@ def _group(reader: csv.DictReader[str], lines: _TextLines) -> Iterator[tuple[int
                 continue
         if not any((v or "").strip() for v in row.values()):
             continue
-        key, customer, update = _record(row)
+        key, customer, update = _record(row, api)
         if current is not None and current[1] == key:
-            current[2]["partnerProgramUpdates"].append(update)
+            current[2][programs].append(update)
             continue
         if current is not None:
             yield current[0], _dump(current[2])
-        record: dict[str, Any] = {"customer": customer, "partnerProgramUpdates": [update]}
+        record: dict[str, Any] = {"customer": customer, programs: [update]}
         if row.get("ref"):
             record["ref"] = row["ref"]
         current = (line, key, record)

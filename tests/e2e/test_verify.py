@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 
+from bulkupdate.simulator import SimConfig
+from bulkupdate.simulator.faults import FaultDecider, FaultPlan
+from bulkupdate.simulator.server import STATE
 from bulkupdate.simulator.world import PROGRAMS, World
 from tests.conftest import cli, simulator
 
@@ -84,18 +87,34 @@ def test_verify_after_a_night_of_lost_replies_and_drops(tmp_path: Path) -> None:
 
 
 def test_reapply_then_run_ends_with_everyone_in_place(tmp_path: Path) -> None:
-    with simulator(customers=300, p_drop=0.4) as sim:
+    with simulator(customers=300, p_drop=0.3, p_lost=0.2, p_read_503=0.2,
+                   p_read_drop=0.1) as sim:
         records = night(sim.world, 20)
         source = write(tmp_path / "night.jsonl", records)
         run_dir = tmp_path / "run"
         cli("run", str(source), "--base-url", sim.base_url, "--run-dir", str(run_dir),
             "--batch-size", "1", "--max-attempts", "1", "--rate", "1000/s")
-        cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s")
-    with simulator(customers=300, seed=7) as clean:
-        pass
-    assert clean   # the world is the same formula world; the dials differ only
-    reapply = run_dir / "reapply.jsonl"
-    assert reapply.exists()
+        checked = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s",
+                      "--max-attempts", "20")
+        assert checked.returncode == 1, checked.stderr
+        assert "failed" not in {e["verdict"] for e in verdicts(run_dir).values()}
+        # What was never answered nor re-sent: only verified records or definite ones.
+        lost = {orjson.loads(r)["line"] for r in
+                (run_dir / "results.jsonl").read_bytes().splitlines()
+                if orjson.loads(r)["outcome"] != "ok"}
+        # The same world, its update dials off for the re-send of reapply.jsonl alone.
+        state = sim.app[STATE]
+        state.decider = FaultDecider(FaultPlan.from_config(SimConfig(customers=300)), 1)
+        again = cli("run", str(run_dir / "reapply.jsonl"), "--base-url", sim.base_url,
+                    "--run-dir", str(tmp_path / "again"), "--rate", "1000/s")
+        assert again.returncode == 0, again.stderr
+        for n, record in enumerate(records, 1):
+            i = sim.world.locate(record["customer"])
+            assert i is not None
+            wanted = record["partnerProgramUpdates"][0]["updateDetails"]["updatedTierName"]
+            if n in lost:
+                assert sim.world.link(i, PROGRAM)[0] == wanted
+            assert len(sim.world.applied.get(i, [])) <= 1, "applied twice"
 
 
 def test_unverifiable_and_superseded(tmp_path: Path) -> None:

@@ -163,6 +163,10 @@ class Settings:
     metrics_file: str | None = None  # write Prometheus text here at the end
     allow_failures: str = "0"      # N or P%: definite failures that still exit 0
     allow_empty: bool = False      # an input with no records is not an error
+    # `bulkupdate verify` (docs/verify.md): what Capillary's docs leave open about the read.
+    read_path: str = "/v2/partnerProgram/customerActivityHistories"
+    read_source: str = "INSTORE"
+    read_activity_type: str = "LINKINGUPDATES"
 
     def __post_init__(self) -> None:
         # One table (RULES) says what every setting accepts, whatever its source.
@@ -361,6 +365,9 @@ RULES: dict[str, Rule] = {
     "metrics_file": Rule(str, optional=True),
     "allow_failures": Rule(str),
     "allow_empty": Rule(bool),
+    "read_path": Rule(str),
+    "read_source": Rule(str),
+    "read_activity_type": Rule(str),
 }
 # Terminal- or invocation-dependent: a resume decides these afresh.
 NOT_RESUMED = frozenset({"progress", "log_format", "metrics_port", "proxy"})

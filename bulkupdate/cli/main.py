@@ -48,6 +48,14 @@ environment:
 """
 
 
+VERIFY_EPILOG = """exit status:
+  0    every record read back matches what the input asked for
+  1    some record differs, cannot be verified, or could not be read
+  2    usage error;  3  aborted (401/403, redirect ...);  130  interrupted
+  (3 and 130: run verify again, it continues where it stopped)
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error in one line (and the documented exit 2)."""
 
@@ -116,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
         "needs no credentials to say there is nothing to do.")
     resume.add_argument("run_dir", type=Path)
     _tuning(resume, resume=True)
+
+    verify = sub.add_parser(
+        "verify", help="read back a run's uncertain records: is each customer where the "
+        "input wanted it? (docs/verify.md)", epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("run_dir", type=Path)
+    verify.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="also read back N records chosen at random among the ok")
+    verify.add_argument("--again", action="store_true",
+                        help="start verify.jsonl anew instead of continuing it")
+    _tuning(verify, resume=True)
 
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
@@ -193,7 +212,7 @@ def _fail(message: str, fmt: str = "text", exit_code: int = 2) -> None:
 
 def _stderr_format(args: argparse.Namespace) -> str:
     """How run and resume write to stderr: json off a terminal, as a collector wants."""
-    if args.command not in ("run", "resume"):
+    if args.command not in ("run", "resume", "verify"):
         return "text"
     chosen = args.log_format or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
     if chosen in ("text", "json"):
@@ -238,6 +257,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                                       control=control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return result.exit_code
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size)
@@ -258,6 +279,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         return demo(records=args.records, root=args.dir, rate=args.rate,
                     concurrency=args.concurrency)
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..report.table import load
+    from ..verify import averify
+    from .process import run_as_owner
+
+    if args.sample < 0:
+        raise UsageError("--sample N: a number of records, 0 or more")
+    manifest, _ = load(args.run_dir)
+    settings = _settings(args, base=manifest.get("settings"))
+    summary = run_as_owner(lambda control: averify(
+        args.run_dir, settings, sample=args.sample, again=args.again, control=control),
+        **_owner(args, settings))
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in summary.counts.items())
+    print(f"{args.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
+          f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
+    if summary.exit_code in (3, 130):
+        print(f"continue with: bulkupdate verify {args.run_dir}", file=sys.stderr)
+    return summary.exit_code
 
 
 def _say(result: Any, fmt: str = "text") -> None:

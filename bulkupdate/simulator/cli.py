@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 
 from ..settings import is_loopback
-from .config import ANSWER_FORMS, FAULT_DIALS, SimConfig
+from .config import ANSWER_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
@@ -78,7 +78,7 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="N/s, N/min or N (per second); excess answers 429 + Retry-After; 0 = off")
     add("--rate-period", type=float, default=None,
         help="window seconds for a bare --rate-limit number (default 1)")
-    for name in FAULT_DIALS:
+    for name in FAULT_DIALS + READ_DIALS:
         add("--" + name.replace("_", "-"), dest=name, type=_probability, default=0.0,
             metavar="P", help=f"probability of the {name[2:]} fault per request")
     add("--slow-s", type=float, default=d.slow_s, help="delay of a p-slow answer")
@@ -117,7 +117,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
     """The SimConfig the parsed flags describe (ValueError says what to fix)."""
     rate, unit_period = ns.rate_limit
     period = unit_period or ns.rate_period or 1.0
-    dials = {name: getattr(ns, name) for name in FAULT_DIALS}
+    dials = {name: getattr(ns, name) for name in FAULT_DIALS + READ_DIALS}
     return SimConfig(
         seed=ns.seed, customers=ns.customers, allow_relinking=ns.allow_relinking,
         username=None if ns.no_auth else ns.username, password=ns.password,

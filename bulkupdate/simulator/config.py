@@ -13,6 +13,7 @@ POST_APPLY_DIALS = ("p_lost", "p_truncate", "p_slow")
 GATEWAY_DIALS = ("p_gateway",)
 FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS + GATEWAY_DIALS
 ANSWER_FORMS = ("stored", "echo")
+READ_DIALS = ("p_read_503", "p_read_429", "p_read_drop", "p_read_other")   # the read's own
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class SimConfig:
     answer_form: str = "stored"
     shuffle: bool = False             # items, and each item's programs, in another order
     p_others: float = 0.0             # per request: the answer names other customers
+    # The read endpoint's own fault dials (simulator/read.py), drawn apart from the above.
+    p_read_503: float = 0.0
+    p_read_429: float = 0.0
+    p_read_drop: float = 0.0          # close without answering
+    p_read_other: float = 0.0         # another customer's programs
 
     def __post_init__(self) -> None:
         if self.customers < 0:
@@ -87,6 +93,9 @@ class SimConfig:
         if self.rate_period <= 0:
             raise ValueError(f"rate_period must be > 0 seconds, got {self.rate_period}")
         total = 0.0
+        for name in READ_DIALS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
         for name in FAULT_DIALS:
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:

@@ -5,6 +5,7 @@ Routes::
     POST /v2/partnerProgram/customerPartnerProgramUpdate   the API
     POST /v2/partnerProgram/linkCustomer                   the Link Customer API
     POST /v3/oauth/token/generate                          OAuth token
+    GET  /v2/partnerProgram/customerActivityHistories      the read (simulator/read.py)
     GET  /_sim/stats?window_s=1.0                          counters (tests, benchmarks)
     GET  /_sim/applied                                     applied-update log, JSONL
     POST /_sim/reset                                       forget changes, logs, counters
@@ -89,6 +90,7 @@ from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_wi
 from .faults import retry_after_header as _retry_after
 from .linking import LINKS_KEY, link_items, links_applied_twice
 from .loader import load_world
+from .read import add_read_routes
 from .render import render_dialled, render_link_response, render_update_response
 from .world import World
 
@@ -504,6 +506,7 @@ def make_app(config: SimConfig) -> web.Application:
     app.router.add_get("/_sim/stats", handle_stats)
     app.router.add_get("/_sim/applied", handle_applied)
     app.router.add_post("/_sim/reset", handle_reset)
+    add_read_routes(app, config.seed)
     if config.stall_every_s > 0 and config.stall_ms > 0:
         app.cleanup_ctx.append(_stall_now_and_then)
     return app

@@ -55,6 +55,7 @@ ALL_TIERS = frozenset(t for tiers in PROGRAMS.values() for t in tiers)
 NPROG = len(PROGRAMS)
 SPP_INDEX = PROGRAM_INDEX[SUPPLEMENTARY]
 
+DEFAULT_EXPIRY = 1924972199.0   # 2030-12-31T18:29:59Z: untouched memberships expire then
 UPGRADE, DOWNGRADE, RENEW = "UPGRADE", "DOWNGRADE", "RENEW"
 CANCEL = "MEMBERSHIP_RELINKING_CANCELLED"
 RENEWAL = "MEMBERSHIP_RENEWAL_INITIATION"
@@ -318,6 +319,8 @@ class World:
         # applied twice.
         self.links_applied = self.links_resent = 0
         self.links: dict[tuple[int, int], int] = {}
+        # (customer, program) slot -> expiry epoch set by an applied update (the read)
+        self.expiries: dict[int, float] = {}
 
     # -- queries ---------------------------------------------------------------
     def locate(self, customer: Any) -> int | None:
@@ -329,6 +332,17 @@ class World:
         packed = self._packed(i, p)
         tier = packed & TIER_MASK
         return (PROGRAMS[program][tier - 1] if tier else None), bool(packed & PENDING)
+
+    def programs(self, i: int) -> list[tuple[str, str, float]]:
+        """(program, tier, expiry epoch) of every program ``i`` is linked to: what
+        the read endpoint shows. An expiry no update set is the formula's own."""
+        out = []
+        for p, name in enumerate(PROGRAM_NAMES):
+            tier = self._packed(i, p) & TIER_MASK
+            if tier:
+                expiry = self.expiries.get(i * NPROG + p, DEFAULT_EXPIRY + 86_400 * (i % 365))
+                out.append((name, PROGRAMS[name][tier - 1], expiry))
+        return out
 
     def _packed(self, i: int, p: int) -> int:
         stored = self._state[i * NPROG + p]
@@ -401,6 +415,7 @@ class World:
         kind = get("updateType")
         details = get("updateDetails")
         tier = None
+        when = None
         if type(kind) is str and kind in NEEDS_DETAILS:
             if type(details) is not dict:
                 return 2002
@@ -436,6 +451,8 @@ class World:
             if kind == RENEWAL and self.allow_relinking:
                 return 2028
             self._state[slot] = CHANGED | (packed & PENDING) | (t + 1)
+            if when is not None:
+                self.expiries[slot] = when
         if self.track:
             log = self.applied.get(i)
             if log is None:

@@ -1,0 +1,255 @@
+"""The read driver: every chosen record read back through the engine's parts —
+the :class:`~bulkupdate.engine.throttle.Throttle` at ``--rate`` (reads count
+against the same key's limit as updates, and its 429 learning), the
+:class:`~bulkupdate.engine.retry.RetryPolicy` (attempts, budget, backoff,
+``Retry-After``), ``--concurrency`` readers, the run directory's lock, the run's
+``events.jsonl`` and a :class:`~bulkupdate.control.Control` to drain on a signal.
+Reads change nothing, so nothing settles. Resumable: what ``verify.jsonl``
+already holds is never read again (unless ``again``).
+
+A guest in the caller's process, like :func:`bulkupdate.runner.arun`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..capillary.auth import Auth
+from ..capillary.client import Client
+from ..capillary.read import ReadAnswer, ReadEndpoint, ReadKind, classify_read, read_identifier
+from ..control import Control
+from ..engine.retry import RetryPolicy
+from ..engine.throttle import Throttle
+from ..errors import RunAborted
+from ..logs import Logger, RunLog, null_logger
+from ..network import read_bounded
+from ..rundir import EVENTS, now_iso
+from ..rundir.lock import RunLock
+from ..rundir.manifest import check_input, read_manifest
+from ..rundir.private import prepare
+from ..settings import Settings
+from . import files
+from .select import Chosen, load_chosen, pick_lines
+from .verdict import VERDICTS, Verdict, judge
+
+EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
+OnVerdict = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class VerifySummary:
+    run_dir: Path
+    counts: dict[str, int]      # verdict → records, this verify and the ones before
+    records: int                # records chosen (uncertain + sample)
+    complete: bool              # every chosen record has a verdict
+    reapply: int                # records in reapply.jsonl
+    exit_code: int
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "records": self.records, "complete": self.complete,
+                "reapply": self.reapply, "exit_code": self.exit_code,
+                "reason": self.reason or None, "ended_at": now_iso()}
+
+
+def exit_code(counts: dict[str, int], records: int, complete: bool) -> int:
+    """0 only when every chosen record was read and ``matches``."""
+    return EXIT_OK if complete and counts.get("matches", 0) == records else EXIT_NOT_OK
+
+
+async def averify(run_dir: str | Path, settings: Settings | None = None, *, sample: int = 0,
+                  on_result: OnVerdict | None = None, again: bool = False,
+                  control: Control | None = None, seed: int | None = None) -> VerifySummary:
+    """Read back the run's uncertain records (and ``sample`` of its ``ok`` ones)."""
+    from ..runner import own_settings
+
+    run_dir = Path(run_dir)
+    if settings is None:
+        settings = own_settings(run_dir)
+    prepare(run_dir, new=False)
+    lock = RunLock.acquire(run_dir)
+    try:
+        manifest = read_manifest(run_dir)
+        check_input(manifest)
+        input_path = Path(manifest["input"])
+        lines = await asyncio.to_thread(pick_lines, run_dir, sample, random.Random(seed))
+        chosen = await asyncio.to_thread(load_chosen, input_path, lines)
+        vfile = files.VerifyFile(run_dir, again=again)
+        try:
+            driver = _Driver(settings, vfile, on_result)
+            code, reason = await driver.run(run_dir, chosen, control or Control())
+        finally:
+            vfile.close()
+        counts = vfile.counts()
+        differs = {n for n, v in vfile.done.items() if v == "differs"}
+        reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs)
+        complete = all(c.line in vfile.done for c in chosen)
+        code = code if code is not None else exit_code(counts, len(chosen), complete)
+        summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason)
+        files.write_summary(run_dir, summary.as_dict())
+        return summary
+    finally:
+        lock.release()
+
+
+def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int = 0,
+           on_result: OnVerdict | None = None, again: bool = False,
+           control: Control | None = None) -> VerifySummary:
+    """:func:`averify` on an event loop of its own."""
+    with asyncio.Runner() as runner:
+        return runner.run(averify(run_dir, settings, sample=sample, on_result=on_result,
+                                  again=again, control=control))
+
+
+class _Driver:
+    def __init__(self, settings: Settings, vfile: files.VerifyFile,
+                 on_result: OnVerdict | None) -> None:
+        self.settings = settings
+        self.vfile = vfile
+        self.on_result = on_result
+        self.endpoint = ReadEndpoint(settings.read_path, settings.read_source,
+                                     settings.read_activity_type)
+        self.throttle = Throttle(settings.rate)
+        self.retry = RetryPolicy.from_settings(settings)
+        self.stopping = False
+        self.requests = 0
+        self.log: Logger = null_logger()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def cut_short(self) -> None:
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+
+    async def run(self, run_dir: Path, chosen: list[Chosen],
+                  control: Control) -> tuple[int | None, str]:
+        """(exit code when not a finished verify, reason)."""
+        run_log = RunLog(run_dir / EVENTS, level=self.settings.log_level,
+                         mask=self.settings.mask_pii)
+        log = self.log = run_log.log
+        todo = [c for c in chosen if c.line not in self.vfile.done]
+        log.info("verify.started", records=len(chosen), todo=len(todo))
+        started = time.monotonic()
+        code: int | None = None
+        reason = ""
+        auth = Auth(self.settings.credentials, self.settings.base_url, log,
+                    proxy=self.settings.proxy, retry=self.retry)
+        control.attach(self)
+        try:
+            async with Client(self.settings, auth) as client:
+                queue: asyncio.Queue[Chosen] = asyncio.Queue()
+                for item in todo:
+                    queue.put_nowait(item)
+                self._tasks = [asyncio.create_task(self._reader(queue, client, auth))
+                               for _ in range(max(1, self.settings.concurrency))]
+                results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, RunAborted):
+                    code, reason = EXIT_ABORTED, str(result)
+                elif isinstance(result, BaseException) and not isinstance(
+                        result, asyncio.CancelledError):
+                    raise result
+            if code is None and self.stopping:
+                code, reason = EXIT_INTERRUPTED, control.why or "stopped"
+        finally:
+            control.detach(self)
+            log.info("verify.finished", exit_code=code, requests=self.requests,
+                     duration_s=round(time.monotonic() - started, 3),
+                     **self.vfile.counts())
+            run_log.close()
+        return code, reason
+
+    async def _reader(self, queue: asyncio.Queue[Chosen], client: Client, auth: Auth) -> None:
+        while not self.stopping:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            verdict = await self._verdict(item, client, auth)
+            if verdict is None:   # stopped before it could be judged: the next verify
+                return
+            self._write(item, verdict)
+
+    def _write(self, item: Chosen, verdict: Verdict) -> None:
+        entry: dict[str, Any] = {"line": item.line, "ref": item.record.get("ref"),
+                                 "customer": item.record.get("customer"), "why": item.why,
+                                 "verdict": verdict.verdict}
+        if verdict.reason:
+            entry["reason"] = verdict.reason
+        if item.superseded_by is not None:
+            entry["superseded_by"] = item.superseded_by
+        if verdict.programs:
+            entry["programs"] = verdict.programs
+        entry["input"] = item.record
+        self.vfile.append(entry)
+        self.log.debug("verify.verdict", line=item.line, verdict=verdict.verdict)
+        if self.on_result is not None:
+            self.on_result(entry)
+
+    async def _verdict(self, item: Chosen, client: Client, auth: Auth) -> Verdict | None:
+        if item.superseded_by is not None:
+            return Verdict("superseded", f"line {item.superseded_by} updates the same "
+                           "customer's program later; that line is the one compared")
+        asked = item.record.get("customer")
+        ident = read_identifier(asked)
+        if ident is None:
+            return Verdict("unverifiable", "the record names no identifier to read by")
+        attempts, waited = 0, 0.0
+        while not self.stopping:
+            sent_at = await self.throttle.acquire()
+            answer = await self._get(client, auth, ident, asked)
+            attempts += 1
+            self.requests += 1
+            if answer.kind is ReadKind.STATE:
+                self.throttle.clean()
+                assert answer.programs is not None
+                return judge(item.record.get("partnerProgramUpdates"), answer.programs)
+            if answer.kind is ReadKind.NOT_FOUND:
+                return Verdict("unverifiable", answer.reason)
+            if answer.kind is ReadKind.FATAL:
+                raise RunAborted(f"verify: {answer.reason}", status=answer.status)
+            if answer.throttled:
+                self.throttle.throttled(sent_at, answer.retry_after)
+            delay = self.retry.backoff(attempts, self.retry.paced(answer.retry_after))
+            why = self.retry.give_up(attempts, waited, delay, answer.retry_after)
+            if why is not None:
+                return Verdict("failed", f"{answer.reason} (gave up: {why}, "
+                               f"{attempts} attempts)")
+            self.log.info("verify.retry", line=item.line, reason=answer.reason,
+                          attempt=attempts, wait_s=round(delay, 3))
+            await asyncio.sleep(delay)
+            waited += delay
+        return None
+
+    async def _get(self, client: Client, auth: Auth, ident: tuple[str, str],
+                   asked: Any) -> ReadAnswer:
+        url = self.settings.base_url.rstrip("/") + self.endpoint.path
+        session = client.session
+        try:
+            headers = await auth.headers(session)
+            async with session.get(url, params=self.endpoint.query(ident), headers=headers,
+                                   allow_redirects=False, proxy=client.proxy) as resp:
+                body = await read_bounded(resp, self.settings.max_response_bytes)
+                if body is None:
+                    return ReadAnswer(ReadKind.TRANSIENT, "answer longer than "
+                                      "max_response_bytes", resp.status)
+                return classify_read(resp.status, body, asked if type(asked) is dict else {},
+                                     resp.headers.get("Retry-After"))
+        except TimeoutError:
+            return ReadAnswer(ReadKind.TRANSIENT, "timed out waiting for the answer")
+        except aiohttp.ClientError as exc:
+            return ReadAnswer(ReadKind.TRANSIENT, f"no answer: {type(exc).__name__}")
+
+
+__all__ = ["VERDICTS", "VerifySummary", "averify", "exit_code", "verify"]

@@ -22,13 +22,13 @@ from .capillary.auth import Auth
 from .control import Control
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
-from .engine.retry import RetryPolicy
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .estimate import count_once
 from .exitcode import finished_exit_code
 from .logs import Logger, RunLog
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
+from .retry import RetryPolicy
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
@@ -103,7 +103,7 @@ def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .report.table import read_summary
+    from .rundir.readback import read_summary
 
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
@@ -131,7 +131,7 @@ def resume(run_dir: str | Path, settings: Settings | None = None,
 def own_settings(run_dir: Path) -> Settings:
     """The settings a run was started with (its manifest), credentials from the
     environment: they are never written to the run directory."""
-    from .report.table import load
+    from .rundir.readback import load
 
     manifest, _ = load(run_dir)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}

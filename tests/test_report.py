@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from bulkupdate.errors import LedgerError
-from bulkupdate.report.table import render
+from bulkupdate.report import render
 from bulkupdate.rundir import Ledger
 
 RESULTS = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..report.table import render
+from ..report import render
 from ..rundir import default_run_dir
 from ..runner import arun
 from ..settings import Credentials, Settings, parse_rate

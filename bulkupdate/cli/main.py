@@ -24,6 +24,7 @@ from .. import logs
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
 from ..logs import mask_text
+from ..report import FORMATS
 from ..settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
 from ..version import __version__
 
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
-    report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    report.add_argument("--format", choices=FORMATS, default="table")
 
     simulate = sub.add_parser("simulate", help="serve a local stand-in for the API")
     from ..simulator import add_simulate_arguments
@@ -227,7 +228,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "resume":
-        from ..report.table import load
+        from ..rundir.readback import load
 
         manifest, _ = load(args.run_dir)
         settings = _settings(args, base=manifest.get("settings"))
@@ -239,7 +240,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size)
     if args.command == "report":
-        from ..report.table import write_report
+        from ..report import write_report
 
         write_report(args.run_dir, args.format, sys.stdout)
         return 0

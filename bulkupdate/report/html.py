@@ -20,8 +20,8 @@ import orjson
 
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
+from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
-from .table import _results
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 COLORS = {"ok": "#2e7d32", "partial": "#f9a825", "rejected": "#c62828",
@@ -77,7 +77,7 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
     by_program: Counter[tuple[str, Any]] = Counter()
     invalid: Counter[str] = Counter()
     likely = 0
-    for r in _results(run_dir):
+    for r in read_results(run_dir):
         if r["outcome"] == "invalid":
             invalid[r.get("field") or "?"] += 1
             continue

@@ -33,14 +33,13 @@ from .files import (
     SENT,
     SUMMARY,
     append_whole,
-    ensure_fresh,
     is_disk_full,
     write_json_atomic,
 )
 from .journal import Journal
 from .lineset import LineSet
 from .lock import RunLock
-from .private import prepare
+from .private import ensure_fresh, prepare
 from .resultsfile import ResultsFile
 from .summary import write_retry, write_summary
 

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkupdate import run
-from bulkupdate.report.table import render
+from bulkupdate.report import render
 from bulkupdate.simulator import SimConfig, write_sample
 from tests.conftest import cli, cli_env, cli_popen, fast_settings, results, simulator
 from tests.e2e.test_run import linked_spp_ids

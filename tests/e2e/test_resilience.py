@@ -13,7 +13,7 @@ import pytest
 
 from bulkupdate import run
 from bulkupdate.engine.throttle import SLACK
-from bulkupdate.report.table import write_report
+from bulkupdate.report import write_report
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
 from tests.conftest import (

@@ -1,0 +1,61 @@
+"""The retry policy as a value: how many attempts, how long a record may wait in
+total, the jittered backoff between tries, and how long an attempt of unknown
+fate takes to settle. Pure; the random source is injected, so a test can pin
+every delay.
+
+Full jitter (a uniform wait between 0 and a ceiling that doubles per attempt, up
+to ``cap``) spreads the retries of a batch that failed together; a
+``Retry-After`` from the server is a floor, honoured up to ``cap`` — and one
+longer than what a record has left of its budget is no reason to wait at all.
+
+Top level, not in :mod:`bulkupdate.engine`: the token requests of
+:mod:`bulkupdate.capillary.auth` follow it too, and capillary sits below the engine.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:   # an annotation: the policy is a value of its own
+    from .settings import Settings
+
+GiveUp = Literal["attempts", "budget", "retry_after"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    budget: float = 600.0      # seconds of backoff one record may spend in total
+    base: float = 0.5          # the first retry waits up to this
+    cap: float = 30.0          # no single wait longer than this
+    # After an answer of unknown fate, nothing of those customers leaves before this
+    # many seconds since the attempt was sent: the API may still apply it.
+    settle: float = 60.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rng: random.Random | None = None) -> RetryPolicy:
+        return cls(settings.max_attempts, settings.retry_budget, settings.backoff_base,
+                   settings.backoff_cap, settings.effective_settle, rng or random.Random())
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before try ``attempts + 1``."""
+        ceiling = min(self.cap, self.base * 2 ** max(0, attempts - 1))
+        return max(self.rng.uniform(0, ceiling), retry_after or 0.0)
+
+    def paced(self, retry_after: float | None) -> float | None:
+        """A ``Retry-After`` as a wait: at most ``cap`` (``999999999`` is not a plan)."""
+        return min(retry_after, self.cap) if retry_after else None
+
+    def give_up(self, attempts: int, waited: float, delay: float,
+                retry_after: float | None = None) -> GiveUp | None:
+        """None to retry after ``delay``; else why the record is final now."""
+        if retry_after is not None and retry_after > self.budget - waited:
+            return "retry_after"
+        if attempts >= self.max_attempts:
+            return "attempts"
+        if waited + delay > self.budget:
+            return "budget"
+        return None

@@ -43,12 +43,15 @@ OnResult = Callable[[RecordResult], Any]
 __all__ = ["RunResult", "aresume", "arun", "resume", "run"]
 
 
-async def arun(source: Source, settings: Settings, run_dir: str | Path | None = None,
-               on_result: OnResult | None = None, *,
+async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+               on_result: OnResult | None = None,
                control: Control | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
-    is checked before the run directory is created."""
+    is checked before the run directory is created.
+
+    ``on_result`` is called on the event loop, once per final result as it is
+    written: it must not block (hand slow work to a queue or a thread)."""
     _check_credentials(settings)
     intake = check_source(source)
     # A damaged file is refused before anything is created (a spooled one, once saved).
@@ -74,8 +77,8 @@ async def arun(source: Source, settings: Settings, run_dir: str | Path | None = 
     return await _execute(ledger, settings, on_result, control)
 
 
-async def aresume(run_dir: str | Path, settings: Settings | None = None,
-                  on_result: OnResult | None = None, *,
+async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
+                  on_result: OnResult | None = None,
                   control: Control | None = None) -> RunResult:
     """Finish an interrupted or aborted run: skip what has a result, send the rest.
     ``settings=None`` reuses the run's own, with credentials from the environment."""
@@ -112,20 +115,21 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
-def run(source: Source, settings: Settings, run_dir: str | Path | None = None,
-        on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+        on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     _refuse_running_loop("run", "arun")
     with asyncio.Runner() as runner:
-        return runner.run(arun(source, settings, run_dir, on_result, control=control))
+        return runner.run(arun(source, settings, run_dir=run_dir, on_result=on_result,
+                                    control=control))
 
 
-def resume(run_dir: str | Path, settings: Settings | None = None,
-           on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+def resume(run_dir: str | Path, settings: Settings | None = None, *,
+           on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`aresume` on an event loop of its own."""
     _refuse_running_loop("resume", "aresume")
     with asyncio.Runner() as runner:
-        return runner.run(aresume(run_dir, settings, on_result, control=control))
+        return runner.run(aresume(run_dir, settings, on_result=on_result, control=control))
 
 
 def own_settings(run_dir: Path) -> Settings:

@@ -39,7 +39,7 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
 
     with pytest.raises(UsageError, match="no credentials"):
         run([{"customer": {"id": 1}}], Settings(base_url="http://127.0.0.1:9"),
-            tmp_path / "r")
+            run_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 

@@ -223,7 +223,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         settings = _settings(args)
         _say_estimate(args, settings)
-        result = run_as_owner(lambda control: arun(args.input, settings, args.run_dir,
+        result = run_as_owner(lambda control: arun(args.input, settings, run_dir=args.run_dir,
                                                    control=control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return result.exit_code

@@ -24,7 +24,7 @@ from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .estimate import count_once
-from .exitcode import finished_exit_code
+from .exitcode import decide
 from .logs import Logger, RunLog
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
@@ -35,8 +35,6 @@ from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
 from .source.lines import iter_lines, scan_input
 from .source.spool import Source, check_source
-
-EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 OnResult = Callable[[RecordResult], Any]
 
@@ -111,7 +109,7 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
         return None
-    code = finished_exit_code(summary, settings.allow_failures)
+    code = decide(summary, settings.allow_failures)
     return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
@@ -208,12 +206,12 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
             bar.close()
             if metrics is not None:
                 metrics.stop()
-        code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
+        closed = {"aborted": abort is not None, "interrupted": state == "interrupted"}
         stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
-                     exit_code=code)
+                     exit_code=decide({}, **closed) if any(closed.values()) else None)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
-        code = _exit_code(code, summary, log, settings.allow_failures)
+        code = _exit_code(summary, log, settings, **closed)
         session["exit_code"] = summary["exit_code"] = code
         ledger.save(summary)
         log.info("run.finished", exit_code=code, **summary["outcomes"],
@@ -227,16 +225,13 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
     return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
 
 
-def _exit_code(code: int | None, summary: dict[str, Any], log: Logger,
-               allow_failures: str | int = "0") -> int:
-    if code is not None:
-        return code
-    if not summary["complete"]:
-        # The invariant failed. Say so loudly and never exit 0.
+def _exit_code(summary: dict[str, Any], log: Logger, settings: Settings, *,
+               aborted: bool, interrupted: bool) -> int:
+    if not (aborted or interrupted or summary["complete"]):
+        # The invariant failed. Say so loudly (decide() never exits 0 on it).
         log.error("run.incomplete", results=summary["results"],
                   input_records=summary["input_records"])
-        return EXIT_NOT_OK
-    return finished_exit_code(summary, allow_failures)
+    return decide(summary, settings.allow_failures, aborted=aborted, interrupted=interrupted)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:

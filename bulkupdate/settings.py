@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from .capillary.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
 from .errors import UsageError, cannot_open
+from .exitcode import Allowance
 from .network import proxy_from_env, without_userinfo
 
 MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
@@ -161,7 +162,8 @@ class Settings:
     progress_every: float = 10.0   # seconds between run.progress events off a terminal
     metrics_port: int | None = None  # serve Prometheus text on 127.0.0.1 during the run
     metrics_file: str | None = None  # write Prometheus text here at the end
-    allow_failures: str = "0"      # N or P%: definite failures that still exit 0
+    allow_failures: Allowance = field(default_factory=Allowance)   # N or P%: definite
+    # failures that still exit 0
     allow_empty: bool = False      # an input with no records is not an error
 
     def __post_init__(self) -> None:
@@ -195,8 +197,8 @@ class Settings:
         for f in fields(self):
             if f.name == "credentials":
                 out["auth"] = self.credentials.scheme
-            elif f.name == "rate":
-                out["rate"] = str(self.rate)
+            elif isinstance(getattr(self, f.name), Rate | Allowance):
+                out[f.name] = str(getattr(self, f.name))   # as written: "100/min", "0.5%"
             elif f.name == "proxy":
                 out["proxy"] = without_userinfo(self.proxy) if self.proxy else None
             else:
@@ -205,9 +207,6 @@ class Settings:
 
 
 def _check_operations(s: Settings) -> None:
-    from .exitcode import parse_allowance
-
-    parse_allowance(s.allow_failures)
     c = s.credentials
     if c.username and c.password and c.client_key and c.client_secret:
         # Guessing which one the operator meant could send under the wrong identity.
@@ -290,6 +289,8 @@ class Rule:
             value = float(value)
         elif self.kind is Rate and isinstance(value, str):
             value = parse_rate(value)    # the library takes rate="100/min", as documented
+        elif self.kind is Allowance and isinstance(value, str | int):
+            value = Allowance.parse(value)   # "25", 25 or "0.5%", from any source
         if type(value) is not self.kind or not self._in_range(value):
             shown = shown or f"{name} = {_show(value)}"
             raise UsageError(f"{shown} is not valid: must be {self.expects()}")
@@ -313,7 +314,9 @@ class Rule:
             return f"{what} {low} to {_plain(self.high)}"
         if self.choices:
             return "one of " + ", ".join(self.choices)
-        return {bool: "true or false", str: "a string"}.get(self.kind, self.kind.__name__)
+        return {bool: "true or false", str: "a string",
+                Allowance: "a number of records or a share like 0.5%"}.get(
+                    self.kind, self.kind.__name__)
 
     def parse(self, text: str) -> Any:
         """A value given as text (a flag, an environment variable)."""
@@ -328,6 +331,8 @@ class Rule:
             return words.get(text.lower(), text)
         if self.kind is Rate:
             return parse_rate(text)
+        if self.kind is Allowance:
+            return Allowance.parse(text)
         return text
 
 
@@ -359,7 +364,7 @@ RULES: dict[str, Rule] = {
     "progress_every": Rule(float, 0, 86_400, above_low=True),
     "metrics_port": Rule(int, 0, 65_535, optional=True),
     "metrics_file": Rule(str, optional=True),
-    "allow_failures": Rule(str),
+    "allow_failures": Rule(Allowance),
     "allow_empty": Rule(bool),
 }
 # Terminal- or invocation-dependent: a resume decides these afresh.
@@ -379,7 +384,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     else:
         shown = f"{origin}: {name} = {_show(value)}"
     if origin.startswith("config file") and isinstance(value, str) and \
-            rule.kind not in (str, Rate):
+            rule.kind not in (str, Rate, Allowance):
         # TOML has types: a quoted number is a slip the library refuses too.
         raise UsageError(f"{shown} is not valid: must be {rule.expects()}, "
                          "written without quotes")
@@ -390,7 +395,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
             value = rule.parse(value)
         return rule.check(name, value, shown)
     except UsageError as exc:
-        if rule.kind is Rate:
+        if rule.kind in (Rate, Allowance):
             raise UsageError(f"{origin}: {exc}") from None
         raise
     except (TypeError, ValueError):

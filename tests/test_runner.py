@@ -44,10 +44,14 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
 
 
 def test_exit_codes() -> None:
+    """The runner asks exitcode.decide, the one place that decides."""
     summary = {"complete": True, "outcomes": {"ok": 2}, "input_records": 2, "results": 2}
-    assert _exit_code(None, summary, null_logger()) == 0
-    assert _exit_code(None, {**summary, "outcomes": {"ok": 1}}, null_logger()) == 1
-    assert _exit_code(None, {**summary, "complete": False}, null_logger()) == 1
-    assert _exit_code(130, summary, null_logger()) == 130
-    assert _exit_code(None, {**summary, "outcomes": {"ok": 1, "rejected": 1}}, null_logger(),
-                      "1") == 0
+    settings = Settings(base_url="http://127.0.0.1:9")
+    closed = {"aborted": False, "interrupted": False}
+    assert _exit_code(summary, null_logger(), settings, **closed) == 0
+    assert _exit_code({**summary, "outcomes": {"ok": 1}}, null_logger(), settings, **closed) == 1
+    assert _exit_code({**summary, "complete": False}, null_logger(), settings, **closed) == 1
+    assert _exit_code(summary, null_logger(), settings, aborted=False, interrupted=True) == 130
+    assert _exit_code({**summary, "outcomes": {"ok": 1, "rejected": 1}}, null_logger(),
+                      Settings(base_url="http://127.0.0.1:9", allow_failures="1"),  # type: ignore[arg-type]
+                      **closed) == 0

@@ -1,12 +1,6 @@
-"""The command line: arguments → :class:`Settings` → the library; exit codes.
-
-=====  ============================================================
-0      every record ``ok``
-1      finished; some records are not ``ok`` (see the ledger)
-2      usage or configuration error, found before anything was sent
-3      aborted by a fatal API condition; ``bulkupdate resume`` finishes it
-130    interrupted by SIGINT/SIGTERM after draining; resumable
-=====  ============================================================
+"""The command line: arguments → :class:`Settings` → the library. The exit
+codes are :mod:`bulkupdate.exitcode`'s: a run's comes back in its result, and
+what fails before or around one (a usage error, a crash) is mapped here.
 """
 
 from __future__ import annotations
@@ -23,6 +17,7 @@ from typing import Any, NoReturn
 from .. import logs
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
+from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
 from ..logs import mask_text
 from ..report import FORMATS
 from ..settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
@@ -156,11 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(exc), fmt, exc.exit_code)
         return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `bulkupdate report RUN | head`: the reader left; nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     except Exception as exc:  # a bug, a full disk: one line, not a traceback
         return _unexpected(exc, fmt)
 
@@ -168,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _unexpected(exc: Exception, fmt: str = "text") -> int:
     note = crash_note(exc)
     if note is not None:   # during a run: the session was closed, and is resumable
-        _fail(note, fmt, 3)
-        return 3
+        _fail(note, fmt, EXIT_ABORTED)
+        return EXIT_ABORTED
     if isinstance(exc, OSError):
         # A file or directory the user named: unreadable, no permission, disk full.
         where = f": {exc.filename}" if exc.filename else ""
@@ -177,10 +172,10 @@ def _unexpected(exc: Exception, fmt: str = "text") -> int:
     else:
         _fail(f"internal error ({type(exc).__name__}: {mask_text(str(exc))[:200]}); "
               "nothing was sent", fmt)
-    return 2
+    return EXIT_USAGE
 
 
-def _fail(message: str, fmt: str = "text", exit_code: int = 2) -> None:
+def _fail(message: str, fmt: str = "text", exit_code: int = EXIT_USAGE) -> None:
     """One line on stderr; with a json stderr, a ``run.error`` event."""
     message = " ".join(message.split())
     if fmt == "json":
@@ -264,13 +259,13 @@ def _say(result: Any, fmt: str = "text") -> None:
           f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
     hint = f"bulkupdate resume {result.run_dir}"
     if fmt == "json":
-        if result.exit_code in (3, 130):
+        if result.exit_code in RESUMABLE:
             logs.stderr_event("json", "warning", "run.resumable", reason=result.reason,
                               exit_code=result.exit_code, hint=hint)
         return
     if result.abort is not None:
         print(f"stopped: {result.abort}", file=sys.stderr)
-    if result.exit_code in (3, 130):
+    if result.exit_code in RESUMABLE:
         print(f"resume with: {hint}", file=sys.stderr)
 
 

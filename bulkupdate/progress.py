@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from .capillary.answers import Answer
 from .capillary.client import Client
+from .capillary.outcomes import Outcome
 from .logs import Logger
 from .rundir.private import open_file
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0
 BAR_EVERY = 1.0         # the bar's figures refresh this often, results or not
-OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 def status_label(status: int | None) -> str:

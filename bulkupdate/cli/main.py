@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import logs
+from ..capillary.outcomes import Outcome
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
 from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
@@ -254,9 +255,9 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"{result.run_dir}: nothing to do: all {s['input_records']} records already "
               f"have a result (exit {result.exit_code})")
         return
+    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome)
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
-          f"{o['ok']} ok, {o['partial']} partial, {o['rejected']} rejected, "
-          f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
+          f"{counts} (exit {result.exit_code})")
     hint = f"bulkupdate resume {result.run_dir}"
     if fmt == "json":
         if result.exit_code in RESUMABLE:

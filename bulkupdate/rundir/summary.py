@@ -24,12 +24,13 @@ from typing import Any
 
 import orjson
 
+from ..capillary.outcomes import Outcome
 from ..source.lines import iter_lines
 from .files import RETRY, SENT, SUMMARY, write_json_atomic
 from .private import open_file
 from .resultsfile import ResultsFile
 
-OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
+OUTCOMES = tuple(o.value for o in Outcome)   # summary.json's order: the enum's
 # Keys of summary.json (and of a session) as older versions wrote them.
 OLD_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient_failures",
             "results_per_s": "customers_per_s"}

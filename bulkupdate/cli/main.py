@@ -21,12 +21,17 @@ from ..errors import BulkUpdateError, UsageError
 from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
 from ..logs import mask_text
 from ..report import FORMATS
-from ..settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
+from ..settings import (
+    ENV_PREFIX,
+    FLAGS,
+    MAX_BATCH,
+    declared,
+    help_text,
+    load_settings,
+    unknown_environment,
+)
 from ..version import __version__
 
-TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
-          "log_level", "progress", "settle", "disk_wait", "proxy", "ca_bundle", "log_format",
-          "progress_every", "metrics_port", "metrics_file", "allow_failures", "allow_empty")
 EPILOG = """exit status:
   0    every record ok (or only definite failures within --allow-failures)
   1    the run finished; some records are not ok (see the ledger)
@@ -53,42 +58,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _tuning(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
-    # Numbers stay text here: settings.RULES parses and checks every source alike.
+    """The flags of run and resume: one per setting declared a flag (settings.py),
+    its help, choices and default said from the declaration."""
     p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
-    p.add_argument("--base-url", help="API root (default: the run's own; give it only if "
-                                      "the API moved)" if resume else
-                   "API root, e.g. https://eu.api.capillarytech.com, not the endpoint's "
-                   "path (required, here or in the config)")
-    p.add_argument("--concurrency", help="requests in flight at most (default 8)")
-    p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
-                                  "(per second); default 100/min")
-    p.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
-    p.add_argument("--max-attempts", help="tries per record before 'retryable'")
-    p.add_argument("--timeout", help="seconds to wait for one answer")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when it is a terminal)")
-    p.add_argument("--settle", help="seconds a customer is held after an answer of unknown "
-                   "fate before anything of it is re-sent (default 60, never less than "
-                   "--timeout)")
-    p.add_argument("--disk-wait", help="seconds to wait for space when the run directory's "
-                   "disk is full, sending paused and answers kept in memory (default 300)")
-    p.add_argument("--proxy", help="HTTP(S) proxy URL (default: HTTPS_PROXY/HTTP_PROXY, "
-                                   "minus NO_PROXY); '' to go direct")
-    p.add_argument("--ca-bundle", help="PEM file of the CAs to trust instead of the system's "
-                                       "(or SSL_CERT_FILE)")
-    p.add_argument("--log-format", choices=("text", "json"),
-                   help="stderr log lines (default: text on a terminal, json otherwise)")
-    p.add_argument("--progress-every", type=float, metavar="SECONDS",
-                   help="run.progress event interval without a bar (default 10)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics on 127.0.0.1:PORT during the run")
-    p.add_argument("--metrics-file", metavar="PATH",
-                   help="write Prometheus metrics to PATH at the end (textfile collector)")
-    p.add_argument("--allow-failures", metavar="N|P%",
-                   help="exit 0 despite up to N (or P%% of) definite failures (default 0)")
-    p.add_argument("--allow-empty", action="store_true", default=None,
-                   help="an input with no records exits 0, not 2")
+    for name in FLAGS:
+        _flag(p, name, resume=resume)
+
+
+def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
+    rule = declared(name).rule
+    # Values stay text here: the setting's rule parses and checks every source alike.
+    options: dict[str, Any] = {"help": help_text(name, resume=resume).replace("%", "%%")}
+    if rule.kind is bool:
+        # --progress/--no-progress (None: decide by the terminal); --allow-empty.
+        options.update(default=None, action=argparse.BooleanOptionalAction
+                       if rule.optional else "store_true")
+    elif rule.choices:
+        options["choices"] = rule.choices
+    if declared(name).metavar:
+        options["metavar"] = declared(name).metavar
+    p.add_argument("--" + name.replace("_", "-"), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--quiet", action="store_true", help="only the counts")
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
-    validate.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
+    validate.add_argument("--batch-size", help=help_text("batch_size"))
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
@@ -200,7 +189,7 @@ def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> A
         logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
-    flags = {name: getattr(args, name, None) for name in TUNING}
+    flags = {name: getattr(args, name, None) for name in FLAGS}
     return load_settings(flags, config_path=args.config, env=os.environ, base=base)
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +213,10 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
         code = _exit_code(summary, log, settings, **closed)
-        session["exit_code"] = summary["exit_code"] = code
+        session["exit_code"] = code
+        summary = replace(summary, exit_code=code)
         ledger.save(summary)
-        log.info("run.finished", exit_code=code, **summary["outcomes"],
+        log.info("run.finished", exit_code=code, **summary.outcomes,
                  requests=stats.get("requests"), duration_s=stats["duration_s"])
         watch.exit_code = code
         if metrics is not None and settings.metrics_file:
@@ -222,16 +224,17 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
     finally:
         run_log.close()
     reraise(abort)   # a bug or a host's exception, now that the session is closed
-    return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
+    return RunResult(code, ledger.dir, summary, abort)
 
 
-def _exit_code(summary: dict[str, Any], log: Logger, settings: Settings, *,
+def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
                aborted: bool, interrupted: bool) -> int:
-    if not (aborted or interrupted or summary["complete"]):
+    if not (aborted or interrupted or summary.complete):
         # The invariant failed. Say so loudly (decide() never exits 0 on it).
-        log.error("run.incomplete", results=summary["results"],
-                  input_records=summary["input_records"])
-    return decide(summary, settings.allow_failures, aborted=aborted, interrupted=interrupted)
+        log.error("run.incomplete", results=summary.results,
+                  input_records=summary.input_records)
+    return decide(summary.to_dict(), settings.allow_failures, aborted=aborted,
+                  interrupted=interrupted)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:

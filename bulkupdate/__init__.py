@@ -3,9 +3,13 @@ scale, with a per-customer ledger and crash-safe resume.
 
 The public API (``CONTRACT.md``, "Library")::
 
-    result = await bulkupdate.arun(source, settings, run_dir=None, on_result=None)
-    result = await bulkupdate.aresume(run_dir, settings=None)
+    result = await bulkupdate.arun(source, settings, *, run_dir=None, on_result=None,
+                                   control=None)
+    result = await bulkupdate.aresume(run_dir, settings=None, *, on_result=None,
+                                      control=None)
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
+
+``on_result`` runs on the event loop: it must not block.
 """
 
 from .capillary.outcomes import Outcome

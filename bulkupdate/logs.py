@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 import structlog
 
-from .rundir.files import append_whole, open_append
+from .safefiles import append_whole, open_append
 
 PII_KEYS = frozenset({"mobile", "email"})
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,

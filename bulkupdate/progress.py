@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .capillary.answers import Answer, status_label
 from .capillary.client import Client
+from .capillary.outcomes import Outcome
 from .engine.flow import Snapshot
 from .logs import Logger
 from .rundir.private import open_file
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0
 BAR_EVERY = 1.0         # the bar's figures refresh this often, results or not
-OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
+OUTCOMES = tuple(o.value for o in Outcome)
 __all__ = ["OUTCOMES", "Watch", "WatchedClient", "progress_bar", "status_label"]
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,13 @@ from .capillary.auth import Auth
 from .control import Control
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
-from .engine.retry import RetryPolicy
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .estimate import count_once
-from .exitcode import finished_exit_code
+from .exitcode import decide
 from .logs import Logger, RunLog
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
+from .retry import RetryPolicy
 from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
@@ -36,19 +37,20 @@ from .settings import Settings, load_settings
 from .source.lines import iter_lines, scan_input
 from .source.spool import Source, check_source
 
-EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
-
 OnResult = Callable[[RecordResult], Any]
 
 __all__ = ["RunResult", "aresume", "arun", "resume", "run"]
 
 
-async def arun(source: Source, settings: Settings, run_dir: str | Path | None = None,
-               on_result: OnResult | None = None, *,
+async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+               on_result: OnResult | None = None,
                control: Control | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
-    is checked before the run directory is created."""
+    is checked before the run directory is created.
+
+    ``on_result`` is called on the event loop, once per final result as it is
+    written: it must not block (hand slow work to a queue or a thread)."""
     _check_credentials(settings)
     intake = check_source(source)
     # A damaged file is refused before anything is created (a spooled one, once saved).
@@ -74,8 +76,8 @@ async def arun(source: Source, settings: Settings, run_dir: str | Path | None = 
     return await _execute(ledger, settings, on_result, control)
 
 
-async def aresume(run_dir: str | Path, settings: Settings | None = None,
-                  on_result: OnResult | None = None, *,
+async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
+                  on_result: OnResult | None = None,
                   control: Control | None = None) -> RunResult:
     """Finish an interrupted or aborted run: skip what has a result, send the rest.
     ``settings=None`` reuses the run's own, with credentials from the environment."""
@@ -103,35 +105,36 @@ def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .report.table import read_summary
+    from .rundir.readback import read_summary
 
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
         return None
-    code = finished_exit_code(summary, settings.allow_failures)
+    code = decide(summary, settings.allow_failures)
     return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
-def run(source: Source, settings: Settings, run_dir: str | Path | None = None,
-        on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+        on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     _refuse_running_loop("run", "arun")
     with asyncio.Runner() as runner:
-        return runner.run(arun(source, settings, run_dir, on_result, control=control))
+        return runner.run(arun(source, settings, run_dir=run_dir, on_result=on_result,
+                                    control=control))
 
 
-def resume(run_dir: str | Path, settings: Settings | None = None,
-           on_result: OnResult | None = None, *, control: Control | None = None) -> RunResult:
+def resume(run_dir: str | Path, settings: Settings | None = None, *,
+           on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`aresume` on an event loop of its own."""
     _refuse_running_loop("resume", "aresume")
     with asyncio.Runner() as runner:
-        return runner.run(aresume(run_dir, settings, on_result, control=control))
+        return runner.run(aresume(run_dir, settings, on_result=on_result, control=control))
 
 
 def own_settings(run_dir: Path) -> Settings:
     """The settings a run was started with (its manifest), credentials from the
     environment: they are never written to the run directory."""
-    from .report.table import load
+    from .rundir.readback import load
 
     manifest, _ = load(run_dir)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}
@@ -204,15 +207,16 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
             bar.close()
             if metrics is not None:
                 metrics.stop()
-        code = EXIT_ABORTED if abort else EXIT_INTERRUPTED if state == "interrupted" else None
+        closed = {"aborted": abort is not None, "interrupted": state == "interrupted"}
         stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
-                     exit_code=code)
+                     exit_code=decide({}, **closed) if any(closed.values()) else None)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
-        code = _exit_code(code, summary, log, settings.allow_failures)
-        session["exit_code"] = summary["exit_code"] = code
+        code = _exit_code(summary, log, settings, **closed)
+        session["exit_code"] = code
+        summary = replace(summary, exit_code=code)
         ledger.save(summary)
-        log.info("run.finished", exit_code=code, **summary["outcomes"],
+        log.info("run.finished", exit_code=code, **summary.outcomes,
                  requests=stats.get("requests"), duration_s=stats["duration_s"])
         watch.exit_code = code
         if metrics is not None and settings.metrics_file:
@@ -220,19 +224,17 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
     finally:
         run_log.close()
     reraise(abort)   # a bug or a host's exception, now that the session is closed
-    return RunResult(code, ledger.dir, Summary.from_dict(summary), abort)
+    return RunResult(code, ledger.dir, summary, abort)
 
 
-def _exit_code(code: int | None, summary: dict[str, Any], log: Logger,
-               allow_failures: str | int = "0") -> int:
-    if code is not None:
-        return code
-    if not summary["complete"]:
-        # The invariant failed. Say so loudly and never exit 0.
-        log.error("run.incomplete", results=summary["results"],
-                  input_records=summary["input_records"])
-        return EXIT_NOT_OK
-    return finished_exit_code(summary, allow_failures)
+def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
+               aborted: bool, interrupted: bool) -> int:
+    if not (aborted or interrupted or summary.complete):
+        # The invariant failed. Say so loudly (decide() never exits 0 on it).
+        log.error("run.incomplete", results=summary.results,
+                  input_records=summary.input_records)
+    return decide(summary.to_dict(), settings.allow_failures, aborted=aborted,
+                  interrupted=interrupted)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:

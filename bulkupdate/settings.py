@@ -13,13 +13,14 @@ import os
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .capillary.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
 from .errors import UsageError, cannot_open
+from .exitcode import Allowance
 from .network import proxy_from_env, without_userinfo
 
 MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
@@ -134,42 +135,215 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """What one setting accepts: its type, and for numbers a finite range."""
+
+    kind: type                       # int, float, str, bool, Rate or Credentials
+    low: float | None = None
+    high: float | None = None
+    above_low: bool = False          # ``low`` itself is excluded (a zero timeout)
+    choices: tuple[str, ...] = ()
+    optional: bool = False           # None is accepted (and means "derive it")
+
+    def check(self, name: str, value: Any, shown: str = "") -> Any:
+        """``value`` if it is acceptable (an int for a float setting becomes a
+        float); otherwise a one-line :class:`UsageError` that says what would be.
+        ``shown``: how the user wrote it (``--timeout inf``), when not ``name = value``."""
+        if value is None and self.optional:
+            return value
+        if self.kind is float and _number(value):
+            value = float(value)
+        elif self.kind is Rate and isinstance(value, str):
+            value = parse_rate(value)    # the library takes rate="100/min", as documented
+        elif self.kind is Allowance and isinstance(value, str | int):
+            value = Allowance.parse(value)   # "25", 25 or "0.5%", from any source
+        if type(value) is not self.kind or not self._in_range(value):
+            shown = shown or f"{name} = {_show(value)}"
+            raise UsageError(f"{shown} is not valid: must be {self.expects()}")
+        return value
+
+    def _in_range(self, value: Any) -> bool:
+        if self.kind in (int, float):
+            if not math.isfinite(value):
+                return False
+            if self.low is not None and (value < self.low or
+                                         (self.above_low and value == self.low)):
+                return False
+            return self.high is None or value <= self.high
+        return not self.choices or value in self.choices
+
+    def expects(self) -> str:
+        if self.kind in (int, float):
+            what = "an integer" if self.kind is int else "a finite number"
+            low = f"more than {_plain(self.low)}" if self.above_low else \
+                f"from {_plain(self.low)}"
+            return f"{what} {low} to {_plain(self.high)}"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        return {bool: "true or false", str: "a string",
+                Allowance: "a number of records or a share like 0.5%"}.get(
+                    self.kind, self.kind.__name__)
+
+    def parse(self, text: str) -> Any:
+        """A value given as text (a flag, an environment variable)."""
+        text = text.strip()
+        if self.kind is int:
+            return int(text)       # "8.0" and "true" are refused, not rounded
+        if self.kind is float:
+            return float(text)     # "inf" and "nan" parse, and check() refuses them
+        if self.kind is bool:
+            words = {"1": True, "true": True, "yes": True, "on": True,
+                     "0": False, "false": False, "no": False, "off": False}
+            return words.get(text.lower(), text)
+        if self.kind is Rate:
+            return parse_rate(text)
+        if self.kind is Allowance:
+            return Allowance.parse(text)
+        return text
+
+@dataclass(frozen=True)
+class Declared:
+    """Everything about one setting but its name, type hint and default (the
+    field's): its rule, its help, and whether it is a flag of ``run``/``resume``.
+    The CLI's flags and ``--help``, the ``BULKUPDATE_*`` names, the TOML keys
+    and :data:`RULES` are derived from these; ``config/bulkupdate.example.toml``
+    is checked against them (tests/test_settings.py)."""
+
+    rule: Rule
+    help: str = ""
+    flag: bool = False               # a flag of run and resume
+    metavar: str | None = None
+    default_help: str | None = None  # how --help says the default ("{default}": the value)
+    resume_help: str | None = None   # resume's --help, when it differs
+    resumed: bool = True             # False: a resume decides it afresh
+    settable: bool = True            # False: not from a file, the environment or a manifest
+
+
+def setting(rule: Rule, help: str = "", **declared: Any) -> dict[str, Declared]:
+    """A field's metadata: ``field(default=..., metadata=setting(Rule(...), "...")``."""
+    return {"setting": Declared(rule, help, **declared)}
+
+
+def declared(f: Field[Any] | str) -> Declared:
+    """The declaration of a :class:`Settings` field (or of the field of that name)."""
+    if isinstance(f, str):
+        f = next(each for each in fields(Settings) if each.name == f)
+    out: Declared = f.metadata["setting"]
+    return out
+
+
+def help_text(name: str, *, resume: bool = False) -> str:
+    """A setting's ``--help`` line, its default said from the declared one."""
+    d = declared(name)
+    if resume and d.resume_help:
+        return d.resume_help
+    default = shown_default(name)
+    if d.default_help:
+        return f"{d.help} (default: {d.default_help.format(default=default)})"
+    return f"{d.help} (default {default})" if default is not None else d.help
+
+
+def default_of(name: str) -> Any:
+    """A setting's declared default (a factory's value for a factory's)."""
+    f = next(f for f in fields(Settings) if f.name == name)
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else None
+
+
+def shown_default(name: str) -> str | None:
+    """A default as written in ``--help`` and the example config: ``100/min``, ``30``;
+    None for one that is not a value (unset, derived, a switch)."""
+    value = default_of(name)
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return _plain(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
 class Settings:
-    base_url: str = ""             # required: the API root
-    concurrency: int = 8
-    rate: Rate = field(default_factory=lambda: Rate(100, 60.0))
-    batch_size: int = MAX_BATCH
-    max_attempts: int = 5
-    timeout: float = 30.0
-    backoff_base: float = 0.5      # first retry waits up to this (full jitter)
-    backoff_cap: float = 30.0      # no single wait longer than this
-    retry_budget: float = 600.0    # no record waits longer than this in total
-    grace_period: float = 30.0     # after SIGINT/SIGTERM, in-flight requests get this long
-    window: int = 0                # records in the pipeline at once; 0 = derived
-    linger: float = 0.05           # wait this long for a full batch when input trickles
-    progress: bool | None = None   # None = when stderr is a terminal
-    log_level: str = "info"
-    mask_pii: bool = True
-    credentials: Credentials = field(default_factory=Credentials, compare=False)
-    settle: float = 60.0           # hold a customer this long after an attempt of unknown fate
-    disk_wait: float = 300.0       # run directory's disk full: wait this long for space
-    max_response_bytes: int = 16 * 1024 * 1024   # a longer answer is a broken one
-    proxy: str | None = field(default=None, repr=False)   # may carry user:password
-    ca_bundle: str | None = None   # PEM file of the CAs to trust instead of the system's
+    base_url: str = field(default="", metadata=setting(
+        Rule(str), "API root, e.g. https://eu.api.capillarytech.com, not the endpoint's path "
+        "(required, here or in the config)", flag=True,
+        resume_help="API root (default: the run's own; give it only if the API moved)"))
+    concurrency: int = field(default=8, metadata=setting(
+        Rule(int, 1, 1000), "requests in flight at most", flag=True))
+    rate: Rate = field(default_factory=lambda: Rate(100, 60.0), metadata=setting(
+        Rule(Rate), "requests per period at most: N/s, N/min or a bare N per second", flag=True))
+    batch_size: int = field(default=MAX_BATCH, metadata=setting(
+        Rule(int, 1, MAX_BATCH), f"customers per request, 1..{MAX_BATCH}", flag=True))
+    max_attempts: int = field(default=5, metadata=setting(
+        Rule(int, 1, 100), "tries per record before 'retryable'", flag=True))
+    timeout: float = field(default=30.0, metadata=setting(
+        Rule(float, 0, 3600, above_low=True), "seconds to wait for one answer", flag=True))
+    backoff_base: float = field(default=0.5, metadata=setting(
+        Rule(float, 0, 3600), "the first retry waits up to this (full jitter)"))
+    backoff_cap: float = field(default=30.0, metadata=setting(
+        Rule(float, 0, 86_400), "no single wait longer than this"))
+    retry_budget: float = field(default=600.0, metadata=setting(
+        Rule(float, 0, 7 * 86_400), "no record waits longer than this in total"))
+    grace_period: float = field(default=30.0, metadata=setting(
+        Rule(float, 0, 3600), "after SIGINT/SIGTERM, in-flight requests get this long"))
+    window: int = field(default=0, metadata=setting(
+        Rule(int, 0, 10_000_000), "records ready or in flight at once; 0 = derived"))
+    linger: float = field(default=0.05, metadata=setting(
+        Rule(float, 0, 60), "wait this long for a full batch when input trickles"))
+    progress: bool | None = field(default=None, metadata=setting(
+        Rule(bool, optional=True), "progress bar on stderr", flag=True,
+        default_help="when it is a terminal", resumed=False))
+    log_level: str = field(default="info", metadata=setting(
+        Rule(str, choices=("debug", "info", "warning", "error")),
+        "what RUN_DIR/events.jsonl records", flag=True))
+    mask_pii: bool = field(default=True, metadata=setting(
+        Rule(bool), "mask mobile numbers and emails in logs"))
+    credentials: Credentials = field(default_factory=Credentials, compare=False,
+                                     metadata=setting(Rule(Credentials), settable=False))
+    settle: float = field(default=60.0, metadata=setting(
+        Rule(float, 0, 86_400), "seconds a customer is held after an answer of unknown fate "
+        "before anything of it is re-sent", flag=True,
+        default_help="{default}, never less than --timeout"))
+    disk_wait: float = field(default=300.0, metadata=setting(
+        Rule(float, 0, 86_400), "seconds to wait for space when the run directory's disk is "
+        "full, sending paused and answers kept in memory", flag=True))
+    max_response_bytes: int = field(default=16 * 1024 * 1024, metadata=setting(
+        Rule(int, 4096, 1 << 31), "a longer answer is a broken one"))
+    proxy: str | None = field(default=None, repr=False, metadata=setting(   # may carry a password
+        Rule(str, optional=True), "HTTP(S) proxy URL", flag=True, resumed=False,
+        default_help="HTTPS_PROXY/HTTP_PROXY, minus NO_PROXY; '' to go direct"))
+    ca_bundle: str | None = field(default=None, metadata=setting(
+        Rule(str, optional=True), "PEM file of the CAs to trust instead of the system's",
+        flag=True, default_help="the system's, or SSL_CERT_FILE"))
     # Operations (README "Running it nightly").
-    log_format: str | None = None  # text | json; None = text on a terminal, json otherwise
-    progress_every: float = 10.0   # seconds between run.progress events off a terminal
-    metrics_port: int | None = None  # serve Prometheus text on 127.0.0.1 during the run
-    metrics_file: str | None = None  # write Prometheus text here at the end
-    allow_failures: str = "0"      # N or P%: definite failures that still exit 0
-    allow_empty: bool = False      # an input with no records is not an error
+    log_format: str | None = field(default=None, metadata=setting(
+        Rule(str, choices=("text", "json"), optional=True), "stderr log lines", flag=True,
+        default_help="text on a terminal, json otherwise", resumed=False))
+    progress_every: float = field(default=10.0, metadata=setting(
+        Rule(float, 0, 86_400, above_low=True), "run.progress event interval without a bar",
+        flag=True, metavar="SECONDS"))
+    metrics_port: int | None = field(default=None, metadata=setting(
+        Rule(int, 0, 65_535, optional=True), "serve Prometheus metrics on 127.0.0.1:PORT "
+        "during the run", flag=True, metavar="PORT", resumed=False))
+    metrics_file: str | None = field(default=None, metadata=setting(
+        Rule(str, optional=True), "write Prometheus metrics to PATH at the end (textfile "
+        "collector)", flag=True, metavar="PATH"))
+    allow_failures: Allowance = field(default_factory=Allowance, metadata=setting(
+        Rule(Allowance), "exit 0 despite up to N (or P% of) definite failures", flag=True,
+        metavar="N|P%"))
+    allow_empty: bool = field(default=False, metadata=setting(
+        Rule(bool), "an input with no records exits 0, not 2", flag=True))
     # `bulkupdate verify` (docs/verify.md): what Capillary's docs leave open about the read.
-    read_path: str = "/v2/partnerProgram/customerActivityHistories"
-    read_source: str = "INSTORE"
-    read_activity_type: str = "LINKINGUPDATES"
+    read_path: str = field(default="/v2/partnerProgram/customerActivityHistories",
+                           metadata=setting(Rule(str), "the read's path (the docs' examples also "
+                                            "write .../customerActivityHistory)"))
+    read_source: str = field(default="INSTORE", metadata=setting(
+        Rule(str), "the read's source query parameter"))
+    read_activity_type: str = field(default="LINKINGUPDATES", metadata=setting(
+        Rule(str), "the read's activityType (the docs' examples write linkingUpdates)"))
 
     def __post_init__(self) -> None:
-        # One table (RULES) says what every setting accepts, whatever its source.
+        # Each field's rule says what it accepts, whatever its source.
         for f in fields(self):
             rule = RULES.get(f.name)
             if rule is not None:
@@ -199,8 +373,8 @@ class Settings:
         for f in fields(self):
             if f.name == "credentials":
                 out["auth"] = self.credentials.scheme
-            elif f.name == "rate":
-                out["rate"] = str(self.rate)
+            elif isinstance(getattr(self, f.name), Rate | Allowance):
+                out[f.name] = str(getattr(self, f.name))   # as written: "100/min", "0.5%"
             elif f.name == "proxy":
                 out["proxy"] = without_userinfo(self.proxy) if self.proxy else None
             else:
@@ -209,9 +383,6 @@ class Settings:
 
 
 def _check_operations(s: Settings) -> None:
-    from .exitcode import parse_allowance
-
-    parse_allowance(s.allow_failures)
     c = s.credentials
     if c.username and c.password and c.client_key and c.client_secret:
         # Guessing which one the operator meant could send under the wrong identity.
@@ -273,106 +444,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What one setting accepts: its type, and for numbers a finite range."""
-
-    kind: type                       # int, float, str, bool, Rate or Credentials
-    low: float | None = None
-    high: float | None = None
-    above_low: bool = False          # ``low`` itself is excluded (a zero timeout)
-    choices: tuple[str, ...] = ()
-    optional: bool = False           # None is accepted (and means "derive it")
-
-    def check(self, name: str, value: Any, shown: str = "") -> Any:
-        """``value`` if it is acceptable (an int for a float setting becomes a
-        float); otherwise a one-line :class:`UsageError` that says what would be.
-        ``shown``: how the user wrote it (``--timeout inf``), when not ``name = value``."""
-        if value is None and self.optional:
-            return value
-        if self.kind is float and _number(value):
-            value = float(value)
-        elif self.kind is Rate and isinstance(value, str):
-            value = parse_rate(value)    # the library takes rate="100/min", as documented
-        if type(value) is not self.kind or not self._in_range(value):
-            shown = shown or f"{name} = {_show(value)}"
-            raise UsageError(f"{shown} is not valid: must be {self.expects()}")
-        return value
-
-    def _in_range(self, value: Any) -> bool:
-        if self.kind in (int, float):
-            if not math.isfinite(value):
-                return False
-            if self.low is not None and (value < self.low or
-                                         (self.above_low and value == self.low)):
-                return False
-            return self.high is None or value <= self.high
-        return not self.choices or value in self.choices
-
-    def expects(self) -> str:
-        if self.kind in (int, float):
-            what = "an integer" if self.kind is int else "a finite number"
-            low = f"more than {_plain(self.low)}" if self.above_low else \
-                f"from {_plain(self.low)}"
-            return f"{what} {low} to {_plain(self.high)}"
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        return {bool: "true or false", str: "a string"}.get(self.kind, self.kind.__name__)
-
-    def parse(self, text: str) -> Any:
-        """A value given as text (a flag, an environment variable)."""
-        text = text.strip()
-        if self.kind is int:
-            return int(text)       # "8.0" and "true" are refused, not rounded
-        if self.kind is float:
-            return float(text)     # "inf" and "nan" parse, and check() refuses them
-        if self.kind is bool:
-            words = {"1": True, "true": True, "yes": True, "on": True,
-                     "0": False, "false": False, "no": False, "off": False}
-            return words.get(text.lower(), text)
-        if self.kind is Rate:
-            return parse_rate(text)
-        return text
-
-
-# Every setting, whatever its source (flag, environment, TOML, a resumed run's
-# manifest, the library): a new field of Settings gets its row here.
-RULES: dict[str, Rule] = {
-    "base_url": Rule(str),
-    "concurrency": Rule(int, 1, 1000),
-    "rate": Rule(Rate),
-    "batch_size": Rule(int, 1, MAX_BATCH),
-    "max_attempts": Rule(int, 1, 100),
-    "timeout": Rule(float, 0, 3600, above_low=True),
-    "backoff_base": Rule(float, 0, 3600),
-    "backoff_cap": Rule(float, 0, 86_400),
-    "retry_budget": Rule(float, 0, 7 * 86_400),
-    "grace_period": Rule(float, 0, 3600),
-    "window": Rule(int, 0, 10_000_000),
-    "linger": Rule(float, 0, 60),
-    "progress": Rule(bool, optional=True),
-    "log_level": Rule(str, choices=("debug", "info", "warning", "error")),
-    "mask_pii": Rule(bool),
-    "credentials": Rule(Credentials),
-    "settle": Rule(float, 0, 86_400),
-    "disk_wait": Rule(float, 0, 86_400),
-    "max_response_bytes": Rule(int, 4096, 1 << 31),
-    "proxy": Rule(str, optional=True),
-    "ca_bundle": Rule(str, optional=True),
-    "log_format": Rule(str, choices=("text", "json"), optional=True),
-    "progress_every": Rule(float, 0, 86_400, above_low=True),
-    "metrics_port": Rule(int, 0, 65_535, optional=True),
-    "metrics_file": Rule(str, optional=True),
-    "allow_failures": Rule(str),
-    "allow_empty": Rule(bool),
-    "read_path": Rule(str),
-    "read_source": Rule(str),
-    "read_activity_type": Rule(str),
-}
+# Derived from the declarations: what every setting accepts, whatever its
+# source (flag, environment, TOML, a resumed run's manifest, the library).
+RULES: dict[str, Rule] = {f.name: declared(f).rule for f in fields(Settings)}
 # Terminal- or invocation-dependent: a resume decides these afresh.
-NOT_RESUMED = frozenset({"progress", "log_format", "metrics_port", "proxy"})
+NOT_RESUMED = frozenset(f.name for f in fields(Settings) if not declared(f).resumed)
 # What a config file, the environment and a manifest may set (not credentials).
-SETTABLE = tuple(name for name in RULES if name != "credentials")
+SETTABLE = tuple(f.name for f in fields(Settings) if declared(f).settable)
+# The flags of run and resume, in declaration order.
+FLAGS = tuple(f.name for f in fields(Settings) if declared(f).flag)
 
 
 def _convert(name: str, value: Any, origin: str) -> Any:
@@ -386,7 +466,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     else:
         shown = f"{origin}: {name} = {_show(value)}"
     if origin.startswith("config file") and isinstance(value, str) and \
-            rule.kind not in (str, Rate):
+            rule.kind not in (str, Rate, Allowance):
         # TOML has types: a quoted number is a slip the library refuses too.
         raise UsageError(f"{shown} is not valid: must be {rule.expects()}, "
                          "written without quotes")
@@ -397,7 +477,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
             value = rule.parse(value)
         return rule.check(name, value, shown)
     except UsageError as exc:
-        if rule.kind is Rate:
+        if rule.kind in (Rate, Allowance):
             raise UsageError(f"{origin}: {exc}") from None
         raise
     except (TypeError, ValueError):

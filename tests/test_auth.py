@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from bulkupdate.capillary.auth import Auth, basic_header, token_refused
-from bulkupdate.engine.retry import RetryPolicy
 from bulkupdate.errors import AuthFailed, UsageError
+from bulkupdate.retry import RetryPolicy
 from bulkupdate.settings import Credentials
 from bulkupdate.simulator.server import STATE
 from tests.conftest import simulator

@@ -22,8 +22,8 @@ from bulkupdate.engine.decide import (
     Split,
     decide,
 )
-from bulkupdate.engine.retry import RetryPolicy
 from bulkupdate.errors import ApiUnreachable, AuthFailed, Misconfigured
+from bulkupdate.retry import RetryPolicy
 from bulkupdate.validate import Record
 
 NOW = 1000.0

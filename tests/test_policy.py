@@ -1,13 +1,22 @@
-"""policy.py: which finished runs exit 0."""
+"""exitcode.py: which finished runs exit 0; the allowance parsed once into a value."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.exitcode import finished_exit_code, parse_allowance
+from bulkupdate.exitcode import (
+    EXIT_ABORTED,
+    EXIT_INTERRUPTED,
+    Allowance,
+    decide,
+    finished_exit_code,
+    parse_allowance,
+)
+from bulkupdate.settings import Settings, load_settings
 
 
 def summary(records: int = 1000, complete: bool = True, **outcomes: int) -> dict[str, Any]:
@@ -46,3 +55,34 @@ def test_partial_counts_as_definite() -> None:
 def test_bad_allowance_says_how_to_write_it(text: str) -> None:
     with pytest.raises(UsageError, match=r"e\.g\. 0\.5%"):
         parse_allowance(text)
+
+
+@pytest.mark.parametrize("text", ["0", "25", "0.5%", "100%", "7.25%"])
+def test_an_allowance_prints_back_as_it_was_written(text: str) -> None:
+    assert str(Allowance.parse(text)) == text
+    assert Allowance.parse(str(Allowance.parse(text))) == Allowance.parse(text)
+
+
+def test_an_allowance_is_parsed_once_from_any_source(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('allow_failures = "2%"\n')
+    url = "https://api.example.com"
+    from_file = load_settings({"base_url": url}, config_path=config, env={})
+    from_env = load_settings({"base_url": url}, config_path=None,
+                             env={"BULKUPDATE_ALLOW_FAILURES": "2%"})
+    from_flag = load_settings({"base_url": url, "allow_failures": "2%"}, config_path=None,
+                              env={})
+    from_library = Settings(base_url=url, allow_failures="2%")  # type: ignore[arg-type]
+    assert {from_file.allow_failures, from_env.allow_failures, from_flag.allow_failures,
+            from_library.allow_failures} == {Allowance(percent=2.0)}
+    assert from_file.public()["allow_failures"] == "2%"
+    resumed = load_settings({}, config_path=None, env={}, base=from_file.public())
+    assert resumed.allow_failures == Allowance(percent=2.0)
+    assert Settings(base_url=url, allow_failures=3).allow_failures == Allowance(count=3)  # type: ignore[arg-type]
+
+
+def test_the_exit_code_of_a_closed_session() -> None:
+    assert decide(summary(), aborted=True) == EXIT_ABORTED
+    assert decide(summary(), interrupted=True) == EXIT_INTERRUPTED
+    assert decide(summary(rejected=1), Allowance(count=1)) == 0
+    assert decide(summary(complete=False), Allowance(percent=100.0)) == 1

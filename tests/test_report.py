@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
 
 from bulkupdate.errors import LedgerError
-from bulkupdate.report.table import render
+from bulkupdate.report import render
 from bulkupdate.rundir import Ledger
 
 RESULTS = [
@@ -34,9 +35,7 @@ def run_dir(tmp_path: Path) -> Path:
     ledger.open()
     ledger.write_results(RESULTS)
     ledger.close()
-    summary = ledger.finalize(3)
-    summary["exit_code"] = 1
-    ledger.save(summary)
+    ledger.save(replace(ledger.finalize(3), exit_code=1))
     ledger.release()
     return tmp_path / "run"
 

@@ -40,3 +40,18 @@ def test_summary_takes_unknown_keys_and_keeps_dict_access() -> None:
     summary = Summary.from_dict(data)
     assert summary.count(Outcome.OK) == 1 and summary.count("retryable") == 0
     assert summary["outcomes"]["invalid"] == 1 and summary["added_by_a_newer_version"] == 5
+
+
+def test_one_summary_type_serialised_from_itself() -> None:
+    """summary.json is Summary.to_dict(); what it writes reads back equal, and an
+    older version's keys still read."""
+    built = Summary("r1", "in.jsonl", 3, 3, True, {"ok": 2, "rejected": 1}, {"200": 2},
+                    throttled_answers=4, transient_answers=5, results_per_s=1.5, exit_code=1)
+    data = built.to_dict()
+    assert list(data)[:7] == ["run_id", "input", "input_records", "results", "complete",
+                              "outcomes", "codes"] and "raw" not in data
+    assert Summary.from_dict(data) == built and built["exit_code"] == 1
+    old = {k: v for k, v in data.items()
+           if k not in ("throttled_answers", "transient_answers", "results_per_s")}
+    old.update(throttled=4, transient_failures=5, customers_per_s=1.5)
+    assert Summary.from_dict(old) == built

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 
 from bulkupdate.errors import UsageError
 from bulkupdate.logs import null_logger
+from bulkupdate.results import Summary
 from bulkupdate.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.settings import Settings
 
@@ -39,15 +41,19 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
 
     with pytest.raises(UsageError, match="no credentials"):
         run([{"customer": {"id": 1}}], Settings(base_url="http://127.0.0.1:9"),
-            tmp_path / "r")
+            run_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 
 def test_exit_codes() -> None:
-    summary = {"complete": True, "outcomes": {"ok": 2}, "input_records": 2, "results": 2}
-    assert _exit_code(None, summary, null_logger()) == 0
-    assert _exit_code(None, {**summary, "outcomes": {"ok": 1}}, null_logger()) == 1
-    assert _exit_code(None, {**summary, "complete": False}, null_logger()) == 1
-    assert _exit_code(130, summary, null_logger()) == 130
-    assert _exit_code(None, {**summary, "outcomes": {"ok": 1, "rejected": 1}}, null_logger(),
-                      "1") == 0
+    """The runner asks exitcode.decide, the one place that decides."""
+    summary = Summary("r", "in.jsonl", 2, 2, True, {"ok": 2}, {})
+    settings = Settings(base_url="http://127.0.0.1:9")
+    closed = {"aborted": False, "interrupted": False}
+    assert _exit_code(summary, null_logger(), settings, **closed) == 0
+    one_ok = replace(summary, outcomes={"ok": 1, "rejected": 1})
+    assert _exit_code(one_ok, null_logger(), settings, **closed) == 1
+    assert _exit_code(replace(summary, complete=False), null_logger(), settings, **closed) == 1
+    assert _exit_code(summary, null_logger(), settings, aborted=False, interrupted=True) == 130
+    forgiving = Settings(base_url="http://127.0.0.1:9", allow_failures="1")  # type: ignore[arg-type]
+    assert _exit_code(one_ok, null_logger(), forgiving, **closed) == 0

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bulkupdate.errors import UsageError
 from bulkupdate.settings import (
+    FLAGS,
+    NOT_RESUMED,
+    RULES,
+    SETTABLE,
     Credentials,
     Rate,
     Settings,
+    default_of,
     load_settings,
     parse_rate,
+    shown_default,
     unknown_environment,
 )
 
@@ -97,15 +106,37 @@ def test_shipped_example_configs_load(name: str) -> None:
     load_settings({}, config_path=ROOT / "config" / name, env={})
 
 
-def test_every_setting_has_a_rule() -> None:
-    """A new field of Settings gets a row in RULES: its type and range, checked
-    from every source."""
-    from dataclasses import fields
+def test_the_example_config_is_the_declarations() -> None:
+    """config/bulkupdate.example.toml names every setting (set or commented out),
+    nothing else, and the values it sets are the declared defaults."""
+    path = ROOT / "config" / "bulkupdate.example.toml"
+    text = path.read_text()
+    given = tomllib.loads(text)
+    commented = set(re.findall(r"^# (\w+) = ", text, re.MULTILINE))
+    assert set(given) | commented <= {*SETTABLE, "credentials_file"}
+    assert set(SETTABLE) <= set(given) | commented, "document the new setting(s) there"
+    loaded = load_settings({}, config_path=path, env={})
+    for name in set(given) - {"base_url"}:   # the one without a default: an example
+        assert getattr(loaded, name) == default_of(name), name
 
-    from bulkupdate.settings import RULES
 
-    missing = [f.name for f in fields(Settings) if f.name not in RULES]
-    assert not missing, f"add a row to settings.RULES for {missing}"
+def test_every_flag_says_its_declared_default_in_help() -> None:
+    from bulkupdate.cli.main import build_parser
+
+    parser = build_parser()
+    help_of = {action.dest: action.help or "" for sub in parser._subparsers._group_actions
+               for action in sub.choices["run"]._actions}
+    for name in FLAGS:
+        shown = shown_default(name)
+        if shown is not None:
+            assert shown.replace("%", "%%") in help_of[name], name
+    assert "(default 8)" in help_of["concurrency"] and "100/min" in help_of["rate"]
+
+
+def test_each_setting_is_declared_once_with_its_rule() -> None:
+    """A field without a declaration cannot be built: the table is the fields."""
+    assert set(RULES) == {f.name for f in fields(Settings)}
+    assert {"progress", "log_format", "metrics_port", "proxy"} == NOT_RESUMED
 
 
 @pytest.mark.parametrize(("kw", "message"), [

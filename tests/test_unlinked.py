@@ -44,7 +44,7 @@ def test_the_2004s_of_a_run_become_link_input_that_links_and_then_updates(
         tmp_path: Path) -> None:
     path, free, _ = _input(tmp_path)
     with simulator() as sim:
-        run(path, fast_settings(sim.base_url), tmp_path / "night")
+        run(path, fast_settings(sim.base_url), run_dir=tmp_path / "night")
         proc = cli("report", str(tmp_path / "night"), "--unlinked")
         assert proc.returncode == 0, proc.stderr
         items = [orjson.loads(x) for x in proc.stdout.splitlines()]
@@ -67,7 +67,7 @@ def test_the_2004s_of_a_run_become_link_input_that_links_and_then_updates(
             assert isinstance(validate_link_line(1, orjson.dumps(x), now), Record)
         # Linked through the simulator's link endpoint, the night's updates apply.
         assert _link(sim.base_url, items) == [[200]] * len(free)
-        run(path, fast_settings(sim.base_url), tmp_path / "again")
+        run(path, fast_settings(sim.base_url), run_dir=tmp_path / "again")
     assert {r["outcome"] for r in results(tmp_path / "again").values()} == {"ok"}
 
 
@@ -106,6 +106,6 @@ def test_a_directory_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
 def test_write_unlinked_counts_what_it_writes(tmp_path: Path) -> None:
     path, free, _ = _input(tmp_path)
     with simulator() as sim:
-        run(path, fast_settings(sim.base_url), tmp_path / "night")
+        run(path, fast_settings(sim.base_url), run_dir=tmp_path / "night")
     out = io.StringIO()
     assert write_unlinked(tmp_path / "night", out) == len(free) == len(out.getvalue().split())

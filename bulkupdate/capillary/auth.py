@@ -20,15 +20,15 @@ import asyncio
 import base64
 import hashlib
 import time
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
 
-from ..engine.retry import RetryPolicy
 from ..errors import AuthFailed, Misconfigured, UsageError
 from ..logs import Logger, null_logger
 from ..network import read_bounded
-from ..settings import Credentials
+from ..retry import RetryPolicy
 from .answers import (
     NO_ENDPOINT_STATUSES,
     classify,
@@ -37,6 +37,9 @@ from .answers import (
     untrusted,
 )
 from .api import TOKEN_HEADER, TOKEN_PATH
+
+if TYPE_CHECKING:   # an annotation: settings builds on capillary's API facts
+    from ..settings import Credentials
 
 TOKEN_MAX_BYTES = 64 * 1024   # a token answer is a few hundred bytes
 RENEW_MARGIN = 0.2   # renew when this fraction of the token's life is left

@@ -11,11 +11,11 @@ verified against ``ca_bundle`` or the system's CAs, and no answer is read past
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from ..network import read_bounded, ssl_context
-from ..settings import Settings
 from ..version import __version__
 from .answers import (
     Answer,
@@ -29,6 +29,9 @@ from .answers import (
 )
 from .auth import Auth
 from .endpoint import UPDATE, Endpoint
+
+if TYPE_CHECKING:   # an annotation: settings builds on capillary's API facts
+    from ..settings import Settings
 
 USER_AGENT = f"bulkupdate/{__version__}"
 NOT_TLS = ("the server does not speak TLS on this port: check --base-url (http:// for a "

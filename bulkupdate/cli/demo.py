@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..report.table import render
+from ..report import render
 from ..rundir import default_run_dir
 from ..runner import arun
 from ..settings import Credentials, Settings, parse_rate
@@ -39,7 +39,7 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
         print(f"3. bulkupdate run {sample} --base-url {url} --rate {rate} "
               f"--concurrency {concurrency} --run-dir {run_dir}")
         sys.stdout.flush()
-        result = run_as_owner(lambda control: arun(sample, settings, run_dir,
+        result = run_as_owner(lambda control: arun(sample, settings, run_dir=run_dir,
                                                    control=control))
     print(f"\n4. bulkupdate report {result.run_dir}\n")
     print(render(result.run_dir))

@@ -1,12 +1,6 @@
-"""The command line: arguments → :class:`Settings` → the library; exit codes.
-
-=====  ============================================================
-0      every record ``ok``
-1      finished; some records are not ``ok`` (see the ledger)
-2      usage or configuration error, found before anything was sent
-3      aborted by a fatal API condition; ``bulkupdate resume`` finishes it
-130    interrupted by SIGINT/SIGTERM after draining; resumable
-=====  ============================================================
+"""The command line: arguments → :class:`Settings` → the library. The exit
+codes are :mod:`bulkupdate.exitcode`'s: a run's comes back in its result, and
+what fails before or around one (a usage error, a crash) is mapped here.
 """
 
 from __future__ import annotations
@@ -21,15 +15,23 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import logs
+from ..capillary.outcomes import Outcome
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
+from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
 from ..logs import mask_text
-from ..settings import ENV_PREFIX, MAX_BATCH, load_settings, unknown_environment
+from ..report import FORMATS
+from ..settings import (
+    ENV_PREFIX,
+    FLAGS,
+    MAX_BATCH,
+    declared,
+    help_text,
+    load_settings,
+    unknown_environment,
+)
 from ..version import __version__
 
-TUNING = ("base_url", "concurrency", "rate", "batch_size", "max_attempts", "timeout",
-          "log_level", "progress", "settle", "disk_wait", "proxy", "ca_bundle", "log_format",
-          "progress_every", "metrics_port", "metrics_file", "allow_failures", "allow_empty")
 EPILOG = """exit status:
   0    every record ok (or only definite failures within --allow-failures)
   1    the run finished; some records are not ok (see the ledger)
@@ -64,42 +66,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _tuning(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
-    # Numbers stay text here: settings.RULES parses and checks every source alike.
+    """The flags of run and resume: one per setting declared a flag (settings.py),
+    its help, choices and default said from the declaration."""
     p.add_argument("--config", type=Path, help="TOML settings file (see config/)")
-    p.add_argument("--base-url", help="API root (default: the run's own; give it only if "
-                                      "the API moved)" if resume else
-                   "API root, e.g. https://eu.api.capillarytech.com, not the endpoint's "
-                   "path (required, here or in the config)")
-    p.add_argument("--concurrency", help="requests in flight at most (default 8)")
-    p.add_argument("--rate", help="requests per period at most: N/s, N/min or N "
-                                  "(per second); default 100/min")
-    p.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
-    p.add_argument("--max-attempts", help="tries per record before 'retryable'")
-    p.add_argument("--timeout", help="seconds to wait for one answer")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when it is a terminal)")
-    p.add_argument("--settle", help="seconds a customer is held after an answer of unknown "
-                   "fate before anything of it is re-sent (default 60, never less than "
-                   "--timeout)")
-    p.add_argument("--disk-wait", help="seconds to wait for space when the run directory's "
-                   "disk is full, sending paused and answers kept in memory (default 300)")
-    p.add_argument("--proxy", help="HTTP(S) proxy URL (default: HTTPS_PROXY/HTTP_PROXY, "
-                                   "minus NO_PROXY); '' to go direct")
-    p.add_argument("--ca-bundle", help="PEM file of the CAs to trust instead of the system's "
-                                       "(or SSL_CERT_FILE)")
-    p.add_argument("--log-format", choices=("text", "json"),
-                   help="stderr log lines (default: text on a terminal, json otherwise)")
-    p.add_argument("--progress-every", type=float, metavar="SECONDS",
-                   help="run.progress event interval without a bar (default 10)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics on 127.0.0.1:PORT during the run")
-    p.add_argument("--metrics-file", metavar="PATH",
-                   help="write Prometheus metrics to PATH at the end (textfile collector)")
-    p.add_argument("--allow-failures", metavar="N|P%",
-                   help="exit 0 despite up to N (or P%% of) definite failures (default 0)")
-    p.add_argument("--allow-empty", action="store_true", default=None,
-                   help="an input with no records exits 0, not 2")
+    for name in FLAGS:
+        _flag(p, name, resume=resume)
+
+
+def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
+    rule = declared(name).rule
+    # Values stay text here: the setting's rule parses and checks every source alike.
+    options: dict[str, Any] = {"help": help_text(name, resume=resume).replace("%", "%%")}
+    if rule.kind is bool:
+        # --progress/--no-progress (None: decide by the terminal); --allow-empty.
+        options.update(default=None, action=argparse.BooleanOptionalAction
+                       if rule.optional else "store_true")
+    elif rule.choices:
+        options["choices"] = rule.choices
+    if declared(name).metavar:
+        options["metavar"] = declared(name).metavar
+    p.add_argument("--" + name.replace("_", "-"), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,11 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--quiet", action="store_true", help="only the counts")
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
-    validate.add_argument("--batch-size", help=f"customers per request, 1..{MAX_BATCH}")
+    validate.add_argument("--batch-size", help=help_text("batch_size"))
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
-    report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    report.add_argument("--format", choices=FORMATS, default="table")
     report.add_argument("--unlinked", action="store_true",
                         help="instead: the customers refused with 2004 (not linked), as link "
                              "input to complete with tier and expiry (docs/migrations.md)")
@@ -177,11 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(exc), fmt, exc.exit_code)
         return exc.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `bulkupdate report RUN | head`: the reader left; nothing went wrong here.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     except Exception as exc:  # a bug, a full disk: one line, not a traceback
         return _unexpected(exc, fmt)
 
@@ -189,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _unexpected(exc: Exception, fmt: str = "text") -> int:
     note = crash_note(exc)
     if note is not None:   # during a run: the session was closed, and is resumable
-        _fail(note, fmt, 3)
-        return 3
+        _fail(note, fmt, EXIT_ABORTED)
+        return EXIT_ABORTED
     if isinstance(exc, OSError):
         # A file or directory the user named: unreadable, no permission, disk full.
         where = f": {exc.filename}" if exc.filename else ""
@@ -198,10 +184,10 @@ def _unexpected(exc: Exception, fmt: str = "text") -> int:
     else:
         _fail(f"internal error ({type(exc).__name__}: {mask_text(str(exc))[:200]}); "
               "nothing was sent", fmt)
-    return 2
+    return EXIT_USAGE
 
 
-def _fail(message: str, fmt: str = "text", exit_code: int = 2) -> None:
+def _fail(message: str, fmt: str = "text", exit_code: int = EXIT_USAGE) -> None:
     """One line on stderr; with a json stderr, a ``run.error`` event."""
     message = " ".join(message.split())
     if fmt == "json":
@@ -225,7 +211,7 @@ def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> A
         logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
-    flags = {name: getattr(args, name, None) for name in TUNING}
+    flags = {name: getattr(args, name, None) for name in FLAGS}
     return load_settings(flags, config_path=args.config, env=os.environ, base=base)
 
 
@@ -244,12 +230,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         settings = _settings(args)
         _say_estimate(args, settings)
-        result = run_as_owner(lambda control: arun(args.input, settings, args.run_dir,
+        result = run_as_owner(lambda control: arun(args.input, settings, run_dir=args.run_dir,
                                                    control=control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "resume":
-        from ..report.table import load
+        from ..rundir.readback import load
 
         manifest, _ = load(args.run_dir)
         settings = _settings(args, base=manifest.get("settings"))
@@ -269,7 +255,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{count} customers refused with 2004 (not linked)", file=sys.stderr)
         return 0
     if args.command == "report":
-        from ..report.table import write_report
+        from ..report import write_report
 
         write_report(args.run_dir, args.format, sys.stdout)
         return 0
@@ -282,7 +268,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..report.table import load
+    from ..rundir.readback import load
     from ..verify import averify
     from .process import run_as_owner
 
@@ -308,18 +294,18 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"{result.run_dir}: nothing to do: all {s['input_records']} records already "
               f"have a result (exit {result.exit_code})")
         return
+    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome)
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
-          f"{o['ok']} ok, {o['partial']} partial, {o['rejected']} rejected, "
-          f"{o['retryable']} retryable, {o['invalid']} invalid (exit {result.exit_code})")
+          f"{counts} (exit {result.exit_code})")
     hint = f"bulkupdate resume {result.run_dir}"
     if fmt == "json":
-        if result.exit_code in (3, 130):
+        if result.exit_code in RESUMABLE:
             logs.stderr_event("json", "warning", "run.resumable", reason=result.reason,
                               exit_code=result.exit_code, hint=hint)
         return
     if result.abort is not None:
         print(f"stopped: {result.abort}", file=sys.stderr)
-    if result.exit_code in (3, 130):
+    if result.exit_code in RESUMABLE:
         print(f"resume with: {hint}", file=sys.stderr)
 
 

@@ -7,7 +7,6 @@
 * :mod:`.decide` — an answer and its records → decisions (finish, retry, split, bisect,
   abort; pure); :mod:`.handle` applies them; :mod:`.flow` — the run's shared state;
 * :mod:`.throttle` — ``--rate`` as a smooth cap, and the server's limit learned from 429s;
-* :mod:`.retry` — the retry policy as a value (attempts, budget, backoff, settle);
 * :mod:`.diskfull` — a full run-directory disk waited out;
 * :mod:`.crash` — an unexpected error closes the session and keeps the traceback.
 """

@@ -40,8 +40,8 @@ from ..capillary import outcomes
 from ..capillary.answers import Answer, Kind
 from ..capillary.endpoint import UPDATE, Endpoint
 from ..errors import ApiUnreachable, AuthFailed, Misconfigured, RunAborted
+from ..retry import RetryPolicy
 from ..validate import Record
-from .retry import RetryPolicy
 
 Results = list[dict[str, Any]]
 

@@ -37,6 +37,7 @@ from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
 from ..estimate import counted, duration, seconds
 from ..logs import Logger, null_logger
+from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
 from ..settings import Settings
@@ -46,7 +47,6 @@ from .diskfull import DiskWatch
 from .flow import Flow, Snapshot, Stats
 from .handle import Handler
 from .reader import READ_SLICE, Reader
-from .retry import RetryPolicy
 from .scheduler import chunk_bodies
 from .throttle import Throttle
 

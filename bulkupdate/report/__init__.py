@@ -1,6 +1,45 @@
 """``bulkupdate report``: what happened, from the run directory alone.
 
-* :mod:`.table` — the table, JSON and CSV formats, and the dispatch between formats;
+This module dispatches between the formats; each reads the run back through
+:mod:`bulkupdate.rundir.readback`:
+
+* :mod:`.table` — the table and CSV formats (JSON is the summary itself);
 * :mod:`.html` — the night on one self-contained page;
 * :mod:`.svg` — the page's small inline charts.
 """
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from ..rundir.lock import holder
+from ..rundir.readback import load
+from .table import write_csv, write_table
+
+FORMATS = ("table", "json", "csv", "html")
+
+
+def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
+    """``run_dir`` reported in ``fmt`` (one of :data:`FORMATS`) to ``out``."""
+    manifest, summary = load(run_dir)
+    if fmt == "json":
+        out.write(orjson.dumps(summary or {"manifest": manifest, "running": holder(run_dir)},
+                               option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        write_csv(run_dir, out)
+    elif fmt == "html":
+        from .html import write_html  # the page's CSS and charts only when asked for
+
+        write_html(run_dir, manifest, summary, out)
+    else:
+        write_table(run_dir, manifest, summary, out)
+
+
+def render(run_dir: Path, fmt: str = "table") -> str:
+    buf = io.StringIO()
+    write_report(run_dir, fmt, buf)
+    return buf.getvalue()

@@ -19,13 +19,15 @@ from typing import Any, TextIO
 import orjson
 
 from ..capillary.api import CODE_MEANINGS as API_CODES
-from ..progress import OUTCOMES, TIMELINE, TIMELINE_EVERY
+from ..capillary.outcomes import Outcome
+from ..progress import TIMELINE, TIMELINE_EVERY
+from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
-from .table import _results
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
-COLORS = {"ok": "#2e7d32", "partial": "#f9a825", "rejected": "#c62828",
-          "retryable": "#6a1b9a", "invalid": "#546e7a"}
+# The chart colour of each outcome (every Outcome has one: tests/test_report_html.py).
+COLORS = {Outcome.OK: "#2e7d32", Outcome.PARTIAL: "#f9a825", Outcome.REJECTED: "#c62828",
+          Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a"}
 EXIT_MEANING = {0: ("every record ok, or only allowed definite failures", "good"),
                 1: ("finished; some records are not ok", "warn"),
                 3: ("aborted by a fatal API condition: resume it", "bad"),
@@ -77,7 +79,7 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
     by_program: Counter[tuple[str, Any]] = Counter()
     invalid: Counter[str] = Counter()
     likely = 0
-    for r in _results(run_dir):
+    for r in read_results(run_dir):
         if r["outcome"] == "invalid":
             invalid[r.get("field") or "?"] += 1
             continue
@@ -200,7 +202,7 @@ def _outcomes(summary: dict[str, Any]) -> str:
     o = summary["outcomes"]
     total = sum(o.values()) or 1
     x, rects = 0.0, []
-    for name in OUTCOMES:
+    for name in Outcome:
         width = 860 * o.get(name, 0) / total
         if width:
             rects.append(f"<rect x='{x:.1f}' y='0' width='{width:.1f}' height='26' "
@@ -208,7 +210,7 @@ def _outcomes(summary: dict[str, Any]) -> str:
         x += width
     legend = "".join(f"<span><i style='background:{COLORS[n]}'></i>{n} "
                      f"<b>{_num(o.get(n, 0))}</b> ({100 * o.get(n, 0) / total:.1f}%)</span>"
-                     for n in OUTCOMES)
+                     for n in Outcome)
     return ("<h2>Outcomes</h2><div class=card><svg viewBox='0 0 860 26' "
             "role=img aria-label='outcomes'>" + "".join(rects) +
             f"</svg><p class=legend>{legend}</p></div>")

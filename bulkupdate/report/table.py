@@ -1,24 +1,18 @@
-"""``bulkupdate report``: what happened, from the run directory alone."""
+"""``bulkupdate report``'s table and CSV formats, from the run directory alone
+(read back through :mod:`bulkupdate.rundir.readback`)."""
 
 from __future__ import annotations
 
 import csv
-import io
 import shlex
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from ..capillary.api import CODE_MEANINGS as API_CODES
-from ..errors import LedgerError
-from ..rundir import RESULTS, SUMMARY
-from ..rundir.check import check_result, parse_json
+from ..rundir import RESULTS
 from ..rundir.lock import describe, holder
-from ..rundir.manifest import MAX_MANIFEST, read_manifest
-from ..rundir.private import open_file
+from ..rundir.readback import read_results
 from ..rundir.summary import figure
 
 # One row per program update of a record (a record without one, e.g. invalid:
@@ -27,43 +21,9 @@ CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "attempts", "customer", "c
                "program", "update_type", "program_ok", "code", "message", "field")
 
 
-def load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The manifest and the summary, both checked. The summary is {} while a run
-    is live (a resumed run's old summary no longer tells the truth) or before
-    the end. Never takes the run's lock."""
-    manifest = read_manifest(run_dir)
-    if holder(run_dir) is not None:
-        return manifest, {}
-    return manifest, read_summary(run_dir)
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """``summary.json``, checked; {} before a session has ended. Whoever calls it
-    knows the run is not live (or owns it)."""
-    summary_path = run_dir / SUMMARY
-    if not summary_path.exists():
-        return {}
-    with open_file(summary_path) as fh:
-        summary = parse_json(fh.read(MAX_MANIFEST), str(summary_path))
-    if not isinstance(summary, dict) or not isinstance(summary.get("outcomes"), dict):
-        raise LedgerError(f"{summary_path} is damaged: not a summary")
-    return summary
-
-
-def _results(run_dir: Path) -> Any:
-    path = run_dir / RESULTS
-    if not path.exists():
-        return
-    with open_file(path) as fh:
-        for number, raw in enumerate(fh, 1):
-            if raw.endswith(b"\n") and raw.strip():
-                where = f"{path} line {number}"
-                yield check_result(parse_json(raw, where), where, sys.maxsize)
-
-
 def _so_far(run_dir: Path, out: TextIO) -> None:
     """A run without a summary: live (say by whom) or stopped (say how to finish)."""
-    counts = Counter(r["outcome"] for r in _results(run_dir))
+    counts = Counter(r["outcome"] for r in read_results(run_dir))
     owner = holder(run_dir)
     if owner is not None:
         out.write(f"state      in progress: {describe(owner)}\n")
@@ -72,21 +32,6 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     out.write(f"records    {sum(counts.values())} reported so far\n")
     for name, count in sorted(counts.items()):
         out.write(f"  {name:<11} {count:>8}\n")
-
-
-def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
-    manifest, summary = load(run_dir)
-    if fmt == "json":
-        out.write(orjson.dumps(summary or {"manifest": manifest, "running": holder(run_dir)},
-                               option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif fmt == "csv":
-        _csv(run_dir, out)
-    elif fmt == "html":
-        from .html import write_html
-
-        write_html(run_dir, manifest, summary, out)
-    else:
-        _table(run_dir, manifest, summary, out)
 
 
 def _customer(customer: dict[str, Any] | None) -> str:
@@ -109,10 +54,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(run_dir: Path, out: TextIO) -> None:
+def write_csv(run_dir: Path, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for r in _results(run_dir):
+    for r in read_results(run_dir):
         head = [r["line"], _cell(r.get("ref")), r["outcome"], _cell(bool(r.get("uncertain"))),
                 r.get("attempts", 0), _customer(r.get("customer")), _cell(r.get("customerId"))]
         programs = r.get("programs") or [{}]
@@ -125,7 +70,7 @@ def _csv(run_dir: Path, out: TextIO) -> None:
                              _cell(r.get("field"))])
 
 
-def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
+def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
            out: TextIO) -> None:
     w = out.write
     w(f"run        {run_dir}\n")
@@ -157,7 +102,7 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
         w("\nAPI code      count   meaning\n")
         for code, count in summary["codes"].items():
             w(f"  {code:<10} {count:>7}   {API_CODES.get(int(code), '')}\n")
-    invalid = Counter(r["field"] for r in _results(run_dir) if r["outcome"] == "invalid")
+    invalid = Counter(r["field"] for r in read_results(run_dir) if r["outcome"] == "invalid")
     if invalid:
         w("\ninvalid records by field\n")
         width = max(len(fld) for fld in invalid)
@@ -169,9 +114,3 @@ def _table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
         w(f"to finish:  {resume_command(run_dir)}\n")
     if summary["outcomes"].get("retryable"):
         w(f"to retry:   bulkupdate run {shlex.quote(str(run_dir / 'retry.jsonl'))}\n")
-
-
-def render(run_dir: Path, fmt: str = "table") -> str:
-    buf = io.StringIO()
-    write_report(run_dir, fmt, buf)
-    return buf.getvalue()

@@ -30,13 +30,13 @@ from .files import (
     SENT,
     SUMMARY,
     default_run_dir,
-    ensure_fresh,
     now_iso,
     repair_tail,
     write_json_atomic,
 )
 from .ledger import Ledger
 from .lineset import LineSet
+from .private import ensure_fresh
 
 __all__ = ["EVENTS", "FSYNC_EVERY", "MANIFEST", "RESULTS", "RETRY", "SENT", "SUMMARY", "Ledger",
            "LineSet", "default_run_dir", "ensure_fresh", "now_iso", "repair_tail",

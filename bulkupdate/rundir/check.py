@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 
+from ..capillary.outcomes import Outcome
 from ..errors import LedgerError
 
-OUTCOMES = frozenset({"ok", "partial", "rejected", "retryable", "invalid"})
-ANSWERED = frozenset({"ok", "partial", "rejected"})   # results that carry API codes
+OUTCOMES = frozenset(o.value for o in Outcome)
+# Results that carry API codes.
+ANSWERED = frozenset(o.value for o in (Outcome.OK, Outcome.PARTIAL, Outcome.REJECTED))
 _NONE = type(None)
 
 # manifest key -> (accepted types, required)

@@ -10,13 +10,15 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
 from ..errors import LedgerError
-from ..source.lines import bounded_lines
-from .private import open_fd, open_file, prepare, write_atomic
+from ..safefiles import append_whole as append_whole  # where rundir's modules find it
+from ..safefiles import open_append as open_append
+from ..safefiles import open_file, write_atomic
+from ..source.files import bounded_lines
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -36,11 +38,6 @@ def default_run_dir(input_path: Path, root: Path = Path("runs")) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     stem = input_path.name.split(".")[0] or "input"
     return root / f"{stamp}-{stem}"
-
-
-def ensure_fresh(run_dir: Path) -> None:
-    """A new run goes only into a new or empty directory of ours (made private)."""
-    prepare(run_dir, new=True)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -85,30 +82,6 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 def is_disk_full(exc: BaseException) -> bool:
     """A write refused for want of space (or quota): a condition to wait out."""
     return isinstance(exc, OSError) and exc.errno in DISK_FULL
-
-
-def open_append(path: Path) -> BinaryIO:
-    """An unbuffered append-only file: what :func:`append_whole` writes is in the
-    kernel when it returns, and nothing half-written waits in a buffer."""
-    fh: BinaryIO = os.fdopen(open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab",
-                             buffering=0)
-    return fh
-
-
-def append_whole(fh: BinaryIO, data: bytes) -> None:
-    """Append ``data`` (whole lines) all or nothing. A full disk may take part of
-    it (a short write) and then refuse the rest: the part is cut off again, so
-    the file never ends in a torn line that a later append would glue onto."""
-    view = memoryview(data)
-    done = 0
-    try:
-        while done < len(view):
-            done += fh.write(view[done:]) or 0
-    except OSError:
-        if done:
-            # One writer (the run's lock): the file grew by exactly ``done``.
-            fh.truncate(os.fstat(fh.fileno()).st_size - done)
-        raise
 
 
 def free_bytes(path: Path) -> int | None:

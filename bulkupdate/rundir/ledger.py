@@ -23,7 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..source.lines import scan_input
 from . import manifest as manifests
@@ -33,16 +33,18 @@ from .files import (
     SENT,
     SUMMARY,
     append_whole,
-    ensure_fresh,
     is_disk_full,
     write_json_atomic,
 )
 from .journal import Journal
 from .lineset import LineSet
 from .lock import RunLock
-from .private import prepare
+from .private import ensure_fresh, prepare
 from .resultsfile import ResultsFile
 from .summary import write_retry, write_summary
+
+if TYPE_CHECKING:
+    from ..results import Summary
 
 
 class Ledger:
@@ -198,12 +200,12 @@ class Ledger:
     def end_session(self, session: dict[str, Any], figures: dict[str, Any]) -> None:
         manifests.end_session(self.dir, self.manifest, session, figures)
 
-    def save(self, summary: dict[str, Any] | None = None) -> None:
+    def save(self, summary: Summary | None = None) -> None:
         write_json_atomic(self.dir / MANIFEST, self.manifest)
         if summary is not None:
-            write_json_atomic(self.dir / SUMMARY, summary)
+            write_json_atomic(self.dir / SUMMARY, summary.to_dict())
 
-    def finalize(self, input_records: int | None = None) -> dict[str, Any]:
+    def finalize(self, input_records: int | None = None) -> Summary:
         """Write ``retry.jsonl`` and ``summary.json``. ``input_records`` is the
         count of non-blank input lines when the caller read them all; otherwise
         (and for the retry file, when anything is retryable) the input is read."""

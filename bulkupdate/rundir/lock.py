@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from ..errors import LedgerError
+from ..safefiles import open_fd
 from .files import LOCK, now_iso
-from .private import open_fd
 
 LOCK_TRIES, LOCK_PAUSE = 5, 0.05
 

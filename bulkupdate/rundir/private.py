@@ -9,69 +9,17 @@ refused whole; ``--run-dir`` must be new, empty, or a run directory of ours.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 from ..errors import LedgerError
+from ..safefiles import DIR_MODE, FILE_MODE, open_fd, open_file, write_atomic
+from .files import MANIFEST
+from .lock import describe, holder
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
-
-_FLAGS = {
-    "rb": os.O_RDONLY,
-    "r+b": os.O_RDWR,
-    "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-    "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-}
-
-
-def open_fd(path: Path, flags: int) -> int:
-    """``os.open`` that never follows a symbolic link, never blocks on a FIFO,
-    accepts only a regular file, and leaves a file it may write at 0600."""
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, FILE_MODE)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise LedgerError(f"{path} is a symbolic link: refusing to follow it") from None
-        if exc.errno == errno.ENXIO:
-            raise LedgerError(f"{path} is not a regular file") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise LedgerError(f"{path} is not a regular file")
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        if flags & (os.O_WRONLY | os.O_RDWR) and stat.S_IMODE(st.st_mode) != FILE_MODE:
-            os.fchmod(fd, FILE_MODE)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def open_file(path: Path, mode: str = "rb") -> Any:
-    """A file object for a run-directory file (modes ``rb r+b wb ab a``)."""
-    fd = open_fd(path, _FLAGS[mode])
-    if "b" in mode:
-        return os.fdopen(fd, mode)
-    return os.fdopen(fd, mode, encoding="utf-8")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` at once: a reader sees the old or the new."""
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)   # a leftover, or something planted: unlink never follows
-    fd = open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
+__all__ = ["DIR_MODE", "FILE_MODE", "abandon", "ensure_fresh", "open_fd", "open_file",
+           "prepare", "write_atomic"]
 
 def prepare(run_dir: Path, *, new: bool) -> bool:
     """Make ``run_dir`` safe to use; True when it was created here.
@@ -80,8 +28,6 @@ def prepare(run_dir: Path, *, new: bool) -> bool:
     (``resume``) it must be a run directory. Either way it must be a real
     directory of ours (not a symbolic link), and it is left 0700 with every
     file in it a regular 0600 file."""
-    from .files import MANIFEST  # files.py builds on this module
-
     created = False
     try:
         st = os.lstat(run_dir)
@@ -101,8 +47,6 @@ def prepare(run_dir: Path, *, new: bool) -> bool:
         raise LedgerError(f"{run_dir} belongs to another user (uid {st.st_uid})")
     entries = sorted(os.listdir(run_dir))
     if new and MANIFEST in entries:
-        from .lock import describe, holder
-
         owner = holder(run_dir)
         if owner is not None:
             raise LedgerError(f"{run_dir} already holds a run, in progress: "
@@ -129,6 +73,11 @@ def _make_private(path: Path) -> None:
         raise LedgerError(f"{path} is not a regular file; remove it")
     if stat.S_IMODE(st.st_mode) != FILE_MODE:
         os.close(open_fd(path, os.O_RDWR))   # fchmod on what was opened, not on a name
+
+
+def ensure_fresh(run_dir: Path) -> None:
+    """A new run goes only into a new or empty directory of ours (made private)."""
+    prepare(run_dir, new=True)
 
 
 def abandon(run_dir: Path, *, remove_dir: bool) -> None:

@@ -24,15 +24,15 @@ from typing import Any
 
 import orjson
 
+from ..capillary.outcomes import Outcome
+from ..results import OLD_KEYS, Summary
 from ..source.lines import iter_lines
 from .files import RETRY, SENT, SUMMARY, write_json_atomic
 from .private import open_file
 from .resultsfile import ResultsFile
 
-OUTCOMES = ("ok", "partial", "rejected", "retryable", "invalid")
-# Keys of summary.json (and of a session) as older versions wrote them.
-OLD_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient_failures",
-            "results_per_s": "customers_per_s"}
+OUTCOMES = tuple(o.value for o in Outcome)   # summary.json's order: the enum's
+# Keys of a session as older versions wrote them (the summary's: results.OLD_KEYS).
 OLD_SESSION_KEYS = {"throttled_answers": "throttled", "transient_answers": "transient"}
 
 
@@ -62,7 +62,7 @@ def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
 
 
 def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
-                  records: int) -> dict[str, Any]:
+                  records: int) -> Summary:
     outcomes, codes = results.outcomes, results.codes
     sessions = session_figures(run_dir, manifest["sessions"])
     duration = sum(s.get("duration_s") or 0.0 for s in sessions)
@@ -71,28 +71,28 @@ def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
     def total(key: str) -> int:
         return sum(figure(s, key, 0, old=OLD_SESSION_KEYS) or 0 for s in sessions)
 
-    summary = {
-        "run_id": manifest["run_id"],
-        "input": manifest["input"],
-        "input_records": records,
-        "results": reported,
-        "complete": reported == records,
-        "outcomes": {k: outcomes.get(k, 0) for k in OUTCOMES},
-        "codes": {str(k): codes[k] for k in sorted(codes, key=_numeric_first)},
-        "uncertain": results.uncertain,
-        "sessions": len(sessions),
-        "sessions_killed": sum(1 for s in sessions if s.get("ended_at") is None),
-        "requests": total("requests"),
-        "throttled_answers": total("throttled_answers"),
-        "learned_rate": next((s["learned_rate"] for s in reversed(sessions)
-                              if s.get("learned_rate")), None),
-        "transient_answers": total("transient_answers"),
-        "duration_s": round(duration, 3),
-        "results_per_s": round(reported / duration, 1) if duration else None,
-        "started_at": manifest["started_at"],
-        "ended_at": manifest.get("ended_at"),
-    }
-    write_json_atomic(run_dir / SUMMARY, summary)
+    summary = Summary(
+        run_id=manifest["run_id"],
+        input=manifest["input"],
+        input_records=records,
+        results=reported,
+        complete=reported == records,
+        outcomes={k: outcomes.get(k, 0) for k in OUTCOMES},
+        codes={str(k): codes[k] for k in sorted(codes, key=_numeric_first)},
+        uncertain=results.uncertain,
+        sessions=len(sessions),
+        sessions_killed=sum(1 for s in sessions if s.get("ended_at") is None),
+        requests=total("requests"),
+        throttled_answers=total("throttled_answers"),
+        learned_rate=next((s["learned_rate"] for s in reversed(sessions)
+                           if s.get("learned_rate")), None),
+        transient_answers=total("transient_answers"),
+        duration_s=round(duration, 3),
+        results_per_s=round(reported / duration, 1) if duration else None,
+        started_at=manifest["started_at"],
+        ended_at=manifest.get("ended_at"),
+    )
+    write_json_atomic(run_dir / SUMMARY, summary.to_dict())
     return summary
 
 

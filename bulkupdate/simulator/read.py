@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,9 @@ MAX_LIMIT = 10
 PROGRAM_IDS = {"Apparel-Partner": 101, "Dining-Partner": 102, "Travel-Partner": 103,
                "Fuel-Partner": 104, "SPP_1": 105}
 READ_RNG: web.AppKey[random.Random] = web.AppKey("bulkupdate_sim_read_rng", random.Random)
+READ_STATE: web.AppKey[Any] = web.AppKey("bulkupdate_sim_read_state", object)
+HANG_UP: web.AppKey[Callable[[web.Request], web.Response]] = web.AppKey(
+    "bulkupdate_sim_hang_up")
 
 
 def utc(epoch: float) -> str:
@@ -64,9 +68,7 @@ def _error(status: int, code: int, message: str,
 
 
 async def handle_read(request: web.Request) -> web.StreamResponse:
-    from .server import STATE, _hang_up
-
-    state = request.app[STATE]
+    state = request.app[READ_STATE]
     state.requests += 1
     if not state.authorized(request):
         state.auth_failures += 1
@@ -98,7 +100,7 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
     else:
         dial = ""
     if dial == "p_read_drop":
-        return _hang_up(request)
+        return request.app[HANG_UP](request)
     if dial in ("p_read_503", "p_read_429"):
         status = int(dial[-3:])
         return state.count(_error(status, status, "try again", {"Retry-After": "1"}))
@@ -112,7 +114,12 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
                                     content_type="application/json"))
 
 
-def add_read_routes(app: web.Application, seed: int) -> None:
+def add_read_routes(app: web.Application, seed: int, state_key: web.AppKey[Any],
+                    hang_up: Callable[[web.Request], web.Response]) -> None:
+    """The read's routes on the server's app; its state and its way of dropping a
+    connection come from the server, which imports this module (not the reverse)."""
     app[READ_RNG] = random.Random(seed * 7919 + 1)
+    app[READ_STATE] = app[state_key]
+    app[HANG_UP] = hang_up
     for path in READ_PATHS:
         app.router.add_get(path, handle_read)

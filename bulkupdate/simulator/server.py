@@ -506,7 +506,7 @@ def make_app(config: SimConfig) -> web.Application:
     app.router.add_get("/_sim/stats", handle_stats)
     app.router.add_get("/_sim/applied", handle_applied)
     app.router.add_post("/_sim/reset", handle_reset)
-    add_read_routes(app, config.seed)
+    add_read_routes(app, config.seed, STATE, _hang_up)
     if config.stall_every_s > 0 and config.stall_ms > 0:
         app.cleanup_ctx.append(_stall_now_and_then)
     return app

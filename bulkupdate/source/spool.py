@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from ..errors import UsageError
-from ..rundir.private import open_fd
+from ..safefiles import open_fd
 from .lines import json_array, spool_stdin, starts_with_array
 
 SPOOLED = "input.jsonl"

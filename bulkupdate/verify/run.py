@@ -1,7 +1,7 @@
 """The read driver: every chosen record read back through the engine's parts —
 the :class:`~bulkupdate.engine.throttle.Throttle` at ``--rate`` (reads count
 against the same key's limit as updates, and its 429 learning), the
-:class:`~bulkupdate.engine.retry.RetryPolicy` (attempts, budget, backoff,
+:class:`~bulkupdate.retry.RetryPolicy` (attempts, budget, backoff,
 ``Retry-After``), ``--concurrency`` readers, the run directory's lock, the run's
 ``events.jsonl`` and a :class:`~bulkupdate.control.Control` to drain on a signal.
 Reads change nothing, so nothing settles. Resumable: what ``verify.jsonl``
@@ -26,11 +26,11 @@ from ..capillary.auth import Auth
 from ..capillary.client import Client
 from ..capillary.read import ReadAnswer, ReadEndpoint, ReadKind, classify_read, read_identifier
 from ..control import Control
-from ..engine.retry import RetryPolicy
 from ..engine.throttle import Throttle
 from ..errors import RunAborted
 from ..logs import Logger, RunLog, null_logger
 from ..network import read_bounded
+from ..retry import RetryPolicy
 from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
 from ..rundir.manifest import check_input, read_manifest

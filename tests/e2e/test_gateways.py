@@ -44,7 +44,7 @@ def src(tmp_path: Path) -> Path:
 def test_https_through_a_tls_gateway_trusts_the_ca_bundle(tmp_path: Path, tls: Tls,
                                                            src: Path) -> None:
     with simulator() as sim, nginx_gateway(sim.base_url, tls, tmp_path) as (url, log):
-        outcome = run(src, fast_settings(url, ca_bundle=str(tls.ca)), tmp_path / "run")
+        outcome = run(src, fast_settings(url, ca_bundle=str(tls.ca)), run_dir=tmp_path / "run")
     assert outcome.exit_code == 0
     assert len(results(tmp_path / "run")) == 80
     assert any(" 200" in line for line in log_lines(log))
@@ -120,7 +120,7 @@ def test_a_real_gateway_timing_out_never_leaves_an_older_tier(tmp_path: Path,
             nginx_gateway(sim.base_url, tls, tmp_path, read_timeout="150ms") as (url, log):
         settings = fast_settings(url, ca_bundle=str(tls.ca), settle=1.0, timeout=1.0,
                                  max_attempts=10, concurrency=4, batch_size=5)
-        outcome = run(src, settings, tmp_path / "run")
+        outcome = run(src, settings, run_dir=tmp_path / "run")
         stats = sim.stats()
         final = {i: sim.world.link(i, PROGRAM)[0] for i in customers}
     assert any(line.endswith(" 504") for line in log_lines(log))

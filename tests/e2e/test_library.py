@@ -68,11 +68,11 @@ async def test_three_runs_at_once_in_one_loop_each_exact(tmp_path: Path) -> None
     seen: dict[str, list[RecordResult]] = {"file": [], "dicts": [], "gen": []}
     with simulator() as a, simulator() as b, simulator() as c:
         done = await asyncio.gather(
-            arun(path, fast_settings(a.base_url), tmp_path / "file",
+            arun(path, fast_settings(a.base_url), run_dir=tmp_path / "file",
                  on_result=seen["file"].append),
-            arun(dicts, fast_settings(b.base_url), tmp_path / "dicts",
+            arun(dicts, fast_settings(b.base_url), run_dir=tmp_path / "dicts",
                  on_result=seen["dicts"].append),
-            arun(sample_bytes(500, seed=3), fast_settings(c.base_url), tmp_path / "gen",
+            arun(sample_bytes(500, seed=3), fast_settings(c.base_url), run_dir=tmp_path / "gen",
                  on_result=seen["gen"].append))
         sent = [sim.stats()["items"] for sim in (a, b, c)]
     assert [r.exit_code for r in done] == [1, 1, 1]
@@ -114,7 +114,7 @@ def test_the_host_process_is_left_as_it_was(tmp_path: Path, good_file: Path) -> 
     host_log.setLevel(logging.INFO)   # the host chooses what it hears
     try:
         with simulator() as sim:
-            result = run(good_file, fast_settings(sim.base_url), tmp_path / "r")
+            result = run(good_file, fast_settings(sim.base_url), run_dir=tmp_path / "r")
         structlog.get_logger().info("host.event")
         assert result.exit_code == 0
         assert structlog.get_config() == config_before
@@ -135,7 +135,7 @@ def test_runs_in_two_threads_log_to_their_own_files(tmp_path: Path, good_file: P
     out: dict[str, Any] = {}
     with simulator() as sim:
         def go(name: str, **kw: Any) -> None:
-            out[name] = run(good_file, fast_settings(sim.base_url, **kw), tmp_path / name)
+            out[name] = run(good_file, fast_settings(sim.base_url, **kw), run_dir=tmp_path / name)
 
         bad = bulkupdate.Credentials(username=USER, password="wrong")
         threads = [threading.Thread(target=go, args=("good",)),
@@ -159,7 +159,7 @@ async def test_run_inside_a_loop_raises_before_creating_anything(
     settings = fast_settings("http://127.0.0.1:9")
     for run_dir in (None, tmp_path / "r"):
         with pytest.raises(UsageError, match=r"await bulkupdate\.arun"):
-            run([{"customer": {"id": 1}}], settings, run_dir)
+            run([{"customer": {"id": 1}}], settings, run_dir=run_dir)
     with pytest.raises(UsageError, match=r"await bulkupdate\.aresume"):
         bulkupdate.resume(tmp_path / "r")
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - a check, not work
@@ -170,7 +170,7 @@ async def test_aresume_of_a_finished_run_sends_nothing(
     monkeypatch.setenv("CAPILLARY_USERNAME", USER)
     monkeypatch.setenv("CAPILLARY_PASSWORD", PASSWORD)
     with simulator() as sim:
-        first = await arun(good_file, fast_settings(sim.base_url), tmp_path / "r")
+        first = await arun(good_file, fast_settings(sim.base_url), run_dir=tmp_path / "r")
         before = sim.stats()["requests"]
         seen: list[RecordResult] = []
         again = await aresume(tmp_path / "r", on_result=seen.append)   # the run's own settings
@@ -189,7 +189,7 @@ async def test_a_stopped_generator_run_resumes_to_exact_results(tmp_path: Path) 
 
     with simulator() as sim:
         settings = fast_settings(sim.base_url, concurrency=1, batch_size=5)
-        first = await arun(sample_bytes(300, seed=4), settings, tmp_path / "r",
+        first = await arun(sample_bytes(300, seed=4), settings, run_dir=tmp_path / "r",
                            on_result=stop_early, control=control)
         assert first.exit_code == 130 and 0 < len(seen) < 300
         second = await aresume(tmp_path / "r", settings, on_result=seen.append)
@@ -206,7 +206,7 @@ async def test_an_on_result_that_raises_stops_the_run_resumably(tmp_path: Path) 
     with simulator() as sim:
         settings = fast_settings(sim.base_url, batch_size=5)
         with pytest.raises(ValueError, match="host bug"):
-            await arun(sample_bytes(200, seed=5), settings, tmp_path / "r", on_result=fail)
+            await arun(sample_bytes(200, seed=5), settings, run_dir=tmp_path / "r", on_result=fail)
         again = await aresume(tmp_path / "r", settings)
     assert again.exit_code == 1
     assert_matches(tmp_path / "r", {i: w for i, (_, w) in
@@ -226,7 +226,7 @@ def test_settings_take_strings_where_a_user_writes_them() -> None:
 def test_a_source_that_is_not_one_is_refused_before_anything_exists(
         tmp_path: Path, source: Any) -> None:
     with pytest.raises(UsageError, match="source"):
-        run(source, fast_settings("http://127.0.0.1:9"), tmp_path / "r")
+        run(source, fast_settings("http://127.0.0.1:9"), run_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 

@@ -74,7 +74,7 @@ def test_gateway_timeouts_never_leave_an_older_tier(tmp_path: Path) -> None:
         # A timeout long enough that a busy machine does not add its own unknowns.
         # Small batches: more requests, so more of them meet the gateway's timeout.
         outcome = run(src, fast_settings(sim.base_url, settle=1.0, timeout=1.0, batch_size=5),
-                      tmp_path / "run")
+                      run_dir=tmp_path / "run")
         stats = sim.stats()
         final = {i: sim.world.link(i, PROGRAM)[0] for i in customers}
     got = results(tmp_path / "run")
@@ -93,7 +93,7 @@ def test_nothing_for_a_customer_leaves_before_an_unknown_fate_settles(tmp_path: 
     tier_updates(src, [linked(1, world_for())[0]], per_customer=2)
     with simulator(p_500=1.0) as sim:
         outcome = run(src, fast_settings(sim.base_url, settle=0.3, timeout=0.3,
-                                         max_attempts=2), tmp_path / "run")
+                                         max_attempts=2), run_dir=tmp_path / "run")
     sends = [orjson.loads(raw) for raw in (tmp_path / "run" / "sent.jsonl").read_bytes()
              .splitlines() if b'"t"' in raw]
     assert [s["lines"] for s in sends] == [[1], [1], [2], [2]]
@@ -143,7 +143,7 @@ def test_a_redirect_sends_nothing_anywhere(tmp_path: Path, scheme: str) -> None:
         creds = (Credentials(client_key=sim_key(), client_secret="demo-secret")
                  if scheme == "oauth" else None)
         kw = {"credentials": creds} if creds else {}
-        outcome = run(src, fast_settings(sim.base_url, **kw), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url, **kw), run_dir=tmp_path / "run")
         redirects = sim.stats()["redirects"]
     assert outcome.exit_code == 3
     assert isinstance(outcome.abort, Misconfigured)
@@ -182,7 +182,7 @@ def test_an_absurd_retry_after_never_hangs_a_run(tmp_path: Path, after: str) -> 
     src = tmp_path / "in.jsonl"
     tier_updates(src, linked(80, world_for()), per_customer=1)
     with simulator(p_503=1.0, retry_after=after) as sim:
-        outcome = run(src, fast_settings(sim.base_url, backoff_cap=0.2), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url, backoff_cap=0.2), run_dir=tmp_path / "run")
     got = results(tmp_path / "run")
     assert outcome.exit_code == 1
     assert {r["outcome"] for r in got.values()} == {"retryable"}
@@ -221,7 +221,7 @@ def test_an_endless_answer_is_broken_and_the_read_stops(tmp_path: Path) -> None:
     tier_updates(src, linked(20, world_for()), per_customer=1)
     with simulator(endless_body=True) as sim:
         outcome = run(src, fast_settings(sim.base_url, max_response_bytes=256 * 1024,
-                                         max_attempts=2, timeout=1), tmp_path / "run")
+                                         max_attempts=2, timeout=1), run_dir=tmp_path / "run")
         written = sim.stats()["endless_bytes"]
     got = results(tmp_path / "run")
     assert outcome.exit_code == 1
@@ -262,7 +262,7 @@ def test_not_now_items_are_retried_alone_and_end_ok(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     last = tier_updates(src, customers, per_customer=2)
     with simulator(p_not_now=0.2) as sim:
-        outcome = run(src, fast_settings(sim.base_url, max_attempts=15), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url, max_attempts=15), run_dir=tmp_path / "run")
         final = {i: sim.world.link(i, PROGRAM)[0] for i in customers}
         stats = sim.stats()
     got = results(tmp_path / "run")
@@ -277,7 +277,7 @@ def test_not_now_is_retryable_when_attempts_run_out(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     tier_updates(src, linked(10, world_for()), per_customer=1)
     with simulator(p_not_now=1.0) as sim:
-        outcome = run(src, fast_settings(sim.base_url, max_attempts=3), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url, max_attempts=3), run_dir=tmp_path / "run")
     got = results(tmp_path / "run")
     assert outcome.exit_code == 1
     assert all(r["outcome"] == "retryable" and r["attempts"] == 3 and

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkupdate import run
-from bulkupdate.report.table import render
+from bulkupdate.report import render
 from bulkupdate.simulator import SimConfig, write_sample
 from tests.conftest import cli, cli_env, cli_popen, fast_settings, results, simulator
 from tests.e2e.test_run import linked_spp_ids
@@ -112,14 +112,14 @@ def test_empty_input_exits_2_before_anything_is_created(tmp_path: Path, sim: Any
 def test_allow_failures_forgives_definite_failures_only(tmp_path: Path, sim: Any) -> None:
     src = tmp_path / "in.jsonl"
     src.write_bytes(renew(linked_spp_ids(sim, 8)) + unknown(2))
-    assert run(src, fast_settings(sim.base_url), tmp_path / "strict").exit_code == 1
+    assert run(src, fast_settings(sim.base_url), run_dir=tmp_path / "strict").exit_code == 1
     assert run(src, fast_settings(sim.base_url, allow_failures="20%"),
-               tmp_path / "pct").exit_code == 0
+               run_dir=tmp_path / "pct").exit_code == 0
     assert run(src, fast_settings(sim.base_url, allow_failures="1"),
-               tmp_path / "one").exit_code == 1
+               run_dir=tmp_path / "one").exit_code == 1
     with simulator(p_503=1.0) as down:
         outcome = run(src, fast_settings(down.base_url, allow_failures="100%", max_attempts=1),
-                      tmp_path / "retryable")
+                      run_dir=tmp_path / "retryable")
     assert outcome.exit_code == 1 and outcome.summary["outcomes"]["retryable"] == 10
 
 
@@ -159,7 +159,7 @@ def test_html_report_is_one_self_contained_file(tmp_path: Path) -> None:
     with simulator() as sim:
         sample = tmp_path / "mixed.jsonl"
         write_sample(sample, config, 600)
-        outcome = run(sample, fast_settings(sim.base_url), tmp_path / "run")
+        outcome = run(sample, fast_settings(sim.base_url), run_dir=tmp_path / "run")
     page = render(tmp_path / "run", "html")
     summary = outcome.summary
     assert (tmp_path / "run" / "timeline.jsonl").stat().st_mode & 0o777 == 0o600
@@ -187,7 +187,7 @@ def test_csv_report_has_a_field_column(tmp_path: Path, sim: Any) -> None:
     src = tmp_path / "in.jsonl"
     src.write_bytes(renew(linked_spp_ids(sim, 2)) + b'{"customer": {"id": 5}, "x": 1, '
                     b'"partnerProgramUpdates": []}\n')
-    run(src, fast_settings(sim.base_url), tmp_path / "run")
+    run(src, fast_settings(sim.base_url), run_dir=tmp_path / "run")
     lines = render(tmp_path / "run", "csv").splitlines()
     header = lines[0].split(",")
     assert header[-1] == "field"
@@ -201,7 +201,7 @@ def test_progress_bar_shows_errors_and_429s(tmp_path: Path,
         src = tmp_path / "in.jsonl"
         src.write_bytes(renew(linked_spp_ids(sim, 30)) + unknown(4))
         run(src, fast_settings(sim.base_url, progress=True, batch_size=2, max_attempts=10),
-            tmp_path / "run")
+            run_dir=tmp_path / "run")
     err = capsys.readouterr().err
     throttled = sum(orjson.loads(x)["throttled"]
                     for x in (tmp_path / "run" / "timeline.jsonl").read_bytes().splitlines())
@@ -236,7 +236,7 @@ def test_relink_cancel_answered_2027_after_a_lost_attempt_is_most_likely_applied
             {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]})
             + b"\n")
         # settle is never less than timeout: a short one keeps the retry quick.
-        run(src, fast_settings(sim.base_url, max_attempts=3, timeout=2.0), tmp_path / "run")
+        run(src, fast_settings(sim.base_url, max_attempts=3, timeout=2.0), run_dir=tmp_path / "run")
         assert not world.link(i, "SPP_1")[1]   # the lost first attempt did cancel it
     result = results(tmp_path / "run")[1]
     program = result["programs"][0]

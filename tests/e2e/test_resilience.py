@@ -13,7 +13,7 @@ import pytest
 
 from bulkupdate import run
 from bulkupdate.engine.throttle import SLACK
-from bulkupdate.report.table import write_report
+from bulkupdate.report import write_report
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
 from tests.conftest import (
@@ -85,7 +85,7 @@ def test_faults_of_every_kind_lose_nothing_and_report_the_truth(
                  latency_ms=2, jitter_ms=2)
     with simulator(**dials) as sim:
         outcome = run(sample, fast_settings(sim.base_url, max_attempts=12, timeout=0.5),
-                      tmp_path / "run")
+                      run_dir=tmp_path / "run")
         stats = sim.stats()
         got = check_ledger(tmp_path / "run", expected, sim)
     assert outcome.exit_code == 1
@@ -112,7 +112,7 @@ def test_each_fault_dial_alone(tmp_path: Path, sample: Path, expected: dict[int,
     with simulator(**{dial: 0.2, "slow_s": 0.6}) as sim:
         outcome = run(sample, fast_settings(sim.base_url, max_attempts=15, timeout=timeout,
                                             concurrency=16),
-                      tmp_path / "run")
+                      run_dir=tmp_path / "run")
         assert sim.stats()["faults"][dial] > 0
         got = check_ledger(tmp_path / "run", expected, sim)
     assert outcome.summary["complete"] and outcome.summary["transient_answers"] > 0
@@ -129,7 +129,7 @@ def test_retryable_after_max_attempts_goes_to_retry_jsonl(tmp_path: Path) -> Non
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"\n".join(lines) + b"\n")
     with simulator(p_503=1.0) as sim:
-        outcome = run(src, fast_settings(sim.base_url, max_attempts=3), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url, max_attempts=3), run_dir=tmp_path / "run")
         assert sim.stats()["requests"] == 3
     got = results(tmp_path / "run")
     assert outcome.exit_code == 1
@@ -146,7 +146,7 @@ def test_rate_holds_in_every_sliding_window_retries_included(tmp_path: Path,
     which says nothing about the pace the client kept."""
     with simulator_process("--customers", "20000", "--p-503", "0.1") as sim:
         run(sample, fast_settings(sim.base_url, rate=parse_rate("40/s"), batch_size=25),
-            tmp_path / "run")
+            run_dir=tmp_path / "run")
         retried = sim.stats()["faults"]["p_503"]
     times = send_times(tmp_path / "run")
     assert len(times) > 80 and retried > 0
@@ -161,7 +161,7 @@ def test_server_limit_below_ours_slows_down_and_finishes(
     with simulator(rate_limit=25, rate_period=1.0) as sim:
         outcome = run(sample, fast_settings(sim.base_url, rate=parse_rate("60/s"),
                                             batch_size=20, max_attempts=20),
-                      tmp_path / "run")
+                      run_dir=tmp_path / "run")
         stats = sim.stats()
         check_ledger(tmp_path / "run", expected, sim)
     assert stats["status_counts"].get("429", 0) > 0

@@ -41,7 +41,7 @@ def test_mixed_file_gets_one_correct_result_per_line(tmp_path: Path) -> None:
         config = SimConfig(customers=20_000)
         sample = tmp_path / "mixed.jsonl"
         counts = write_sample(sample, config, 4000)
-        outcome = run(sample, fast_settings(sim.base_url), tmp_path / "run")
+        outcome = run(sample, fast_settings(sim.base_url), run_dir=tmp_path / "run")
         stats = sim.stats()
     assert outcome.exit_code == 1
     assert_matches(tmp_path / "run", expected(config, 4000))
@@ -59,7 +59,7 @@ def test_relinking_disabled_org_answers_2026(tmp_path: Path) -> None:
             {"partnerProgramName": "SPP_1", "updateType": "MEMBERSHIP_RELINKING_CANCELLED"}]}
         src = tmp_path / "in.jsonl"
         src.write_bytes(orjson.dumps(line) + b"\n")
-        outcome = run(src, fast_settings(sim.base_url), tmp_path / "run")
+        outcome = run(src, fast_settings(sim.base_url), run_dir=tmp_path / "run")
     result = results(tmp_path / "run")[1]
     assert outcome.exit_code == 1
     assert result["outcome"] == "rejected" and result["programs"][0]["code"] == 2026
@@ -202,7 +202,7 @@ def test_server_batch_limit_below_ours_splits_and_goes_on(tmp_path: Path) -> Non
     sample = tmp_path / "mixed.jsonl"
     write_sample(sample, config, 600)
     with simulator(max_batch=20, batch_error_code=1060) as sim:
-        outcome = run(sample, fast_settings(sim.base_url), tmp_path / "run")
+        outcome = run(sample, fast_settings(sim.base_url), run_dir=tmp_path / "run")
         stats = sim.stats()
     assert outcome.summary["complete"]
     assert_matches(tmp_path / "run", expected(config, 600))
@@ -276,7 +276,7 @@ def test_input_larger_than_the_window_flows_through(tmp_path: Path, window: int,
     write_sample(sample, config, 400)
     with simulator(latency_ms=3) as sim:
         outcome = run(sample, fast_settings(sim.base_url, window=window, batch_size=batch,
-                                            concurrency=concurrency), tmp_path / "run")
+                                            concurrency=concurrency), run_dir=tmp_path / "run")
         assert sim.stats()["max_in_flight"] <= concurrency
     assert outcome.summary["complete"]
     assert_matches(tmp_path / "run", expected(config, 400))

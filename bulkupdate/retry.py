@@ -7,15 +7,19 @@ Full jitter (a uniform wait between 0 and a ceiling that doubles per attempt, up
 to ``cap``) spreads the retries of a batch that failed together; a
 ``Retry-After`` from the server is a floor, honoured up to ``cap`` — and one
 longer than what a record has left of its budget is no reason to wait at all.
+
+Top level, not in :mod:`bulkupdate.engine`: the token requests of
+:mod:`bulkupdate.capillary.auth` follow it too, and capillary sits below the engine.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..settings import Settings
+if TYPE_CHECKING:   # an annotation: the policy is a value of its own
+    from .settings import Settings
 
 GiveUp = Literal["attempts", "budget", "retry_after"]
 

@@ -53,3 +53,16 @@ def test_breaker_forgets_what_left_the_window() -> None:
     for ok in [False, False, True] * 3 + [True] * 20:
         assert not breaker.record(ok)
     assert not breaker.record(False) and not breaker.record(False)
+
+
+def test_breaker_is_wary_while_a_recent_answer_did_not_line_up() -> None:
+    """Wary: the pipeline judges each answer before the next request leaves."""
+    breaker = Breaker(window=4)
+    assert not breaker.wary
+    breaker.record(False)
+    assert breaker.wary
+    for _ in range(3):
+        breaker.record(True)
+    assert breaker.wary            # still among the last four
+    breaker.record(True)
+    assert not breaker.wary        # out of the window: the fast path again

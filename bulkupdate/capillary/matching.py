@@ -164,6 +164,12 @@ class Breaker:
         return self._row >= self.in_a_row or self._bad * 2 > self.window
 
     @property
+    def wary(self) -> bool:
+        """Some recent answer did not line up: judge each answer before the next
+        request leaves, so that a trip stops what would follow it."""
+        return self._bad > 0
+
+    @property
     def why(self) -> str:
         if self._row >= self.in_a_row:
             return f"{self._row} answers in a row"

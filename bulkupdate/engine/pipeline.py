@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..capillary.answers import Kind, status_label
+from ..capillary.answers import Answer, Kind, status_label
 from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
 from ..estimate import counted, duration, seconds
@@ -184,6 +184,8 @@ class Pipeline:
         soon as the answer is in: mapping and writing it need no connection, and
         the next request should not wait for them."""
         flow = self.flow
+        answer: Answer | None = None
+        judge_first = False
         try:
             try:
                 journaled = await self._journal(records, sent_at)
@@ -202,18 +204,27 @@ class Pipeline:
                     chunk_bodies(records, self.client.endpoint), len(records))
                 stats.statuses[status_label(answer.status)] += 1
             finally:
-                self._slots.release()
-            if answer.kind is Kind.DEFINITE:
+                # While answers lately did not line up, this one is judged before its
+                # slot is used again: the breaker must trip before a request leaves.
+                judge_first = (answer is not None and answer.kind is Kind.DEFINITE
+                               and self.handler.lining_up.wary)
+                if not judge_first:
+                    self._slots.release()
+            if answer.kind is Kind.DEFINITE and not judge_first:
                 # Let the dispatcher use the slot before this answer is mapped.
                 # Any other answer is settled first, in this same step: a fatal
                 # one must stop the dispatcher before it sends again.
                 await asyncio.sleep(0)
             if answer.kind is not Kind.DEFINITE and not answer.fate_unknown:
                 self.ledger.record_not_applied(req)
-            bisect = self.handler.apply(decide(
-                records, answer, sent_at=sent_at, now=time.monotonic(), retry=self.retry,
-                batch_size=flow.batch_size, base_url=self.settings.base_url,
-                endpoint=self.client.endpoint))
+            try:
+                bisect = self.handler.apply(decide(
+                    records, answer, sent_at=sent_at, now=time.monotonic(), retry=self.retry,
+                    batch_size=flow.batch_size, base_url=self.settings.base_url,
+                    endpoint=self.client.endpoint))
+            finally:
+                if judge_first:
+                    self._slots.release()
             if bisect is not None:
                 await self._bisect(bisect.halves)
         except RunAborted as exc:

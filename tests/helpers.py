@@ -10,13 +10,14 @@ checks it); tests/conftest.py keeps only the fixtures and pytest hooks.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,6 +72,44 @@ async def wait_until_async(predicate: Callable[[], T], within: float = 60.0, *,
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {within} s: {what or predicate!r}")
         await asyncio.sleep(interval)
+
+
+class FakeClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a clock of its own, as aiolimiter's tests patch the loop
+    clock: whenever nothing is ready to run, the clock jumps to the next timer.
+    A sleep takes no wall time and every figure paced on ``loop.time()`` is
+    exact, however busy the machine; code under test reads the same clock.
+    (The loop waits on no I/O this way: for timers and tasks only.)"""
+
+    def __init__(self, start: float = 1000.0, lateness: float = 0.0) -> None:
+        super().__init__()
+        self._now, self._lateness = start, lateness
+
+    def time(self) -> float:
+        return self._now
+
+    def _run_once(self) -> None:
+        if not self._ready:  # type: ignore[attr-defined]
+            due = [h.when() for h in self._scheduled  # type: ignore[attr-defined]
+                   if not h.cancelled()]
+            if due:
+                # At least one step on: a wait computed as ``target - now`` can
+                # round to a timer at ``now`` itself, which would never come due.
+                # ``lateness``: a real loop wakes a timer a little after its time.
+                self._now = max(math.nextafter(self._now, math.inf), min(due) + self._lateness)
+        super()._run_once()  # type: ignore[misc]
+
+
+def on_fake_clock(main: Callable[[Callable[[], float]], Awaitable[T]],
+                  lateness: float = 0.0) -> T:
+    """Run ``main(clock)`` to its end on a :class:`FakeClockLoop`."""
+    loop = FakeClockLoop(lateness=lateness)
+    try:
+        async def run() -> T:
+            return await main(loop.time)
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
 
 
 def lines_in(path: Path) -> int:

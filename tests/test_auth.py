@@ -14,7 +14,7 @@ from bulkupdate.errors import AuthFailed, UsageError
 from bulkupdate.retry import RetryPolicy
 from bulkupdate.settings import Credentials
 from bulkupdate.simulator.server import STATE
-from tests.conftest import simulator
+from tests.helpers import simulator
 
 
 def test_basic_is_username_and_the_md5_of_the_password() -> None:

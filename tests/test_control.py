@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from bulkupdate.control import Control
+from tests.helpers import wait_until_async
 
 
 class Target:
@@ -35,10 +35,7 @@ async def test_a_stop_from_another_thread_runs_on_the_loop() -> None:
     thread = threading.Thread(target=control.stop)
     thread.start()
     thread.join()
-    for _ in range(100):
-        if target.calls:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: target.calls, what="the stop on the loop")
     assert target.calls == ["stop"] and target.threads == [threading.get_ident()]
 
 

@@ -13,7 +13,7 @@ from bulkupdate.capillary.client import Client
 from bulkupdate.engine.pipeline import Pipeline
 from bulkupdate.rundir import Ledger
 from bulkupdate.settings import Settings
-from tests.conftest import CREDS, fast_settings, simulator
+from tests.helpers import CREDS, fast_settings, simulator
 
 
 def make_input(tmp_path: Path, n: int) -> Ledger:

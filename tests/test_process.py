@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import io
 import logging
@@ -12,6 +11,7 @@ from typing import Any
 from bulkupdate.cli.process import run_as_owner, stderr_rendering, tuned_gc
 from bulkupdate.control import Control
 from bulkupdate.logs import RunLog
+from tests.helpers import wait_until_async
 
 
 def test_gc_tuning_is_undone() -> None:
@@ -52,10 +52,7 @@ def test_signals_go_to_the_control_and_the_old_handlers_come_back() -> None:
     async def main(control: Control) -> int:
         control.attach(target)
         signal.raise_signal(signal.SIGTERM)
-        for _ in range(100):
-            if target.stopped:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: target.stopped, what="the stop")
         return target.stopped
 
     previous = signal.signal(signal.SIGTERM, host_handler)

@@ -10,7 +10,7 @@ from bulkupdate.capillary.answers import Kind
 from bulkupdate.capillary.auth import Auth
 from bulkupdate.capillary.client import Client
 from bulkupdate.settings import Credentials
-from tests.conftest import CREDS, fast_settings, simulator
+from tests.helpers import CREDS, fast_settings, simulator
 
 ITEM = {"customer": {"id": 100_002}, "partnerProgramUpdates": [
     {"partnerProgramName": "SPP_1", "updateType": "RENEW",

@@ -17,6 +17,7 @@ import pytest
 
 from bulkupdate.simulator import RunningSim, SimConfig, World, serve
 from bulkupdate.simulator.faults import FaultDecider, FaultPlan
+from tests.helpers import wait_until_async
 
 PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
 BASIC = {"Authorization": "Basic " + base64.b64encode(
@@ -321,7 +322,7 @@ async def test_oauth_token_is_issued_accepted_and_expires() -> None:
         used = await client.post([item(i, upgrade())], headers=header)
         forged = await client.post([item(i, upgrade())],
                                    headers={"X-CAP-API-OAUTH-TOKEN": "forged"})
-        await asyncio.sleep(1.1)
+        await asyncio.sleep(1.1)       # the scenario: the 1 s token's life passes
         expired = await client.post([item(i, upgrade())], headers=header)
     assert bad == 401
     assert status == 200 and data["ttlSeconds"] == 1
@@ -418,7 +419,7 @@ async def test_rate_limit_answers_429_with_retry_after_until_a_slot_frees() -> N
     async with running(rate_limit=3, rate_period=1.0) as client:
         statuses = [(await client.post([item(i, upgrade())]))[0] for _ in range(3)]
         status, headers, body = await client.post([item(i, upgrade())])
-        await asyncio.sleep(1.05)
+        await asyncio.sleep(1.05)      # the scenario: the 1 s window passes
         after, _, _ = await client.post([item(i, upgrade())])
         stats = client.sim.stats()
     assert statuses == [200, 200, 200]
@@ -446,7 +447,7 @@ async def test_stalls_stop_the_whole_server_for_their_length() -> None:
         deadline = start + 30
         while client.sim.stats()["stalls"] < 2 and time.monotonic() < deadline:
             assert (await client.post([item(i, upgrade())]))[0] == 200
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the scenario: requests spread over the stalls
         elapsed = time.monotonic() - start
         stats = client.sim.stats()
     assert stats["stalls"] >= 2
@@ -552,7 +553,7 @@ async def test_gateway_answers_504_while_the_api_goes_on_and_applies() -> None:
         assert client.sim.world.applied == {}              # not yet: the API is still busy
         status, _, _ = await client.post([item(i, upgrade(tier="Silver"))])
         assert client.sim.stats()["overlap_violations"] == 1   # the race a client must avoid
-        await asyncio.sleep(0.4)
+        await wait_until_async(lambda: i in client.sim.world.applied, what="the API applied")
         assert client.sim.world.applied[i][0] == ("Apparel-Partner", "UPGRADE", "Gold")
         assert client.sim.stats()["faults"]["p_gateway"] == 2
 
@@ -597,7 +598,8 @@ async def test_endless_body_goes_on_until_the_client_stops_reading() -> None:
             got = 0
             while got < 4 * 1024 * 1024:
                 got += len(await response.content.readany())
-        await asyncio.sleep(0.1)
+        await wait_until_async(lambda: client.sim.stats()["endless_bytes"] >= got,
+                               what="the server's count of what it wrote")
         assert client.sim.stats()["endless_bytes"] >= got
 
 

@@ -1,11 +1,12 @@
-"""throttle.py. The limit-finding policy runs on a fake clock, step by step, so
-every figure is exact; the pacing itself runs on the real clock and is checked
-only for what holds on any machine (the --rate cap, lower bounds on waits)."""
+"""engine/throttle.py. The limit-finding policy runs on a fake clock, step by
+step, so every figure is exact; the pacing runs on an event loop whose clock the
+test owns (tests.helpers.FakeClockLoop: a sleep jumps the clock), so no test
+waits in wall time or depends on how busy the machine is."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 from itertools import pairwise
 
 import pytest
@@ -25,6 +26,7 @@ from bulkupdate.engine.throttle import (
     Throttle,
 )
 from bulkupdate.settings import Rate
+from tests.helpers import on_fake_clock
 
 
 class Clock:
@@ -301,54 +303,68 @@ def test_a_per_minute_rate_learns_per_minute() -> None:
     assert cut is not None and str(cut.learned) == "66/min"
 
 
-# -- the pacing, on the real clock ----------------------------------------------------------
+# -- the pacing, on the loop's clock (a fake one: tests.helpers.FakeClockLoop) -----------------
 
 
-async def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
-    t = Throttle(Rate(20, 0.1))                      # one request every 5 ms
-    times = [await t.acquire() for _ in range(21)]
-    # No burst: after the slack is spent, one request per 5 ms on average.
-    assert times[-1] - times[0] >= (20 - SLACK) * 0.005 * 0.99
-    # Refused from here on: hiccups while in the session's first period (how long
-    # that lasts depends on the machine), then a limit.
-    cut = t.throttled(times[-1], None)
-    for _ in range(200):
-        if cut is None or not cut.hiccup:
-            break
-        times.append(await t.acquire())
+def test_pacing_is_smooth_and_follows_the_learned_pace() -> None:
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(20, 0.1), clock)           # one request every 5 ms
+        times = [await t.acquire() for _ in range(21)]
+        # No burst: after the slack is spent, one request per 5 ms on average.
+        assert times[-1] - times[0] >= (20 - SLACK) * 0.005 * 0.99
+        # Refused from here on: hiccups while in the session's first period, then
+        # a limit.
         cut = t.throttled(times[-1], None)
-    assert cut is not None and not cut.hiccup
-    pace = t.finder.pace
-    assert pace < 200 and t.share == pace / 200
-    after = [await t.acquire() for _ in range(5)]
-    assert after[0] >= times[-1] + cut.pause_s - 0.001
-    assert min(b - a for a, b in pairwise(after)) >= 1 / pace * 0.99
+        for _ in range(200):
+            if cut is None or not cut.hiccup:
+                break
+            times.append(await t.acquire())
+            cut = t.throttled(times[-1], None)
+        assert cut is not None and not cut.hiccup
+        pace = t.finder.pace
+        assert pace < 200 and t.share == pace / 200
+        after = [await t.acquire() for _ in range(5)]
+        assert after[0] >= times[-1] + cut.pause_s - 0.001
+        assert min(b - a for a, b in pairwise(after)) >= 1 / pace * 0.99
+
+    # Timers wake 0.1 ms late, as on a real loop: a sender is never back at the
+    # very instant a hiccup's pause ends, so the period before it is saturated.
+    on_fake_clock(main, lateness=0.0001)
 
 
-async def test_never_more_than_rate_in_any_sliding_window() -> None:
-    t = Throttle(Rate(20, 0.1))                      # 20 per 100 ms
-    times = [await t.acquire() for _ in range(60)]
-    for i, start in enumerate(times):
-        assert sum(1 for x in times[i:] if x < start + 0.1) <= 20
+def test_never_more_than_rate_in_any_sliding_window() -> None:
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(20, 0.1), clock)           # 20 per 100 ms
+        times = [await t.acquire() for _ in range(60)]
+        for i, start in enumerate(times):
+            assert sum(1 for x in times[i:] if x < start + 0.1) <= 20
+
+    on_fake_clock(main)
 
 
-async def test_retry_after_pauses_everyone() -> None:
-    t = Throttle(Rate(1000, 1))
-    await t.acquire()
-    t.pause(0.05)
-    start = time.monotonic()
-    await asyncio.gather(t.acquire(), t.acquire())
-    assert time.monotonic() - start >= 0.049
+def test_retry_after_pauses_everyone() -> None:
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(1000, 1), clock)
+        await t.acquire()
+        t.pause(0.05)
+        start = clock()
+        await asyncio.gather(t.acquire(), t.acquire())
+        assert clock() - start >= 0.049
+
+    on_fake_clock(main)
 
 
-async def test_a_pause_holds_a_request_already_waiting_for_its_slot() -> None:
-    t = Throttle(Rate(2, 0.2))                       # the third request waits ~0.2 s
-    await t.acquire()
-    await t.acquire()
-    waiting = asyncio.create_task(t.acquire())
-    await asyncio.sleep(0.02)
-    paused_at = time.monotonic()
-    t.pause(0.4)
-    granted = await waiting
-    # Either it left before the pause began (a very slow machine), or after it.
-    assert granted < paused_at or granted >= paused_at + 0.4
+def test_a_pause_holds_a_request_already_waiting_for_its_slot() -> None:
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(2, 0.2), clock)            # the third request waits ~0.2 s
+        await t.acquire()
+        await t.acquire()
+        waiting = asyncio.create_task(t.acquire())
+        await asyncio.sleep(0.02)
+        paused_at = clock()
+        t.pause(0.4)
+        granted = await waiting
+        # Either it left before the pause began, or after it.
+        assert granted < paused_at or granted >= paused_at + 0.4
+
+    on_fake_clock(main)

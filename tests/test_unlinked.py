@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from conftest import PASSWORD, USER, cli, fast_settings, results, simulator
 
 from bulkupdate.report.unlinked import unlinked, write_unlinked
 from bulkupdate.runner import run
 from bulkupdate.simulator import SimConfig, World
 from bulkupdate.simulator.server import basic_credential
 from bulkupdate.validate import Invalid, Record, validate_link_line
+from tests.helpers import PASSWORD, USER, cli, fast_settings, results, simulator
 
 FUTURE = "2027-12-29T23:59:59+05:30"
 WORLD = World(SimConfig(customers=20_000))

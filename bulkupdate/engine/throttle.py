@@ -255,8 +255,10 @@ class LimitFinder:
 
 
 class Throttle:
-    def __init__(self, rate: Rate) -> None:
-        self.rate = rate
+    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic) -> None:
+        # ``clock`` must be the loop's clock (aiolimiter paces on loop.time()):
+        # tests run the throttle on a loop whose clock they drive.
+        self.rate, self._clock = rate, clock
         slack = max(1, min(SLACK, int(rate.count)))
         self._smooth = AsyncLimiter(slack, slack * rate.interval)
         size = max(1, min(LOG_MAX, math.floor(rate.count)))
@@ -266,7 +268,7 @@ class Throttle:
         self._window = (rate.period + jitter_margin(rate)) * size / rate.count
         self._sent: deque[float] = deque(maxlen=size)
         self._lock = asyncio.Lock()
-        self.finder = LimitFinder(rate)
+        self.finder = LimitFinder(rate, clock)
         self._next_slot = 0.0
         self._paused_until = 0.0
 
@@ -279,13 +281,13 @@ class Throttle:
             await self._smooth.acquire()
             sent = self._sent
             if len(sent) == sent.maxlen:
-                wait = sent[0] + self._window - time.monotonic()
+                wait = sent[0] + self._window - self._clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
             # A cut while this caller waited above: without a second look, the
             # request would leave at the old pace into the window just refused.
             await self._held()
-            now = time.monotonic()
+            now = self._clock()
             sent.append(now)
             finder = self.finder
             finder.granted(now)
@@ -296,7 +298,7 @@ class Throttle:
     async def _held(self) -> None:
         """Until every pause is over and the learned pace allows the next slot."""
         while True:
-            delay = max(self._paused_until, self._next_slot) - time.monotonic()
+            delay = max(self._paused_until, self._next_slot) - self._clock()
             if delay <= 0:
                 return
             await asyncio.sleep(delay)
@@ -319,6 +321,6 @@ class Throttle:
 
     def pause(self, seconds: float) -> None:
         """Hold every sender back (a 503 or 461 with Retry-After)."""
-        now = time.monotonic()
+        now = self._clock()
         self.finder.paused(max(now, self._paused_until), now + seconds)
         self._paused_until = max(self._paused_until, now + seconds)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import cli, results, simulator
+from tests.helpers import cli, results, simulator
 
 N = 200
 

@@ -14,8 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.conftest import cli, cli_popen, simulator_process
-from tests.e2e.test_resilience import wait_for_results
+from tests.helpers import cli, cli_popen, simulator_process, wait_for_results
 
 LIMIT = 25.0
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bulkupdate import run
-from tests.conftest import cli, cli_env, fast_settings, results, simulator
 from tests.e2e.gateways import (
     FORBIDDEN_PORT,
     Tls,
@@ -18,7 +17,17 @@ from tests.e2e.gateways import (
     nginx_gateway,
     squid_proxy,
 )
-from tests.e2e.test_networks import PROGRAM, linked, tier_updates, world_for
+from tests.helpers import (
+    PROGRAM,
+    cli,
+    cli_env,
+    fast_settings,
+    linked,
+    results,
+    simulator,
+    tier_updates,
+    world_for,
+)
 
 TLS_HINT = "certificate not trusted: set SSL_CERT_FILE or `ca_bundle`"
 

@@ -12,8 +12,18 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import cli, cli_env, cli_popen, results, simulator
-from tests.e2e.test_networks import PROGRAM, linked, tier_updates, world_for
+from tests.helpers import (
+    PROGRAM,
+    cli,
+    cli_env,
+    cli_popen,
+    linked,
+    results,
+    simulator,
+    tier_updates,
+    wait_until,
+    world_for,
+)
 
 WINDOW = 5
 
@@ -84,16 +94,16 @@ def test_resume_holds_a_record_only_for_what_is_left_of_settle(tmp_path: Path,
         proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
                          "--timeout", "2")
         try:
-            while sim.stats()["in_flight"] < 1 and proc.poll() is None:
-                time.sleep(0.02)
+            wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
+                       alive=proc)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.communicate()
         killed = sends(run_dir)
         assert killed
-        if settled:   # wait for the condition, on the journal's own clock
-            while time.time() < max(s["t"] for s in killed) + 2.0 + 0.01:
-                time.sleep(0.05)
+        if settled:   # the scenario: settle passes, on the journal's own clock
+            settled_at = max(s["t"] for s in killed) + 2.0 + 0.01
+            wait_until(lambda: time.time() >= settled_at, what="settle passed since the send")
         resumed = cli("resume", str(run_dir), "--timeout", "2")
         stats = sim.stats()
     assert resumed.returncode == 0, resumed.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from bulkupdate.simulator import World
 from bulkupdate.simulator.config import SimConfig
-from tests.conftest import cli, cli_env, results, simulator
+from tests.helpers import cli, cli_env, results, simulator, wait_until
 
 KEY, SECRET = "k-1", "oauth-SECRET"
 
@@ -103,11 +102,7 @@ def fill(disk: Path) -> Path:
 
 
 def wait_for(check: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        assert proc.poll() is None or check(), f"the run ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} within 60 s"
-        time.sleep(0.05)
+    wait_until(check, what=what, alive=proc)
 
 
 def start(tmp_path: Path, sim_url: str, run_dir: Path, *flags: str) -> tuple[

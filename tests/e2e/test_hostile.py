@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from bulkupdate.simulator import RunningSim, SimConfig, write_sample
-from tests.conftest import cli, cli_env, results, simulator
+from tests.helpers import cli, cli_env, results, simulator
 
 WORLD = SimConfig(customers=20_000)
 

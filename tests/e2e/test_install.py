@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import cli_env, results, simulator
+from tests.helpers import cli_env, results, simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,15 @@ import structlog
 import bulkupdate
 from bulkupdate import Control, Outcome, RecordResult, UsageError, aresume, arun, run
 from bulkupdate.simulator import SimConfig, World, generate_sample, write_sample
-from tests.conftest import PASSWORD, USER, fast_settings, results, simulator
-from tests.e2e.test_run import assert_matches, expected
+from tests.helpers import (
+    PASSWORD,
+    USER,
+    assert_matches,
+    expected,
+    fast_settings,
+    results,
+    simulator,
+)
 
 CONFIG = SimConfig(customers=20_000)
 
@@ -250,9 +257,8 @@ def test_the_cli_interrupted_while_saving_stdin_exits_130_at_once(tmp_path: Path
     thread still blocked on the pipe must not hang or abort the exit."""
     import subprocess
     import sys
-    import time
 
-    from tests.conftest import cli_env
+    from tests.helpers import cli_env, wait_until
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkupdate", "run", "-", "--base-url", "http://127.0.0.1:9",
@@ -261,10 +267,8 @@ def test_the_cli_interrupted_while_saving_stdin_exits_130_at_once(tmp_path: Path
     assert proc.stdin is not None
     proc.stdin.write(b'{"customer": {"id": 1}}\n')
     proc.stdin.flush()
-    for _ in range(600):   # until it is saving standard input
-        if (tmp_path / "r" / "input.jsonl").exists():
-            break
-        time.sleep(0.05)
+    wait_until((tmp_path / "r" / "input.jsonl").exists, what="saving standard input",
+               alive=proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

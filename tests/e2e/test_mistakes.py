@@ -10,8 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import cli, cli_env, results, simulator
-from tests.e2e.test_run import linked_spp_ids
+from tests.helpers import cli, cli_env, linked_spp_ids, results, simulator
 
 HEADER = ("id", "mobile", "partnerProgramName", "updateType", "updatedTierName",
           "updatedTierExpiryDate")

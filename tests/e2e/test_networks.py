@@ -5,11 +5,9 @@ answers, per-item "not now"."""
 from __future__ import annotations
 
 import itertools
-import random
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,43 +19,21 @@ import pytest
 
 from bulkupdate import Misconfigured, run
 from bulkupdate.settings import Credentials
-from bulkupdate.simulator import SimConfig, World
-from tests.conftest import cli, cli_env, cli_popen, fast_settings, results, simulator
-
-PROGRAM = "Apparel-Partner"
-TIERS = ("Bronze", "Silver", "Gold", "Platinum")
-
-
-def linked(count: int, world: World) -> list[int]:
-    """Ids of the first ``count`` customers linked to PROGRAM."""
-    found = []
-    i = 0
-    while len(found) < count:
-        if world.link(i, PROGRAM)[0] is not None:
-            found.append(i)
-        i += 1
-    return found
-
-
-def tier_updates(path: Path, customers: list[int], per_customer: int,
-                 seed: int = 3) -> dict[int, str]:
-    """``per_customer`` tier changes for each customer, interleaved across the
-    file; returns each customer's last tier in input order."""
-    rng = random.Random(seed)
-    last: dict[int, str] = {}
-    with path.open("wb") as fh:
-        for _ in range(per_customer):
-            for i in customers:
-                tier = rng.choice(TIERS)
-                last[i] = tier
-                fh.write(orjson.dumps({"customer": {"id": 100_000 + i}, "partnerProgramUpdates": [
-                    {"partnerProgramName": PROGRAM, "updateType": "UPGRADE",
-                     "updateDetails": {"updatedTierName": tier}}]}) + b"\n")
-    return last
-
-
-def world_for(**dials: Any) -> World:
-    return World(SimConfig(customers=20_000, **dials))
+from bulkupdate.simulator import SimConfig
+from tests.helpers import (
+    PROGRAM,
+    cli,
+    cli_env,
+    cli_popen,
+    events_named,
+    fast_settings,
+    linked,
+    results,
+    simulator,
+    tier_updates,
+    wait_until,
+    world_for,
+)
 
 
 def test_gateway_timeouts_never_leave_an_older_tier(tmp_path: Path) -> None:
@@ -201,10 +177,9 @@ def test_sigterm_during_a_long_retry_after_pause_exits_130(tmp_path: Path) -> No
     with simulator(p_503=1.0, retry_after="120") as sim:
         proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--config", str(config),
                          "--concurrency", "1", "--run-dir", str(run_dir))
-        deadline = time.monotonic() + 60
-        while sim.stats()["requests"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)    # the dispatcher is now waiting out the pause
+        # The 503 is answered and its retry logged: every sender now waits out the pause.
+        wait_until(lambda: events_named(run_dir / "events.jsonl", "batch.retry"),
+                   what="the 503's retry", alive=proc)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         try:
@@ -298,9 +273,8 @@ def test_resume_holds_what_a_killed_session_left_in_flight(tmp_path: Path) -> No
         proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
                          "--timeout", "2")
         try:
-            deadline = time.monotonic() + 60
-            while sim.stats()["in_flight"] < 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
+                       alive=proc)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.communicate()

@@ -17,8 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bulkupdate import run
 from bulkupdate.report import render
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.conftest import cli, cli_env, cli_popen, fast_settings, results, simulator
-from tests.e2e.test_run import linked_spp_ids
+from tests.helpers import cli, cli_env, cli_popen, fast_settings, linked_spp_ids, results, simulator
 
 
 def renew(ids: list[int]) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,18 @@ from bulkupdate.engine.throttle import SLACK
 from bulkupdate.report import write_report
 from bulkupdate.settings import parse_rate
 from bulkupdate.simulator import RunningSim, SimConfig, generate_sample, write_sample
-from tests.conftest import (
+from tests.helpers import (
     cli,
     cli_popen,
+    events_named,
     fast_settings,
     max_in_window,
     results,
     send_times,
     simulator,
     simulator_process,
+    wait_for_results,
+    wait_until,
 )
 
 N = 3000
@@ -195,17 +197,6 @@ def test_401_aborts_at_once_and_resume_finishes(tmp_path: Path, sample: Path,
         check_ledger(run_dir, expected, good)
 
 
-def wait_for_results(run_dir: Path, count: int, proc: Any, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    path = run_dir / "results.jsonl"
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"{count} results did not appear")
-
-
 def run_args(sample: Path, sim: RunningSim, run_dir: Path) -> list[str]:
     return ["run", str(sample), "--base-url", sim.base_url, "--rate", "40/s",
             "--concurrency", "4", "--run-dir", str(run_dir)]
@@ -286,7 +277,8 @@ def test_second_signal_cuts_the_grace_period_short(
         proc = cli_popen(*run_args(sample, sim, run_dir), "--timeout", "60")
         wait_for_results(run_dir, 100, proc)
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        wait_until(lambda: events_named(run_dir / "events.jsonl", "run.draining"),
+                   what="the drain after SIGTERM", alive=proc)
         assert proc.poll() is None             # draining: slow answers still awaited
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)  # far less than the 30 s answers

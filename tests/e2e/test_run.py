@@ -10,30 +10,19 @@ import orjson
 import pytest
 
 from bulkupdate import run
-from bulkupdate.simulator import SimConfig, generate_sample, write_sample
-from tests.conftest import PASSWORD, USER, cli, cli_env, fast_settings, results, simulator
-
-
-def expected(config: SimConfig, n: int) -> dict[int, dict[str, Any]]:
-    return {i: exp for i, (_, exp) in enumerate(generate_sample(config, n), 1)}
-
-
-def assert_matches(run_dir: Path, exp: dict[int, dict[str, Any]]) -> dict[int, dict]:
-    got = results(run_dir)
-    for line, want in exp.items():
-        if want["outcome"] == "blank":
-            assert line not in got, f"blank line {line} got a result"
-            continue
-        result = got.pop(line)
-        assert result["outcome"] == want["outcome"], (line, want, result)
-        if want["outcome"] == "invalid":
-            assert result["field"] == want["field"], (line, want, result)
-            assert result["error"]
-        else:
-            assert [p["code"] for p in result["programs"]] == want["codes"], (line, want, result)
-            assert result["attempts"] >= 1
-    assert not got, f"results for lines not in the input: {sorted(got)[:5]}"
-    return got
+from bulkupdate.simulator import SimConfig, write_sample
+from tests.helpers import (
+    PASSWORD,
+    USER,
+    assert_matches,
+    cli,
+    cli_env,
+    expected,
+    fast_settings,
+    linked_spp_ids,
+    results,
+    simulator,
+)
 
 
 def test_mixed_file_gets_one_correct_result_per_line(tmp_path: Path) -> None:
@@ -73,12 +62,6 @@ def good_lines(n: int) -> bytes:
                                      "partnerProgramName": "SPP_1", "updateType": "RENEW",
                                      "updateDetails": {"updatedTierName": "Plus"}}]}))
     return b"\n".join(out) + b"\n"
-
-
-def linked_spp_ids(sim: Any, n: int) -> list[int]:
-    world = sim.world
-    ids = [i for i in range(5000) if world.link(i, "SPP_1")[0] is not None][:n]
-    return [100000 + i for i in ids]
 
 
 @pytest.fixture

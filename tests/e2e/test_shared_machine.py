@@ -16,8 +16,7 @@ import orjson
 import pytest
 
 from bulkupdate.simulator import SimConfig, generate_sample, write_sample
-from tests.conftest import cli, cli_env, cli_popen, results, simulator
-from tests.e2e.test_resilience import wait_for_results
+from tests.helpers import cli, cli_env, cli_popen, results, simulator, wait_for_results
 
 WORLD = SimConfig(customers=20_000)
 

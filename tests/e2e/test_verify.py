@@ -13,7 +13,7 @@ from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.faults import FaultDecider, FaultPlan
 from bulkupdate.simulator.server import STATE
 from bulkupdate.simulator.world import PROGRAMS, World
-from tests.conftest import cli, simulator
+from tests.helpers import cli, simulator
 
 EXPIRY = "2031-06-30T23:59:59+05:30"
 PROGRAM = "Apparel-Partner"

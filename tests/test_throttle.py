@@ -85,6 +85,15 @@ def test_the_admitted_rate_is_learned_and_held_just_under() -> None:
     assert clock.now + cut.pause_s == pytest.approx(times[1] + 1 + ROOM_MARGIN)
 
 
+def test_a_429_answered_long_after_its_grant_is_weighed_not_a_crash() -> None:
+    """A request may wait for an OAuth token (retried 503s) long after the pacer
+    let it go: its 429 then arrives more than two periods after its grant."""
+    finder, clock, times = over_limit()
+    clock.now = times[40] + 2.5
+    cut = finder.throttled(times[40], 1.0)
+    assert cut is None or cut.pause_s >= 0
+
+
 def test_429s_for_requests_sent_before_the_cut_are_echoes() -> None:
     finder, clock, times = over_limit()
     assert refused(finder, clock, times) is not None

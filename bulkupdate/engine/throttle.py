@@ -130,9 +130,12 @@ class LimitFinder:
     def throttled(self, sent_at: float, retry_after: float | None) -> Cut | None:
         """A 429 for the request granted at ``sent_at``; None when it changes nothing."""
         now = self.clock()
-        self._refused.append(sent_at)
-        while self._refused[0] < now - 2 * self.rate.period:
-            self._refused.popleft()
+        refused = self._refused
+        refused.append(sent_at)
+        # A request may be answered long after its grant (it waited for a token):
+        # then even this one is out of the horizon.
+        while refused and refused[0] < now - 2 * self.rate.period:
+            refused.popleft()
         if sent_at < self._last_cut:
             return None
         period = self.rate.period

@@ -3,12 +3,18 @@ the endpoint by the name a manifest records, the validator by API."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import orjson
 import pytest
 
 from bulkupdate.capillary.endpoint import LINK, UPDATE, endpoint_named
 from bulkupdate.capillary.outcomes import map_items
+from bulkupdate.simulator import SimConfig
+from bulkupdate.simulator.linking import link_one
+from bulkupdate.simulator.read import render_read, utc
+from bulkupdate.simulator.world import World, expiry_epoch
 from bulkupdate.validate import Record, validate_line, validate_link_line, validator
 
 
@@ -56,3 +62,19 @@ def test_the_manifest_names_the_endpoint() -> None:
 def test_the_validator_follows_the_api() -> None:
     assert validator("link") is validate_link_line
     assert validator("update") is validate_line
+
+
+def test_a_link_is_what_the_read_endpoint_then_shows() -> None:
+    world = World(SimConfig(customers=200))
+    i = next(i for i in range(200) if world.link(i, "Apparel-Partner")[0] is None)
+    expiry = "2031-03-01T10:00:00+05:30"
+    link_entry = {"partnerProgramName": "Apparel-Partner", "customerPartnerReference": {
+        "partnerMembershipId": "M-1", "partnerTierName": "Silver",
+        "partnerTierExpiryDate": expiry}}
+    assert link_one(world, i, link_entry, time.time()) == 200
+    shown = [d["partnerProgramDetails"] for d in orjson.loads(render_read(world, i))["data"]]
+    apparel = next(p for p in shown if p["partnerProgramName"] == "Apparel-Partner")
+    epoch = expiry_epoch(expiry)
+    assert epoch is not None
+    assert apparel["partnerTierName"] == "Silver"
+    assert apparel["partnerTierExpiryDate"] == utc(epoch)

@@ -163,3 +163,10 @@ def test_resume_after_kill_9_reports_each_line_once(tmp_path: Path) -> None:
                for r in got.values())
     assert stats["links_applied_twice"] == 0
     assert all(sim.world.link(i, "Apparel-Partner")[0] == "Silver" for i in people)
+
+
+def test_demo_shows_a_link_step(tmp_path: Path) -> None:
+    proc = cli("demo", "--records", "600", "--dir", str(tmp_path), "--rate", "400/s")
+    assert proc.returncode == 0, proc.stderr
+    assert "3. bulkupdate link" in proc.stdout and "linked: " in proc.stdout
+    assert "0 rejected (exit 0)" in proc.stdout

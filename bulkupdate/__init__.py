@@ -8,6 +8,8 @@ The public API (``CONTRACT.md``, "Library")::
     result = await bulkupdate.aresume(run_dir, settings=None, *, on_result=None,
                                       control=None)
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
+    result = await bulkupdate.alink(source, settings, ...)   # the Link Customer API;
+    result = bulkupdate.link(...)     # same rules, resumed by aresume/resume
 
 ``on_result`` runs on the event loop: it must not block.
 """
@@ -24,13 +26,13 @@ from .errors import (
     UsageError,
 )
 from .results import ProgramResult, RecordResult, RunResult, Summary
-from .runner import aresume, arun, resume, run
+from .runner import alink, aresume, arun, link, resume, run
 from .settings import Credentials, Rate, Settings
 from .version import __version__
 
 __all__ = [
     "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
     "LedgerError", "Misconfigured", "Outcome", "ProgramResult", "Rate", "RecordResult",
-    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "__version__", "aresume",
-    "arun", "resume", "run",
+    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "__version__", "alink",
+    "aresume", "arun", "link", "resume", "run",
 ]

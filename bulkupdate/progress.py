@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .capillary.answers import Answer, status_label
 from .capillary.client import Client
+from .capillary.endpoint import UPDATE, Endpoint
 from .capillary.outcomes import Outcome
 from .engine.flow import Snapshot
 from .logs import Logger
@@ -197,8 +198,9 @@ class Watch:
 class WatchedClient(Client):
     """The client, timing each request and noting its status for the watch."""
 
-    def __init__(self, settings: Settings, auth: Any, watch: Watch) -> None:
-        super().__init__(settings, auth)
+    def __init__(self, settings: Settings, auth: Any, watch: Watch,
+                 endpoint: Endpoint = UPDATE) -> None:
+        super().__init__(settings, auth, endpoint)
         self._watch = watch
 
     async def send(self, body: bytes, count: int) -> Answer:

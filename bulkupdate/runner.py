@@ -1,6 +1,8 @@
 """The library's entry points: ``arun``/``aresume`` (the async core) take a source
 and settings to a :class:`RunResult`; ``run``/``resume`` wrap them for callers
-without an event loop.
+without an event loop. ``alink``/``link`` are ``arun``/``run`` for the Link Customer
+API: the same engine, given :data:`~bulkupdate.capillary.endpoint.LINK`; the run
+directory records the API, so ``aresume`` and the report need not be told.
 
 A guest in the caller's process: no logging configuration, GC tuning, signal
 handler or loop policy. Each run logs through its own logger to its own
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .capillary.auth import Auth
+from .capillary.endpoint import LINK, UPDATE, Endpoint, endpoint_named
 from .control import Control
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
@@ -39,7 +42,7 @@ from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
 
-__all__ = ["RunResult", "aresume", "arun", "resume", "run"]
+__all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
@@ -51,12 +54,29 @@ async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None
 
     ``on_result`` is called on the event loop, once per final result as it is
     written: it must not block (hand slow work to a queue or a thread)."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control)
+
+
+async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+                on_result: OnResult | None = None,
+                control: Control | None = None) -> RunResult:
+    """:func:`arun` for the Link Customer API: each record is an item of
+    ``linkCustomers`` (plus the optional ``ref``), checked by
+    :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
+    return await _start(source, settings, LINK, run_dir, on_result, control)
+
+
+async def _start(source: Source, settings: Settings, endpoint: Endpoint,
+                 run_dir: str | Path | None, on_result: OnResult | None,
+                 control: Control | None) -> RunResult:
     _check_credentials(settings)
     intake = check_source(source)
+    api = endpoint.name
     # A damaged file is refused before anything is created (a spooled one, once saved).
-    scanned = await asyncio.to_thread(scan_input, intake.path) if intake.path else None
+    scanned = (await asyncio.to_thread(scan_input, intake.path, api)
+               if intake.path else None)
     if intake.path is not None:
-        _check_not_empty(intake.path, str(intake.path), settings)
+        _check_not_empty(intake.path, str(intake.path), settings, api)
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
@@ -64,11 +84,11 @@ async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None
         path = await intake.materialize(target)
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
-                             settings)
+                             settings, api)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
-                                         scanned=scanned)
+                                         scanned=scanned, api=api)
     except BaseException:
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
@@ -97,9 +117,9 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     return await _execute(ledger, settings, on_result, control)
 
 
-def _check_not_empty(path: Path, name: str, settings: Settings) -> None:
+def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
     """An empty input is most often an upstream export that failed: not a green night."""
-    if not settings.allow_empty and next(iter_lines(path), None) is None:
+    if not settings.allow_empty and next(iter_lines(path, api=api), None) is None:
         raise UsageError(f"no records in {name} (--allow-empty if that is normal)")
 
 
@@ -121,6 +141,15 @@ def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None
     with asyncio.Runner() as runner:
         return runner.run(arun(source, settings, run_dir=run_dir, on_result=on_result,
                                     control=control))
+
+
+def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+         on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+    """:func:`alink` on an event loop of its own (a worker thread will do)."""
+    _refuse_running_loop("link", "alink")
+    with asyncio.Runner() as runner:
+        return runner.run(alink(source, settings, run_dir=run_dir, on_result=on_result,
+                                control=control))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -295,7 +324,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                 retry=RetryPolicy.from_settings(settings))
     abort: RunAborted | None = None
     state = "aborted"
-    async with WatchedClient(settings, auth, watch) as client:
+    # The API the run directory records (an old one's is the update API).
+    async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
                             on_written=on_written, log=log)
         stopper = _Stopper(pipeline, log, control or Control())

@@ -12,6 +12,7 @@ the two share: customer, ``ref``, JSON and UTF-8, expiry (docs/migrations.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -368,3 +369,12 @@ def _reference(reference: Any, at: str, now: datetime) -> None:
     start = reference.get("membershipStartDate")
     if start is not None:
         _when(start, f"{at}.membershipStartDate")
+
+
+Validator = Callable[[int, bytes, datetime], "Record | Invalid"]
+
+
+def validator(api: str) -> Validator:
+    """The local check for an item of ``api`` (an endpoint's name): the reader and
+    ``bulkupdate validate`` ask here, so neither forks on the API."""
+    return validate_link_line if api == "link" else validate_line

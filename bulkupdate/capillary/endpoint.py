@@ -1,6 +1,6 @@
 """An endpoint is a value: where a request goes and the names its body and its
-answer use. The update API is :data:`UPDATE`; the Link Customer API (a later
-command) is :data:`LINK` — a new value, not a copy of the client, the batcher,
+answer use. The update API is :data:`UPDATE`; the Link Customer API
+(``bulkupdate link``) is :data:`LINK` — a new value, not a copy of the client, the batcher,
 :func:`~bulkupdate.capillary.answers.classify` or the mapping of outcomes.
 
 Both answer with the request's shape: a list under the body key, one item per
@@ -40,3 +40,14 @@ LINK = Endpoint(name="link", path="/v2/partnerProgram/linkCustomer",
                 body_key="linkCustomers", customer_key="customer",
                 programs_key="linkToPartnerPrograms", status_key="partnerLinkStatus",
                 has_update_type=False)
+
+ENDPOINTS = {e.name: e for e in (UPDATE, LINK)}
+"""By name: what a run directory's manifest records (``"api"``)."""
+
+
+def endpoint_named(name: str) -> Endpoint:
+    """The endpoint a run serves, from its manifest's ``api`` (``update`` when absent)."""
+    try:
+        return ENDPOINTS[name]
+    except KeyError:
+        raise ValueError(f"unknown API {name!r} (known: {', '.join(ENDPOINTS)})") from None

@@ -20,7 +20,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .api import NOT_NOW_CODES
+from .api import ALREADY_LINKED, LINK_TYPE, NOT_NOW_CODES
 from .endpoint import UPDATE, Endpoint
 from .matching import describe, keys, same_customer
 
@@ -249,17 +249,25 @@ RELINK_CANCEL = "MEMBERSHIP_RELINKING_CANCELLED"
 NO_PENDING_RELINK = 2027
 LIKELY_APPLIED = ("no pending relinking to cancel (2027), after an earlier attempt whose fate "
                   "is unknown: that attempt most likely cancelled it")
+LIKELY_LINKED = ("already linked (2005), after an earlier attempt whose fate is unknown: "
+                 "that attempt most likely linked it")
+# (code, updateType) → the message: refusals that an unanswered earlier attempt
+# of the same record most likely caused (a link has the type "LINK").
+_OWN_DOING = {(NO_PENDING_RELINK, RELINK_CANCEL): LIKELY_APPLIED,
+              (ALREADY_LINKED, LINK_TYPE): LIKELY_LINKED}
 
 
 def _likely_applied(programs: list[dict[str, Any]]) -> None:
-    """A cancel refused with 2027 after an attempt that may have been applied: the
-    refusal is most likely that attempt's own doing. Still not ``ok`` (the API did
-    not say so), but marked, so nobody re-sends a cancel that already happened."""
+    """A cancel refused with 2027, or a link with 2005, after an attempt that may
+    have been applied: the refusal is most likely that attempt's own doing. Still
+    not ``ok`` (the API did not say so), but marked, so nobody re-sends what
+    already happened. On a first attempt both are plain rejections."""
     for program in programs:
-        if (not program["ok"] and program["code"] == NO_PENDING_RELINK
-                and program["updateType"] == RELINK_CANCEL):
+        message = None if program["ok"] else _OWN_DOING.get(
+            (program["code"], program["updateType"]))
+        if message is not None:
             program["likely_applied"] = True
-            program["message"] = LIKELY_APPLIED
+            program["message"] = message
 
 
 def _head(record: Record, outcome: Outcome, *, uncertain: bool = False,

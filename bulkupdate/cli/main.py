@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(run)
 
+    link = sub.add_parser(
+        "link", help="link every customer of a JSONL/CSV file to its partner programs "
+        "(the Link Customer API; docs/migrations.md)", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A migration's first run: one line = one item of linkCustomers (plus "
+        "the optional ref). Everything run has: the ledger, resume, report, the lock.")
+    link.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _tuning(link)
+
     resume = sub.add_parser(
         "resume", help="finish an interrupted or aborted run", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
     validate.add_argument("--quiet", action="store_true", help="only the counts")
+    validate.add_argument("--link", action="store_true",
+                          help="the input is link input (bulkupdate link), not updates")
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
     validate.add_argument("--batch-size", help=help_text("batch_size"))
@@ -198,7 +210,7 @@ def _fail(message: str, fmt: str = "text", exit_code: int = EXIT_USAGE) -> None:
 
 def _stderr_format(args: argparse.Namespace) -> str:
     """How run and resume write to stderr: json off a terminal, as a collector wants."""
-    if args.command not in ("run", "resume", "verify"):
+    if args.command not in ("run", "link", "resume", "verify"):
         return "text"
     chosen = args.log_format or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
     if chosen in ("text", "json"):
@@ -224,14 +236,15 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from ..runner import aresume, arun
+    from ..runner import alink, aresume, arun
     from .process import run_as_owner
 
-    if args.command == "run":
+    if args.command in ("run", "link"):
         settings = _settings(args)
         _say_estimate(args, settings)
-        result = run_as_owner(lambda control: arun(args.input, settings, run_dir=args.run_dir,
-                                                   control=control), **_owner(args, settings))
+        start = alink if args.command == "link" else arun
+        result = run_as_owner(lambda control: start(args.input, settings, run_dir=args.run_dir,
+                                                    control=control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return result.exit_code
     if args.command == "resume":
@@ -247,7 +260,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, api="link" if args.link else "update")
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
@@ -328,11 +341,11 @@ def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
 
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
-              batch_size: str | None = None) -> int:
+              batch_size: str | None = None, api: str = "update") -> int:
     from ..estimate import default_rate, rate_source, sentence
     from ..settings import parse_rate
     from ..source.lines import is_csv, iter_lines, json_array
-    from ..validate import Invalid, validate_line
+    from ..validate import Invalid, validator
 
     rate_text = rate or os.environ.get(ENV_PREFIX + "RATE") or None
     size_text = batch_size or os.environ.get(ENV_PREFIX + "BATCH_SIZE") or None
@@ -348,7 +361,8 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
     now = datetime.now(UTC)
     records = bad = 0
-    for line, raw in iter_lines(path):
+    validate_line = validator(api)
+    for line, raw in iter_lines(path, api=api):
         if not records and raw.lstrip()[:1] == b"[" and not is_csv(path):
             raise json_array(input_arg)
         records += 1

@@ -69,7 +69,8 @@ class Pipeline:
                          on_results=on_results, on_written=on_written)
         self.retry = RetryPolicy.from_settings(settings, rng)
         self.throttle = Throttle(settings.rate)
-        self.reader = Reader(self.flow, ledger, self.retry.settle, log)
+        # One endpoint flows through: the client sends to it, the reader reads its items.
+        self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
         self.handler = Handler(self.flow, self.throttle, log, settings.rate)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
@@ -265,7 +266,7 @@ def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> Non
     total = counted(ledger.input_path)     # counted already: the bar's total
     left = None if total is None else max(0, total - ledger.done.count)
     estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
-    log.info("run.started", window=flow.window, batch_size=flow.batch_size,
+    log.info("run.started", api=ledger.api, window=flow.window, batch_size=flow.batch_size,
              concurrency=settings.concurrency, rate=str(settings.rate),
              records_left=left, estimate_s=None if estimate is None else round(estimate),
              estimate=None if estimate is None else duration(estimate))

@@ -14,10 +14,11 @@ from itertools import islice
 from typing import Any
 
 from ..capillary import outcomes
+from ..capillary.endpoint import UPDATE, Endpoint
 from ..logs import Logger
 from ..rundir import Ledger
 from ..source.lines import iter_lines
-from ..validate import Invalid, Record, validate_line
+from ..validate import Invalid, Record, validator
 from .diskfull import DiskWatch
 from .flow import Flow
 
@@ -36,10 +37,14 @@ def settle_left(settle: float, last_sent: float | None, now: float) -> float:
 class Reader:
     """Reads the input once, admitting what the flow has room for. Its own state:
     how many lines it read, whether it saw the end, and how many records it held
-    back because an earlier session left them in flight."""
+    back because an earlier session left them in flight. The ``endpoint`` says
+    which items the lines are (a CSV's rows, and the validator)."""
 
-    def __init__(self, flow: Flow, ledger: Ledger, settle: float, log: Logger) -> None:
+    def __init__(self, flow: Flow, ledger: Ledger, settle: float, log: Logger,
+                 endpoint: Endpoint = UPDATE) -> None:
         self.flow = flow
+        self.api = endpoint.name
+        self.validate = validator(endpoint.name)
         self.ledger = ledger
         self.settle = settle
         self.log = log
@@ -48,7 +53,7 @@ class Reader:
 
     async def run(self, disk: DiskWatch) -> None:
         flow = self.flow
-        lines = iter_lines(self.ledger.input_path)
+        lines = iter_lines(self.ledger.input_path, api=self.api)
         now = datetime.now(UTC)   # one "today" for the whole input's dates
         try:
             while not flow.over:
@@ -76,10 +81,11 @@ class Reader:
         flow, ledger = self.flow, self.ledger
         done, sent_before = ledger.done, ledger.sent_before
         invalid: list[dict[str, Any]] = []
+        validate = self.validate
         for line, raw in chunk:
             if line in done:
                 continue
-            item = validate_line(line, raw, now)
+            item = validate(line, raw, now)
             if type(item) is Invalid:
                 invalid.append(outcomes.invalid(item))
                 continue

@@ -17,6 +17,7 @@ from typing import TextIO
 import orjson
 
 from ..rundir.lock import holder
+from ..rundir.manifest import api_of
 from ..rundir.readback import load
 from .table import write_csv, write_table
 
@@ -24,10 +25,14 @@ FORMATS = ("table", "json", "csv", "html")
 
 
 def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
-    """``run_dir`` reported in ``fmt`` (one of :data:`FORMATS`) to ``out``."""
+    """``run_dir`` reported in ``fmt`` (one of :data:`FORMATS`) to ``out``. A link
+    run reads like an update run: its programs' ``updateType`` is ``LINK``."""
     manifest, summary = load(run_dir)
     if fmt == "json":
-        out.write(orjson.dumps(summary or {"manifest": manifest, "running": holder(run_dir)},
+        # The summary, and which API the run served (the manifest's: no flag needed).
+        shown = {"api": api_of(manifest), **summary} if summary else {
+            "manifest": manifest, "running": holder(run_dir)}
+        out.write(orjson.dumps(shown,
                                option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         write_csv(run_dir, out)

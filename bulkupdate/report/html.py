@@ -21,6 +21,7 @@ import orjson
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..capillary.outcomes import Outcome
 from ..progress import TIMELINE, TIMELINE_EVERY
+from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
 
@@ -165,7 +166,8 @@ def _head(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]) -> s
         if not summary.get("complete"):
             meaning, tone = "INCOMPLETE: some records have no result; resume it", "bad"
         banner = (f"exit {escape(str(code))}: {escape(meaning)}", tone)
-    return (f"<h1>bulkupdate night report</h1><p class=sub>{sub}</p>"
+    title = "link report" if api_of(manifest) == "link" else "night report"
+    return (f"<h1>bulkupdate {title}</h1><p class=sub>{sub}</p>"
             f"<div class='banner {banner[1]}'>{banner[0]}</div>")
 
 

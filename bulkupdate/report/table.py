@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
 from ..rundir.lock import describe, holder
+from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
 
@@ -75,6 +76,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
     w = out.write
     w(f"run        {run_dir}\n")
     w(f"input      {manifest.get('input')}\n")
+    if api_of(manifest) == "link":
+        w("api        link (the Link Customer API: bulkupdate link)\n")
     if not summary:
         _so_far(run_dir, out)
         return

@@ -34,7 +34,9 @@ MANIFEST_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "stdin": ((bool,), False),
     "spooled": ((bool,), False),
     "ended_at": ((str, _NONE), False),
+    "api": ((str,), False),   # absent: an update run (written before links)
 }
+APIS = ("update", "link")
 
 
 class Damaged(LedgerError):
@@ -64,6 +66,8 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
         if type(data[key]) not in types:
             raise Damaged(f"{path}: key {key!r} has the wrong type "
                           f"({type(data[key]).__name__})")
+    if data.get("api", "update") not in APIS:
+        raise Damaged(f"{path}: api must be one of {', '.join(APIS)}")
     fp = data["input_fingerprint"]
     if not (_is_int(fp.get("size")) and isinstance(fp.get("sha256"), str)):
         raise Damaged(f"{path}: input_fingerprint needs an integer size and a sha256")

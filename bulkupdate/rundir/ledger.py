@@ -66,6 +66,11 @@ class Ledger:
     def input_path(self) -> Path:
         return Path(self.manifest["input"])
 
+    @property
+    def api(self) -> str:
+        """Which API the run serves: ``update`` (also a manifest from before links), ``link``."""
+        return manifests.api_of(self.manifest)
+
     # What has a result already, and what was reported twice: the results file's.
     @property
     def done(self) -> LineSet:
@@ -78,17 +83,20 @@ class Ledger:
     @classmethod
     def create(cls, run_dir: Path, input_path: Path, settings: dict[str, Any], *,
                from_stdin: bool = False, spooled: bool = False, lock: RunLock | None = None,
-               scanned: tuple[dict[str, Any], int] | None = None) -> Ledger:
+               scanned: tuple[dict[str, Any], int] | None = None,
+               api: str = "update") -> Ledger:
         """A new run in ``run_dir``, owned by this process until :meth:`release`.
         ``lock``: the caller already made the directory ready and owns it;
-        ``scanned``: the input's :func:`~bulkupdate.source.lines.scan_input`, if done."""
+        ``scanned``: the input's :func:`~bulkupdate.source.lines.scan_input`, if done;
+        ``api``: the endpoint's name (``update``, ``link``), recorded in the manifest."""
         if lock is None:
             ensure_fresh(run_dir)
             lock = RunLock.acquire(run_dir)
         try:
-            fingerprint, lines = scanned or scan_input(input_path)
+            fingerprint, lines = scanned or scan_input(input_path, api)
             manifest = manifests.new_manifest(input_path, settings, from_stdin=from_stdin,
-                                              spooled=spooled, fingerprint=fingerprint)
+                                              spooled=spooled, fingerprint=fingerprint,
+                                              api=api)
             write_json_atomic(run_dir / MANIFEST, manifest)
         except BaseException:
             lock.release()
@@ -209,7 +217,8 @@ class Ledger:
         """Write ``retry.jsonl`` and ``summary.json``. ``input_records`` is the
         count of non-blank input lines when the caller read them all; otherwise
         (and for the retry file, when anything is retryable) the input is read."""
-        records = write_retry(self.dir, self.input_path, self.results, input_records)
+        records = write_retry(self.dir, self.input_path, self.results, input_records,
+                              api=self.api)
         return write_summary(self.dir, self.manifest, self.results, records)
 
 

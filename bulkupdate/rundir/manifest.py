@@ -1,5 +1,5 @@
-"""``manifest.json``: what the run is (id, input and its fingerprint, settings
-without secrets, version) and one entry per session, written atomically."""
+"""``manifest.json``: what the run is (id, the API it serves, input and its
+fingerprint, settings without secrets, version) and one entry per session, written atomically."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ MAX_MANIFEST = 1 << 24   # a manifest is a few kB; more is not ours
 
 
 def new_manifest(input_path: Path, settings: dict[str, Any], *, from_stdin: bool,
-                 spooled: bool, fingerprint: dict[str, Any]) -> dict[str, Any]:
+                 spooled: bool, fingerprint: dict[str, Any],
+                 api: str = "update") -> dict[str, Any]:
+    """``api``: which API the run serves (an endpoint's name: ``update``, ``link``),
+    so ``resume`` and ``report`` need no flag to know."""
     return {
         "run_id": uuid.uuid4().hex,
+        "api": api,
         "tool_version": __version__,
         "input": str(input_path.resolve()),
         "stdin": from_stdin,
@@ -47,13 +51,18 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return check_manifest(parse_json(raw, str(path)), path)
 
 
+def api_of(manifest: dict[str, Any]) -> str:
+    """The API a run served; a manifest without ``api`` is an update run's."""
+    return str(manifest.get("api", "update"))
+
+
 def check_input(manifest: dict[str, Any]) -> int:
     """The run's input, refused if it is gone, damaged or changed since the run
     began; returns its number of physical lines (the range of line numbers)."""
     path = Path(manifest["input"])
     if not path.is_file():
         raise LedgerError(f"the run's input {path} no longer exists")
-    found, lines = scan_input(path)
+    found, lines = scan_input(path, api_of(manifest))
     if found != manifest["input_fingerprint"]:
         raise LedgerError(f"the run's input {path} changed since the run began "
                           "(size or SHA-256 differ): resuming would mix two inputs. "

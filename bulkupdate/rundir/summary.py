@@ -45,15 +45,16 @@ def figure(data: dict[str, Any], key: str, default: Any = None, *,
 
 
 def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
-                input_records: int | None) -> int:
-    """Write ``retry.jsonl``; returns the input's record count, reading the input
-    only when something is retryable or the count is not known yet."""
+                input_records: int | None, *, api: str = "update") -> int:
+    """Write ``retry.jsonl``, in the input format of the run's ``api`` (a CSV's rows
+    as the JSONL items they became); returns the input's record count, reading
+    the input only when something is retryable or the count is not known yet."""
     records = input_records
     tmp = run_dir / (RETRY + ".tmp")
     with open_file(tmp, "wb") as out:
         if results.retry.count or records is None:
             records = 0
-            for line, raw in iter_lines(input_path):
+            for line, raw in iter_lines(input_path, api=api):
                 records += 1
                 if line in results.retry:
                     out.write(raw + b"\n")

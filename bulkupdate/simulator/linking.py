@@ -3,7 +3,8 @@
 ``POST /v2/partnerProgram/linkCustomer`` links each ITEM's customer to the
 programs of its ``linkToPartnerPrograms``; a link writes the same packed byte
 an update reads, so a customer linked here answers updates (no more 2004) with
-the tier linked. Rules for one program link, first match wins:
+the tier linked, and the read endpoint shows the tier and the expiry linked.
+Rules for one program link, first match wins:
 
 2002  the entry, ``partnerProgramName``, ``customerPartnerReference`` or its
       ``partnerTierName`` missing or empty, or a ``membershipStartDate`` that is
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from .world import (
+    NPROG,
     PENDING,
     PROGRAM_INDEX,
     SPP_INDEX,
@@ -79,10 +81,12 @@ def link_one(world: World, i: int, link: Any, now: float) -> int:
     checked = _checked(link, now)
     if isinstance(checked, int):
         return checked
-    p, t, start = checked
+    p, t, start, expiry = checked
     packed = world.packed(i, p)
     if not packed & TIER_MASK:
         world.store(i, p, (packed & PENDING) | (t + 1))
+        if expiry is not None:   # what the read endpoint then shows, as after an update
+            world.expiries[i * NPROG + p] = expiry
     elif (p == SPP_INDEX and world.allow_relinking and start is not None and start > now
           and not packed & PENDING):
         world.store(i, p, packed | PENDING)
@@ -95,9 +99,9 @@ def link_one(world: World, i: int, link: Any, now: float) -> int:
     return 200
 
 
-def _checked(link: Any, now: float) -> int | tuple[int, int, float | None]:
+def _checked(link: Any, now: float) -> int | tuple[int, int, float | None, float | None]:
     """A code for a link refused before the customer's state is read, or
-    (program index, tier index, start epoch or None)."""
+    (program index, tier index, start epoch or None, expiry epoch or None)."""
     if type(link) is not dict:
         return 2002
     name = link.get("partnerProgramName")
@@ -114,6 +118,7 @@ def _checked(link: Any, now: float) -> int | tuple[int, int, float | None]:
         if start_at is None:
             return 2002
     expiry = reference.get("partnerTierExpiryDate")
+    when = None
     if expiry is not None:
         when = expiry_epoch(expiry) if type(expiry) is str else None
         if when is None or when < now:
@@ -124,7 +129,7 @@ def _checked(link: Any, now: float) -> int | tuple[int, int, float | None]:
     t = TIER_INDEX[p].get(tier)
     if t is None:
         return 2007
-    return p, t, start_at
+    return p, t, start_at, when
 
 
 def links_applied_twice(world: World) -> int | None:

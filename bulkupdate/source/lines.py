@@ -30,10 +30,11 @@ __all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_line
            "json_array", "open_input", "scan_input", "spool_stdin", "starts_with_array"]
 
 
-def iter_lines(path: Path, *, skip: int = 0) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes without the newline) for every non-blank physical line."""
+def iter_lines(path: Path, *, skip: int = 0, api: str = "update") -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the newline) for every non-blank physical line;
+    a CSV's rows become the items of ``api`` (``"update"`` or ``"link"``)."""
     if is_csv(path):
-        yield from iter_csv_records(path)
+        yield from iter_csv_records(path, api)
         return
     number = 0
     with open_input(path) as fh:
@@ -76,7 +77,7 @@ def _inflate(blocks: Iterator[bytes], path: Path) -> Iterator[bytes]:
                          "nothing was sent") from None
 
 
-def scan_input(path: Path) -> tuple[dict[str, Any], int]:
+def scan_input(path: Path, api: str = "update") -> tuple[dict[str, Any], int]:
     """One pass over the file as stored: its fingerprint (size and SHA-256,
     which ``resume`` compares) and its number of physical lines. A ``.gz`` is
     decompressed on the way and a CSV's header read, so a damaged input is
@@ -105,7 +106,7 @@ def scan_input(path: Path) -> tuple[dict[str, Any], int]:
     except OSError as exc:
         raise cannot_open("input file", path, exc) from None
     if is_csv(path):
-        check_csv_header(path)
+        check_csv_header(path, api)
     elif first == b"[":
         raise json_array(str(path))
     return {"size": size, "sha256": digest.hexdigest()}, newlines + (last != b"\n")

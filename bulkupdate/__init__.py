@@ -8,6 +8,9 @@ The public API (``CONTRACT.md``, "Library")::
     result = await bulkupdate.aresume(run_dir, settings=None, *, on_result=None,
                                       control=None)
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
+    summary = await bulkupdate.averify(run_dir, settings=None, *, sample=0,
+                                       on_result=None, control=None)
+    summary = bulkupdate.verify(...)  # a VerifySummary (docs/verify.md)
 
 ``on_result`` runs on the event loop: it must not block.
 """
@@ -26,11 +29,12 @@ from .errors import (
 from .results import ProgramResult, RecordResult, RunResult, Summary
 from .runner import aresume, arun, resume, run
 from .settings import Credentials, Rate, Settings
+from .verify import VerifySummary, averify, verify
 from .version import __version__
 
 __all__ = [
     "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
     "LedgerError", "Misconfigured", "Outcome", "ProgramResult", "Rate", "RecordResult",
-    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "__version__", "aresume",
-    "arun", "resume", "run",
+    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "VerifySummary",
+    "__version__", "aresume", "arun", "averify", "resume", "run", "verify",
 ]

@@ -5,7 +5,8 @@ This module dispatches between the formats; each reads the run back through
 
 * :mod:`.table` — the table and CSV formats (JSON is the summary itself);
 * :mod:`.html` — the night on one self-contained page;
-* :mod:`.svg` — the page's small inline charts.
+* :mod:`.svg` — the page's small inline charts;
+* :mod:`.verification` — what ``bulkupdate verify`` read back, in every format.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
     """``run_dir`` reported in ``fmt`` (one of :data:`FORMATS`) to ``out``."""
     manifest, summary = load(run_dir)
     if fmt == "json":
-        out.write(orjson.dumps(summary or {"manifest": manifest, "running": holder(run_dir)},
-                               option=orjson.OPT_INDENT_2).decode() + "\n")
+        from .verification import verification
+
+        shown = summary or {"manifest": manifest, "running": holder(run_dir)}
+        verified = verification(run_dir)
+        if verified is not None:
+            shown = {**shown, "verification": verified}
+        out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         write_csv(run_dir, out)
     elif fmt == "html":

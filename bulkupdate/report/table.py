@@ -17,8 +17,9 @@ from ..rundir.summary import figure
 
 # One row per program update of a record (a record without one, e.g. invalid:
 # one row); one fact per column, so a spreadsheet can filter on any of them.
+# ``verdict``: what ``bulkupdate verify`` read back for the line (empty if not read).
 CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "attempts", "customer", "customerId",
-               "program", "update_type", "program_ok", "code", "message", "field")
+               "program", "update_type", "program_ok", "code", "message", "field", "verdict")
 
 
 def _so_far(run_dir: Path, out: TextIO) -> None:
@@ -55,6 +56,9 @@ def _cell(value: Any) -> Any:
 
 
 def write_csv(run_dir: Path, out: TextIO) -> None:
+    from ..verify.files import read_verdicts
+
+    verdicts = read_verdicts(run_dir)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in read_results(run_dir):
@@ -67,7 +71,7 @@ def write_csv(run_dir: Path, out: TextIO) -> None:
             writer.writerow([*head, _cell(p.get("partnerProgramName")),
                              _cell(p.get("updateType")), _cell(ok),
                              _cell(p.get("code", r.get("code"))), _cell(message),
-                             _cell(r.get("field"))])
+                             _cell(r.get("field")), verdicts.get(r["line"], "")])
 
 
 def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
@@ -102,6 +106,9 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w("\nAPI code      count   meaning\n")
         for code, count in summary["codes"].items():
             w(f"  {code:<10} {count:>7}   {API_CODES.get(int(code), '')}\n")
+    from .verification import write_section
+
+    write_section(run_dir, out)
     invalid = Counter(r["field"] for r in read_results(run_dir) if r["outcome"] == "invalid")
     if invalid:
         w("\ninvalid records by field\n")

@@ -169,7 +169,8 @@ def test_sigint_then_verify_again_reads_nothing_twice(tmp_path: Path) -> None:
         state = sim.app[STATE]
         state.config = replace(state.config, latency_ms=200)   # slow reads from now on
         proc = cli_popen("verify", str(run_dir), "--base-url", sim.base_url,
-                         "--concurrency", "1", "--rate", "1000/s", "--log-format", "json")
+                         "--concurrency", "1", "--rate", "1000/s", "--log-format", "json",
+                         "--progress-every", "0.05")
         log = run_dir / "verify.jsonl"
         deadline = time.monotonic() + 60
         while not (log.exists() and log.read_bytes().count(b"\n") >= 1):
@@ -182,7 +183,12 @@ def test_sigint_then_verify_again_reads_nothing_twice(tmp_path: Path) -> None:
         assert 0 < len(first) < len(uncertain)
         summary = orjson.loads((run_dir / "verify.json").read_bytes())
         assert summary["complete"] is False and summary["exit_code"] == 130
-        assert b'"verify.stopping"' in (run_dir / "events.jsonl").read_bytes()
+        events = [orjson.loads(raw) for raw in (run_dir / "events.jsonl").read_bytes().split(
+            b"\n") if raw]
+        names = {e["event"] for e in events}
+        assert {"verify.stopping", "verify.progress"} <= names
+        beat = next(e for e in events if e["event"] == "verify.progress")
+        assert beat["total"] == len(uncertain) and "matches" in beat
 
         state.config = replace(state.config, latency_ms=0)
         again = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s")
@@ -197,9 +203,15 @@ def test_wrong_customer_is_failed_never_matches(tmp_path: Path) -> None:
     with simulator(customers=300, p_lost=0.5, p_read_other=1.0) as sim:
         run_dir, _ = lossy_night(sim, tmp_path, 20)
         assert uncertain_lines(run_dir)
+        metrics = tmp_path / "verify.prom"
         checked = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s",
-                      "--max-attempts", "2")
+                      "--max-attempts", "2", "--metrics-file", str(metrics))
         assert checked.returncode == 1, checked.stderr
+        series = metrics.read_text()
+        failed = len(uncertain_lines(run_dir))
+        assert f'bulkupdate_verify_records_total{{verdict="failed"}} {failed}.0' in series
+        assert f'bulkupdate_verify_requests_total{{status="200"}} {2 * failed}.0' in series
+        assert "bulkupdate_verify_exit_code 1.0" in series
         judged = verdicts(run_dir).values()
         assert {e["verdict"] for e in judged} == {"failed"}
         assert all("gave up" in e["reason"] for e in judged)

@@ -39,6 +39,8 @@ EPILOG = """exit status:
        (bad flag or setting, damaged input, run directory in use, no records)
   3    aborted by a fatal API condition (401/403, redirect, TLS ...); resumable
   130  interrupted by SIGINT/SIGTERM after draining in flight; resumable
+  with --verify: uncertain records read back; matches count as ok, differs as
+       retryable (docs/verify.md); a verify cut short exits 3/130: bulkupdate verify
 
 environment:
   CAPILLARY_USERNAME, CAPILLARY_PASSWORD         Basic credentials (the till)

@@ -18,8 +18,9 @@ from ..rundir.summary import figure
 # One row per program update of a record (a record without one, e.g. invalid:
 # one row); one fact per column, so a spreadsheet can filter on any of them.
 # ``verdict``: what ``bulkupdate verify`` read back for the line (empty if not read).
-CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "attempts", "customer", "customerId",
-               "program", "update_type", "program_ok", "code", "message", "field", "verdict")
+# Before ``field``, which stays last: scripts read it from the end.
+CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "verdict", "attempts", "customer",
+               "customerId", "program", "update_type", "program_ok", "code", "message", "field")
 
 
 def _so_far(run_dir: Path, out: TextIO) -> None:
@@ -63,7 +64,8 @@ def write_csv(run_dir: Path, out: TextIO) -> None:
     writer.writerow(CSV_COLUMNS)
     for r in read_results(run_dir):
         head = [r["line"], _cell(r.get("ref")), r["outcome"], _cell(bool(r.get("uncertain"))),
-                r.get("attempts", 0), _customer(r.get("customer")), _cell(r.get("customerId"))]
+                verdicts.get(r["line"], ""), r.get("attempts", 0), _customer(r.get("customer")),
+                _cell(r.get("customerId"))]
         programs = r.get("programs") or [{}]
         for p in programs:
             ok = p.get("ok") if p else None
@@ -71,7 +73,7 @@ def write_csv(run_dir: Path, out: TextIO) -> None:
             writer.writerow([*head, _cell(p.get("partnerProgramName")),
                              _cell(p.get("updateType")), _cell(ok),
                              _cell(p.get("code", r.get("code"))), _cell(message),
-                             _cell(r.get("field")), verdicts.get(r["line"], "")])
+                             _cell(r.get("field"))])
 
 
 def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],

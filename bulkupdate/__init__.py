@@ -10,6 +10,9 @@ The public API (``CONTRACT.md``, "Library")::
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
     result = await bulkupdate.alink(source, settings, ...)   # the Link Customer API;
     result = bulkupdate.link(...)     # same rules, resumed by aresume/resume
+    summary = await bulkupdate.averify(run_dir, settings=None, *, sample=0,
+                                       on_result=None, control=None)
+    summary = bulkupdate.verify(...)  # a VerifySummary (docs/verify.md)
 
 ``on_result`` runs on the event loop: it must not block.
 """
@@ -28,11 +31,12 @@ from .errors import (
 from .results import ProgramResult, RecordResult, RunResult, Summary
 from .runner import alink, aresume, arun, link, resume, run
 from .settings import Credentials, Rate, Settings
+from .verify import VerifySummary, averify, verify
 from .version import __version__
 
 __all__ = [
     "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
     "LedgerError", "Misconfigured", "Outcome", "ProgramResult", "Rate", "RecordResult",
-    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "__version__", "alink",
-    "aresume", "arun", "link", "resume", "run",
+    "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "VerifySummary",
+    "__version__", "alink", "aresume", "arun", "averify", "link", "resume", "run", "verify",
 ]

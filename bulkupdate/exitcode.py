@@ -16,11 +16,26 @@ gave its final word — and there are no more of them than ``--allow-failures``
 (an :class:`Allowance`: a count ``N`` or a share ``P%`` of the input records).
 A ``retryable`` record always exits 1: nobody knows what became of it, and
 ``retry.jsonl`` waits.
+
+``verify`` (and ``run --verify``/``resume --verify``) read records back; their
+verdicts (``verify.jsonl``) change the policy, record by record, and nothing else:
+
+* a record that is not ``ok`` and reads back ``matches`` counts as ``ok`` (the
+  API holds what it asked for: it is settled, however its answer was lost);
+* a record that reads back ``differs`` counts as ``retryable``, whatever its
+  outcome (a sampled ``ok`` one too: the audit found it not in place), so the
+  night exits 1 and ``reapply.jsonl`` waits;
+* ``unverifiable``, ``failed`` and ``superseded`` leave the outcome as it was.
+
+So a night whose only not-``ok`` records were uncertain, and all now read
+``matches``, exits 0 (definite failures still within ``--allow-failures``).
+``verify``'s own exit (:func:`verify_exit_code`): 0 when every record it chose
+has a verdict and every verdict is ``matches``, else 1; 3 and 130 as a run's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +104,31 @@ def decide(summary: Mapping[str, Any], allowance: Allowance | str | int = Allowa
     if interrupted:
         return EXIT_INTERRUPTED
     return finished_exit_code(summary, allowance)
+
+
+def verify_exit_code(counts: Mapping[str, int], records: int, complete: bool) -> int:
+    """``verify``'s exit when it finished: 0 only when every chosen record was
+    read back and ``matches``."""
+    return EXIT_OK if complete and counts.get("matches", 0) == records else EXIT_NOT_OK
+
+
+def with_verdicts(summary: Mapping[str, Any],
+                  judged: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``summary`` with its outcomes moved by the verdicts read back: ``judged``
+    holds (outcome, verdict) per record verified. ``matches`` settles a record
+    that is not ``ok``; ``differs`` makes any record ``retryable``."""
+    outcomes = dict(summary["outcomes"])
+    for outcome, verdict in judged:
+        if verdict == "matches" and outcome != Outcome.OK:
+            moved_to = str(Outcome.OK)
+        elif verdict == "differs" and outcome != Outcome.RETRYABLE:
+            moved_to = str(Outcome.RETRYABLE)
+        else:
+            continue
+        if outcomes.get(outcome, 0) > 0:
+            outcomes[outcome] -= 1
+            outcomes[moved_to] = outcomes.get(moved_to, 0) + 1
+    return {**summary, "outcomes": outcomes}
 
 
 def finished_exit_code(summary: Mapping[str, Any],

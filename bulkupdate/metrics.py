@@ -28,6 +28,12 @@ Every counter covers the same scope: the run, all its sessions.
 ``bulkupdate_end_time_seconds``             gauge    once the run has ended (Unix time)
 ==========================================  =======  ===================================
 
+During ``bulkupdate verify`` (:class:`VerifyMetrics`), the reads instead:
+``bulkupdate_verify_records_total{verdict}`` (verdicts so far, this verify and
+the ones before), ``bulkupdate_verify_records_remaining``,
+``bulkupdate_verify_requests_total{status}`` (this verify's reads by HTTP
+status) and ``bulkupdate_verify_exit_code`` once it has ended.
+
 ``--metrics-port`` serves them on 127.0.0.1 for the run's duration;
 ``--metrics-file`` writes them at the end (node_exporter's textfile collector).
 """
@@ -40,7 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -57,6 +63,9 @@ from .logs import Logger
 from .progress import OUTCOMES, Watch
 from .rundir.summary import session_figures
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .verify.watch import VerifyWatch
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -177,3 +186,40 @@ class RunMetrics:
             write_to_textfile(str(path), self.registry)
         except OSError as exc:
             log.error("metrics.write_failed", path=str(path), error=exc.strerror or str(exc))
+
+
+class _VerifyLive(Collector):
+    def __init__(self, watch: VerifyWatch) -> None:
+        self._watch = watch
+
+    def collect(self) -> Iterator[Metric]:
+        w = self._watch
+        records = CounterMetricFamily("bulkupdate_verify_records",
+                                      "Records read back, by verdict", labels=["verdict"])
+        counts = w.counts()
+        for verdict, count in counts.items():
+            records.add_metric([verdict], count)
+        yield records
+        yield GaugeMetricFamily("bulkupdate_verify_records_remaining",
+                                "Records chosen without a verdict yet",
+                                max(0, w.total - sum(counts.values())))
+        requests = CounterMetricFamily("bulkupdate_verify_requests",
+                                       "Reads by HTTP status", labels=["status"])
+        for status, count in sorted(w.statuses.items()):
+            requests.add_metric([status], count)
+        yield requests
+        if w.exit_code is not None:
+            yield GaugeMetricFamily("bulkupdate_verify_exit_code", "Exit status of the verify",
+                                    w.exit_code)
+
+
+class VerifyMetrics(RunMetrics):
+    """The series of a ``bulkupdate verify``: served and written like a run's."""
+
+    def __init__(self, watch: VerifyWatch) -> None:   # no run Watch here: its own series
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(_VerifyLive(watch))
+        self._server = None
+
+    def observe(self, status: str, seconds: float) -> None:
+        pass

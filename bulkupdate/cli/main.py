@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,6 +39,8 @@ EPILOG = """exit status:
        (bad flag or setting, damaged input, run directory in use, no records)
   3    aborted by a fatal API condition (401/403, redirect, TLS ...); resumable
   130  interrupted by SIGINT/SIGTERM after draining in flight; resumable
+  with --verify: uncertain records read back; matches count as ok, differs as
+       retryable (docs/verify.md); a verify cut short exits 3/130: bulkupdate verify
 
 environment:
   CAPILLARY_USERNAME, CAPILLARY_PASSWORD         Basic credentials (the till)
@@ -88,6 +90,13 @@ def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
     p.add_argument("--" + name.replace("_", "-"), **options)
 
 
+def _verify_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verify", action="store_true",
+                   help="when the night ends with uncertain records, read them back "
+                   "(bulkupdate verify): matches counts as ok, differs as retryable "
+                   "(docs/verify.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bulkupdate", description="Push partner-program tier updates to Capillary, "
@@ -100,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _verify_flag(run)
     _tuning(run)
 
     link = sub.add_parser(
@@ -119,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest), so none is required; a flag given here overrides it. A finished run "
         "needs no credentials to say there is nothing to do.")
     resume.add_argument("run_dir", type=Path)
+    _verify_flag(resume)
     _tuning(resume, resume=True)
 
     verify = sub.add_parser(
@@ -243,19 +254,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = _settings(args)
         _say_estimate(args, settings)
         start = alink if args.command == "link" else arun
-        result = run_as_owner(lambda control: start(args.input, settings, run_dir=args.run_dir,
-                                                    control=control), **_owner(args, settings))
+        result, checked = run_as_owner(lambda control: _then_verify(
+            start(args.input, settings, run_dir=args.run_dir, control=control), args, settings,
+            control), **_owner(args, settings))
         _say(result, _stderr_format(args))
-        return result.exit_code
+        return _night_code(result, checked, settings)
     if args.command == "resume":
         from ..rundir.readback import load
 
         manifest, _ = load(args.run_dir)
         settings = _settings(args, base=manifest.get("settings"))
-        result = run_as_owner(lambda control: aresume(args.run_dir, settings,
-                                                      control=control), **_owner(args, settings))
+        result, checked = run_as_owner(lambda control: _then_verify(
+            aresume(args.run_dir, settings, control=control), args, settings, control),
+            **_owner(args, settings))
         _say(result, _stderr_format(args))
-        return result.exit_code
+        return _night_code(result, checked, settings)
     if args.command == "verify":
         return _verify(args)
     if args.command == "validate":
@@ -280,6 +293,42 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover
 
 
+async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace,
+                       settings: Any, control: Any) -> tuple[Any, Any]:
+    """The run (or resume), then, with ``--verify`` and when it finished with
+    uncertain records, ``verify`` on its run directory: the run's lock is
+    released when its session closes and verify takes it again (another
+    process that took it in between makes verify refuse, never share it)."""
+    result = await night
+    if (not getattr(args, "verify", False) or result.exit_code in RESUMABLE or control.stopping
+            or not result.summary.uncertain):
+        return result, None
+    from ..verify import averify
+
+    return result, await averify(result.run_dir, settings, control=control)
+
+
+def _night_code(result: Any, checked: Any, settings: Any) -> int:
+    """The exit code of a run with ``--verify``: the verdicts count
+    (:func:`bulkupdate.exitcode.with_verdicts`); a verify cut short says so."""
+    if checked is None:
+        return int(result.exit_code)
+    from ..verify.files import night_exit_code
+
+    _say_verified(checked)
+    if checked.exit_code in RESUMABLE:
+        return int(checked.exit_code)
+    return night_exit_code(result.run_dir, result.summary.to_dict(), settings.allow_failures)
+
+
+def _say_verified(summary: Any) -> None:
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in summary.counts.items())
+    print(f"{summary.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
+          f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
+    if summary.exit_code in RESUMABLE:
+        print(f"continue with: bulkupdate verify {summary.run_dir}", file=sys.stderr)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from ..rundir.readback import load
     from ..verify import averify
@@ -292,12 +341,8 @@ def _verify(args: argparse.Namespace) -> int:
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
-    counts = ", ".join(f"{n} {verdict}" for verdict, n in summary.counts.items())
-    print(f"{args.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
-          f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
-    if summary.exit_code in (3, 130):
-        print(f"continue with: bulkupdate verify {args.run_dir}", file=sys.stderr)
-    return summary.exit_code
+    _say_verified(summary)
+    return int(summary.exit_code)
 
 
 def _say(result: Any, fmt: str = "text") -> None:

@@ -5,7 +5,8 @@ This module dispatches between the formats; each reads the run back through
 
 * :mod:`.table` — the table and CSV formats (JSON is the summary itself);
 * :mod:`.html` — the night on one self-contained page;
-* :mod:`.svg` — the page's small inline charts.
+* :mod:`.svg` — the page's small inline charts;
+* :mod:`.verification` — what ``bulkupdate verify`` read back, in every format.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
     run reads like an update run: its programs' ``updateType`` is ``LINK``."""
     manifest, summary = load(run_dir)
     if fmt == "json":
+        from .verification import verification
+
         # The summary, and which API the run served (the manifest's: no flag needed).
         shown = {"api": api_of(manifest), **summary} if summary else {
             "manifest": manifest, "running": holder(run_dir)}
-        out.write(orjson.dumps(shown,
-                               option=orjson.OPT_INDENT_2).decode() + "\n")
+        verified = verification(run_dir)
+        if verified is not None:
+            shown = {**shown, "verification": verified}
+        out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         write_csv(run_dir, out)
     elif fmt == "html":

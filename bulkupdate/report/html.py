@@ -24,6 +24,7 @@ from ..progress import TIMELINE, TIMELINE_EVERY
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
+from .verification import html_block
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 # The chart colour of each outcome (every Outcome has one: tests/test_report_html.py).
@@ -65,7 +66,8 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     by_program, invalid, likely = _scan(run_dir)
     points = _timeline(run_dir / TIMELINE)
     parts = [_head(run_dir, manifest, summary), _tiles(summary, points),
-             _outcomes(summary), _charts(points), _codes(by_program, likely),
+             _outcomes(summary), html_block(run_dir), _charts(points),
+             _codes(by_program, likely),
              _invalid(invalid),
              # A killed session timed from its journal, as in summary.json.
              _sessions({"sessions": session_figures(run_dir, manifest.get("sessions") or [])})]

@@ -18,8 +18,10 @@ from ..rundir.summary import figure
 
 # One row per program update of a record (a record without one, e.g. invalid:
 # one row); one fact per column, so a spreadsheet can filter on any of them.
-CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "attempts", "customer", "customerId",
-               "program", "update_type", "program_ok", "code", "message", "field")
+# ``verdict``: what ``bulkupdate verify`` read back for the line (empty if not read).
+# Before ``field``, which stays last: scripts read it from the end.
+CSV_COLUMNS = ("line", "ref", "outcome", "uncertain", "verdict", "attempts", "customer",
+               "customerId", "program", "update_type", "program_ok", "code", "message", "field")
 
 
 def _so_far(run_dir: Path, out: TextIO) -> None:
@@ -56,11 +58,15 @@ def _cell(value: Any) -> Any:
 
 
 def write_csv(run_dir: Path, out: TextIO) -> None:
+    from ..verify.files import read_verdicts
+
+    verdicts = read_verdicts(run_dir)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in read_results(run_dir):
         head = [r["line"], _cell(r.get("ref")), r["outcome"], _cell(bool(r.get("uncertain"))),
-                r.get("attempts", 0), _customer(r.get("customer")), _cell(r.get("customerId"))]
+                verdicts.get(r["line"], ""), r.get("attempts", 0), _customer(r.get("customer")),
+                _cell(r.get("customerId"))]
         programs = r.get("programs") or [{}]
         for p in programs:
             ok = p.get("ok") if p else None
@@ -105,6 +111,9 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w("\nAPI code      count   meaning\n")
         for code, count in summary["codes"].items():
             w(f"  {code:<10} {count:>7}   {API_CODES.get(int(code), '')}\n")
+    from .verification import write_section
+
+    write_section(run_dir, out)
     invalid = Counter(r["field"] for r in read_results(run_dir) if r["outcome"] == "invalid")
     if invalid:
         w("\ninvalid records by field\n")

@@ -14,13 +14,19 @@ per-customer errors do). Read dials, drawn from their own seeded source so the
 update dials' draws are unchanged: ``p_read_503``, ``p_read_429`` (Retry-After:
 1), ``p_read_drop`` (close without answering), ``p_read_other`` (another
 customer's programs, named as that customer). Reads go through auth and the
-rate limit like updates: they count against the same key.
+rate limit like updates: they count against the same key. ``latency_ms`` (and
+``jitter_ms``) delay each read's answer as they do an update's.
+
+``app[READS]`` counts the reads answered, per (identifierName, identifierValue)
+as asked: what a test checks to see that no record was read twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +45,7 @@ READ_RNG: web.AppKey[random.Random] = web.AppKey("bulkupdate_sim_read_rng", rand
 READ_STATE: web.AppKey[Any] = web.AppKey("bulkupdate_sim_read_state", object)
 HANG_UP: web.AppKey[Callable[[web.Request], web.Response]] = web.AppKey(
     "bulkupdate_sim_hang_up")
+READS: web.AppKey[Counter[tuple[str, str]]] = web.AppKey("bulkupdate_sim_reads", Counter)
 
 
 def utc(epoch: float) -> str:
@@ -104,12 +111,16 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
     if dial in ("p_read_503", "p_read_429"):
         status = int(dial[-3:])
         return state.count(_error(status, status, "try again", {"Retry-After": "1"}))
+    if config.latency_ms or config.jitter_ms:
+        jitter = rng.uniform(-config.jitter_ms, config.jitter_ms)
+        await asyncio.sleep(max(0.0, config.latency_ms + jitter) / 1000)
     world = state.world
     i = world.locate({name: int(value) if name == "id" and value.isdigit() else value})
     if i is None:
         return state.count(_error(200, 8015, "Customer not found"))
     if dial == "p_read_other":
         i = (i + 1) % world.customers
+    request.app[READS][(name, value)] += 1
     return state.count(web.Response(body=render_read(world, i),
                                     content_type="application/json"))
 
@@ -121,5 +132,6 @@ def add_read_routes(app: web.Application, seed: int, state_key: web.AppKey[Any],
     app[READ_RNG] = random.Random(seed * 7919 + 1)
     app[READ_STATE] = app[state_key]
     app[HANG_UP] = hang_up
+    app[READS] = Counter()
     for path in READ_PATHS:
         app.router.add_get(path, handle_read)

@@ -90,3 +90,31 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     with open_file(path) as fh:
         data = orjson.loads(fh.read())
     return data if isinstance(data, dict) else None
+
+
+def read_verdicts(run_dir: Path) -> dict[int, str]:
+    """line → verdict, from ``verify.jsonl`` (a torn last line left out); {}
+    when no verify has run. Never takes the run's lock."""
+    path = run_dir / VERIFY_LOG
+    if not path.exists():
+        return {}
+    verdicts: dict[int, str] = {}
+    for _, raw in read_lines(path):
+        try:
+            line = orjson.loads(raw)
+            verdicts[int(line["line"])] = str(line["verdict"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return verdicts
+
+
+def night_exit_code(run_dir: Path, summary: dict[str, Any], allowance: Any) -> int:
+    """The exit code of a finished night with its verdicts read back
+    (:func:`bulkupdate.exitcode.with_verdicts` says how they count)."""
+    from ..exitcode import decide, with_verdicts
+    from ..rundir.readback import read_results
+
+    verdicts = read_verdicts(run_dir)
+    judged = [(str(r["outcome"]), verdicts[r["line"]]) for r in read_results(run_dir)
+              if r["line"] in verdicts]
+    return decide(with_verdicts(summary, judged), allowance)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ from ..capillary.client import Client
 from ..capillary.read import ReadAnswer, ReadEndpoint, ReadKind, classify_read, read_identifier
 from ..control import Control
 from ..engine.throttle import Throttle
-from ..errors import RunAborted
+from ..errors import RunAborted, UsageError
+from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
 from ..logs import Logger, RunLog, null_logger
 from ..network import read_bounded
 from ..retry import RetryPolicy
@@ -39,8 +41,8 @@ from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
 from .verdict import VERDICTS, Verdict, judge
+from .watch import VerifyWatch
 
-EXIT_OK, EXIT_NOT_OK, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 OnVerdict = Callable[[dict[str, Any]], Any]
 
 
@@ -60,27 +62,28 @@ class VerifySummary:
                 "reason": self.reason or None, "ended_at": now_iso()}
 
 
-def exit_code(counts: dict[str, int], records: int, complete: bool) -> int:
-    """0 only when every chosen record was read and ``matches``."""
-    return EXIT_OK if complete and counts.get("matches", 0) == records else EXIT_NOT_OK
-
-
 async def averify(run_dir: str | Path, settings: Settings | None = None, *, sample: int = 0,
                   on_result: OnVerdict | None = None, again: bool = False,
                   control: Control | None = None, seed: int | None = None) -> VerifySummary:
-    """Read back the run's uncertain records (and ``sample`` of its ``ok`` ones)."""
+    """Read back the run's uncertain records (and ``sample`` of its ``ok`` ones).
+    ``settings=None`` reuses the run's own, with credentials from the environment.
+    ``on_result`` gets each ``verify.jsonl`` entry (a dict) on the event loop: it
+    must not block."""
     from ..runner import own_settings
 
     run_dir = Path(run_dir)
     if settings is None:
         settings = own_settings(run_dir)
+    _check_settings(settings)
     prepare(run_dir, new=False)
     lock = RunLock.acquire(run_dir)
     try:
         manifest = read_manifest(run_dir)
         check_input(manifest)
         input_path = Path(manifest["input"])
-        lines = await asyncio.to_thread(pick_lines, run_dir, sample, random.Random(seed))
+        # The same sample again for the same run and N: a verify run again continues it.
+        rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
+        lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng)
         chosen = await asyncio.to_thread(load_chosen, input_path, lines)
         vfile = files.VerifyFile(run_dir, again=again)
         try:
@@ -92,7 +95,6 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         differs = {n for n, v in vfile.done.items() if v == "differs"}
         reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs)
         complete = all(c.line in vfile.done for c in chosen)
-        code = code if code is not None else exit_code(counts, len(chosen), complete)
         summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason)
         files.write_summary(run_dir, summary.as_dict())
         return summary
@@ -103,10 +105,28 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
 def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int = 0,
            on_result: OnVerdict | None = None, again: bool = False,
            control: Control | None = None) -> VerifySummary:
-    """:func:`averify` on an event loop of its own."""
+    """:func:`averify` on an event loop of its own (refused inside a running
+    loop, before anything is created)."""
+    _refuse_running_loop("verify", "averify")
     with asyncio.Runner() as runner:
         return runner.run(averify(run_dir, settings, sample=sample, on_result=on_result,
                                   again=again, control=control))
+
+
+def _check_settings(settings: Any) -> None:
+    """As :func:`bulkupdate.arun` checks them: before the lock is taken."""
+    if not isinstance(settings, Settings):
+        raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
+    Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing read
+
+
+def _refuse_running_loop(name: str, async_name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(f"bulkupdate.{name}() was called inside a running event loop: "
+                     f"use 'await bulkupdate.{async_name}(...)' there")
 
 
 class _Driver:
@@ -123,8 +143,11 @@ class _Driver:
         self.requests = 0
         self.log: Logger = null_logger()
         self._tasks: list[asyncio.Task[None]] = []
+        self.watch = VerifyWatch(0, self.vfile.counts)
 
     def stop(self) -> None:
+        self.log.warning("verify.stopping", hint="reads in flight finish; a second signal "
+                         "cuts them short; verify again continues")
         self.stopping = True
 
     def cut_short(self) -> None:
@@ -133,8 +156,8 @@ class _Driver:
             task.cancel()
 
     async def run(self, run_dir: Path, chosen: list[Chosen],
-                  control: Control) -> tuple[int | None, str]:
-        """(exit code when not a finished verify, reason)."""
+                  control: Control) -> tuple[int, str]:
+        """(exit code, reason): 3 aborted, 130 stopped, else 0 or 1 from the verdicts."""
         run_log = RunLog(run_dir / EVENTS, level=self.settings.log_level,
                          mask=self.settings.mask_pii)
         log = self.log = run_log.log
@@ -143,25 +166,17 @@ class _Driver:
         started = time.monotonic()
         code: int | None = None
         reason = ""
-        auth = Auth(self.settings.credentials, self.settings.base_url, log,
-                    proxy=self.settings.proxy, retry=self.retry)
+        self.watch = VerifyWatch(len(chosen), self.vfile.counts)
         control.attach(self)
         try:
-            async with Client(self.settings, auth) as client:
-                queue: asyncio.Queue[Chosen] = asyncio.Queue()
-                for item in todo:
-                    queue.put_nowait(item)
-                self._tasks = [asyncio.create_task(self._reader(queue, client, auth))
-                               for _ in range(max(1, self.settings.concurrency))]
-                results = await asyncio.gather(*self._tasks, return_exceptions=True)
-            for result in results:
-                if isinstance(result, RunAborted):
-                    code, reason = EXIT_ABORTED, str(result)
-                elif isinstance(result, BaseException) and not isinstance(
-                        result, asyncio.CancelledError):
-                    raise result
-            if code is None and self.stopping:
-                code, reason = EXIT_INTERRUPTED, control.why or "stopped"
+            async with self.watch.running(self.settings, log):
+                code, reason = await self._read_all(todo)
+                if code is None and self.stopping:
+                    code, reason = EXIT_INTERRUPTED, control.why or "stopped"
+                if code is None:
+                    judged = Counter(self.vfile.done.get(c.line, "") for c in chosen)
+                    code = verify_exit_code(judged, len(chosen), "" not in judged)
+                self.watch.exit_code = code
         finally:
             control.detach(self)
             log.info("verify.finished", exit_code=code, requests=self.requests,
@@ -170,13 +185,35 @@ class _Driver:
             run_log.close()
         return code, reason
 
+    async def _read_all(self, todo: list[Chosen]) -> tuple[int | None, str]:
+        auth = Auth(self.settings.credentials, self.settings.base_url, self.log,
+                    proxy=self.settings.proxy, retry=self.retry)
+        async with Client(self.settings, auth) as client:
+            queue: asyncio.Queue[Chosen] = asyncio.Queue()
+            for item in todo:
+                queue.put_nowait(item)
+            self._tasks = [asyncio.create_task(self._reader(queue, client, auth))
+                           for _ in range(max(1, self.settings.concurrency))]
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, RunAborted):
+                return EXIT_ABORTED, str(result)
+            if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError):
+                raise result
+        return None, ""
+
     async def _reader(self, queue: asyncio.Queue[Chosen], client: Client, auth: Auth) -> None:
         while not self.stopping:
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            verdict = await self._verdict(item, client, auth)
+            try:
+                verdict = await self._verdict(item, client, auth)
+            except RunAborted:
+                self.stopping = True   # the other readers stop too: nothing more is sent
+                raise
             if verdict is None:   # stopped before it could be judged: the next verify
                 return
             self._write(item, verdict)
@@ -193,6 +230,7 @@ class _Driver:
             entry["programs"] = verdict.programs
         entry["input"] = item.record
         self.vfile.append(entry)
+        self.watch.judged()
         self.log.debug("verify.verdict", line=item.line, verdict=verdict.verdict)
         if self.on_result is not None:
             self.on_result(entry)
@@ -211,6 +249,7 @@ class _Driver:
             answer = await self._get(client, auth, ident, asked)
             attempts += 1
             self.requests += 1
+            self.watch.answered(answer.status)
             if answer.kind is ReadKind.STATE:
                 self.throttle.clean()
                 assert answer.programs is not None
@@ -252,4 +291,4 @@ class _Driver:
             return ReadAnswer(ReadKind.TRANSIENT, f"no answer: {type(exc).__name__}")
 
 
-__all__ = ["VERDICTS", "VerifySummary", "averify", "exit_code", "verify"]
+__all__ = ["VERDICTS", "VerifySummary", "averify", "verify"]

@@ -14,7 +14,7 @@ import orjson
 
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.world import World
-from tests.conftest import cli, cli_popen, results, simulator
+from tests.helpers import cli, cli_popen, results, simulator
 
 WORLD = World(SimConfig(customers=20_000))   # the simulator's default world in tests
 EXPIRY = "2031-06-30T23:59:59+05:30"

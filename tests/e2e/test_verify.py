@@ -4,6 +4,11 @@ simulator holds; reapply.jsonl re-sends exactly the records that differ."""
 
 from __future__ import annotations
 
+import csv
+import io
+import signal
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +16,10 @@ import orjson
 
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.faults import FaultDecider, FaultPlan
+from bulkupdate.simulator.read import READS
 from bulkupdate.simulator.server import STATE
 from bulkupdate.simulator.world import PROGRAMS, World
-from tests.helpers import cli, simulator
+from tests.helpers import cli, cli_popen, simulator
 
 EXPIRY = "2031-06-30T23:59:59+05:30"
 PROGRAM = "Apparel-Partner"
@@ -139,3 +145,113 @@ def test_unverifiable_and_superseded(tmp_path: Path) -> None:
         if "cancel" in by_ref:
             assert by_ref["cancel"]["verdict"] == "unverifiable"
         assert checked.returncode == 1
+
+
+def uncertain_lines(run_dir: Path) -> set[int]:
+    return {e["line"] for raw in (run_dir / "results.jsonl").read_bytes().splitlines()
+            if (e := orjson.loads(raw)).get("uncertain")}
+
+
+def lossy_night(sim: Any, tmp_path: Path, records: int, *extra: str) -> tuple[Path, int]:
+    """The night's run directory and the run's exit code."""
+    source = write(tmp_path / "night.jsonl", night(sim.world, records))
+    run_dir = tmp_path / "run"
+    done = cli("run", str(source), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+               "--batch-size", "1", "--max-attempts", "1", "--rate", "1000/s", *extra)
+    return run_dir, done.returncode
+
+
+def test_sigint_then_verify_again_reads_nothing_twice(tmp_path: Path) -> None:
+    with simulator(customers=300, p_lost=0.5) as sim:
+        run_dir, _ = lossy_night(sim, tmp_path, 30)
+        uncertain = uncertain_lines(run_dir)
+        assert len(uncertain) >= 3
+        state = sim.app[STATE]
+        state.config = replace(state.config, latency_ms=200)   # slow reads from now on
+        proc = cli_popen("verify", str(run_dir), "--base-url", sim.base_url,
+                         "--concurrency", "1", "--rate", "1000/s", "--log-format", "json",
+                         "--progress-every", "0.05")
+        log = run_dir / "verify.jsonl"
+        deadline = time.monotonic() + 60
+        while not (log.exists() and log.read_bytes().count(b"\n") >= 1):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        first = verdicts(run_dir)
+        assert 0 < len(first) < len(uncertain)
+        summary = orjson.loads((run_dir / "verify.json").read_bytes())
+        assert summary["complete"] is False and summary["exit_code"] == 130
+        events = [orjson.loads(raw) for raw in (run_dir / "events.jsonl").read_bytes().split(
+            b"\n") if raw]
+        names = {e["event"] for e in events}
+        assert {"verify.stopping", "verify.progress"} <= names
+        beat = next(e for e in events if e["event"] == "verify.progress")
+        assert beat["total"] == len(uncertain) and "matches" in beat
+
+        state.config = replace(state.config, latency_ms=0)
+        again = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s")
+        assert again.returncode == 0, again.stderr   # lost replies: every update applied
+        assert set(verdicts(run_dir)) == uncertain
+        reads = sim.app[READS]
+        assert sum(reads.values()) == len(uncertain)
+        assert max(reads.values()) == 1, "a record read twice"
+
+
+def test_wrong_customer_is_failed_never_matches(tmp_path: Path) -> None:
+    with simulator(customers=300, p_lost=0.5, p_read_other=1.0) as sim:
+        run_dir, _ = lossy_night(sim, tmp_path, 20)
+        assert uncertain_lines(run_dir)
+        metrics = tmp_path / "verify.prom"
+        checked = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s",
+                      "--max-attempts", "2", "--metrics-file", str(metrics))
+        assert checked.returncode == 1, checked.stderr
+        series = metrics.read_text()
+        failed = len(uncertain_lines(run_dir))
+        assert f'bulkupdate_verify_records_total{{verdict="failed"}} {failed}.0' in series
+        assert f'bulkupdate_verify_requests_total{{status="200"}} {2 * failed}.0' in series
+        assert "bulkupdate_verify_exit_code 1.0" in series
+        judged = verdicts(run_dir).values()
+        assert {e["verdict"] for e in judged} == {"failed"}
+        assert all("gave up" in e["reason"] for e in judged)
+
+
+def test_run_verify_settles_lost_replies_and_the_report_shows_it(tmp_path: Path) -> None:
+    with simulator(customers=300, p_lost=0.4) as sim:
+        run_dir, code = lossy_night(sim, tmp_path, 30, "--verify")
+        # The run alone exits 1 (retryable records); read back, every one matches: 0.
+        assert code == 0
+        done_first = orjson.loads((run_dir / "summary.json").read_bytes())
+        assert done_first["outcomes"]["retryable"] > 0
+        summary = orjson.loads((run_dir / "verify.json").read_bytes())
+        assert summary["counts"]["matches"] == len(uncertain_lines(run_dir))
+        assert done_first["exit_code"] == 1
+        again = cli("resume", str(run_dir), "--verify", "--base-url", sim.base_url)
+        assert again.returncode == 0, again.stderr
+
+        table = cli("report", str(run_dir)).stdout
+        assert "verified" in table and "matches" in table
+        as_json = orjson.loads(cli("report", str(run_dir), "--format", "json").stdout)
+        assert as_json["verification"]["counts"]["matches"] == summary["counts"]["matches"]
+        rows = list(csv.DictReader(io.StringIO(
+            cli("report", str(run_dir), "--format", "csv").stdout)))
+        assert {r["verdict"] for r in rows if r["uncertain"] == "true"} == {"matches"}
+        assert {r["verdict"] for r in rows if r["uncertain"] != "true"} == {""}
+        page = cli("report", str(run_dir), "--format", "html").stdout
+        assert "<h2>Verification</h2>" in page
+
+
+def test_run_verify_with_drops_exits_1_and_reapply_waits(tmp_path: Path) -> None:
+    with simulator(customers=300, p_drop=0.4) as sim:
+        source = write(tmp_path / "night.jsonl", night(sim.world, 30))
+        run_dir = tmp_path / "run"
+        done = cli("run", str(source), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+                   "--batch-size", "1", "--max-attempts", "1", "--rate", "1000/s", "--verify")
+        assert done.returncode == 1, done.stderr
+        judged = verdicts(run_dir)
+        differs = sorted(n for n, e in judged.items() if e["verdict"] == "differs")
+        assert differs   # dropped before processing: nothing applied
+        raw = source.read_bytes().splitlines()
+        assert (run_dir / "reapply.jsonl").read_bytes().splitlines() == [
+            raw[n - 1] for n in differs]

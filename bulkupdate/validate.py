@@ -50,6 +50,9 @@ class Record:
     attempts: int = 0
     uncertain: bool = False                  # an earlier attempt may have been applied
     waited: float = 0.0                      # seconds spent in backoff so far
+    # Sent again after an attempt of unknown fate, it would act again if that one
+    # was applied: a future-dated link queues a relink each time. Never re-sent then.
+    once: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -316,16 +319,18 @@ def _check_link(line: int, raw: bytes, data: Any, ref: str | None, now: datetime
     if "ref" in data and not isinstance(data["ref"], str):
         raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
     customer, keys = _customer(data.get("customer"))
-    programs = _links(data.get(LINK_PROGRAMS_KEY), now)
+    programs, future = _links(data.get(LINK_PROGRAMS_KEY), now)
     if "ref" in data:
         body = orjson.dumps({"customer": customer, LINK_PROGRAMS_KEY: data[LINK_PROGRAMS_KEY]})
     else:
         body = raw.strip()
-    return Record(line, body, customer, programs, keys, ref)
+    return Record(line, body, customer, programs, keys, ref, once=future)
 
 
-def _links(links: Any, now: datetime) -> list[tuple[str, str]]:
+def _links(links: Any, now: datetime) -> tuple[list[tuple[str, str]], bool]:
+    """The programs to link to, and whether one starts in the future."""
     where = LINK_PROGRAMS_KEY
+    future = False
     if links is None:
         raise _Bad(where, "missing: a list of at least one program to link to")
     if not isinstance(links, list) or not links:
@@ -342,12 +347,14 @@ def _links(links: Any, now: datetime) -> list[tuple[str, str]]:
         if (name, LINK_TYPE) in programs:
             # Two links of one customer to one program: the second could only be 2005.
             raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")
-        _reference(link.get("customerPartnerReference"), f"{at}.customerPartnerReference", now)
+        if _reference(link.get("customerPartnerReference"),
+                      f"{at}.customerPartnerReference", now):
+            future = True
         programs.append((name, LINK_TYPE))
-    return programs
+    return programs, future
 
 
-def _reference(reference: Any, at: str, now: datetime) -> None:
+def _reference(reference: Any, at: str, now: datetime) -> bool:
     """``customerPartnerReference``: the tier is required (a link puts the
     customer in one); the membership id is free text; the expiry is the update
     API's (offset, future); a start date has an offset and may be past or future
@@ -367,8 +374,7 @@ def _reference(reference: Any, at: str, now: datetime) -> None:
     if expiry is not None:
         _expiry(expiry, f"{at}.partnerTierExpiryDate", now)
     start = reference.get("membershipStartDate")
-    if start is not None:
-        _when(start, f"{at}.membershipStartDate")
+    return start is not None and _when(start, f"{at}.membershipStartDate") > now
 
 
 Validator = Callable[[int, bytes, datetime], "Record | Invalid"]

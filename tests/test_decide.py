@@ -114,6 +114,22 @@ def test_unknown_fate_waits_out_settle_and_marks_given_up_records_uncertain() ->
     assert not records[1].uncertain      # the record itself: the pipeline marks it
 
 
+def test_a_future_dated_link_of_unknown_fate_is_never_sent_again() -> None:
+    """Sent again, it would queue a second relink if the first was applied."""
+    once = Record(1, b"{}", {"mobile": "1"}, [("SPP_1", "LINK")], ("mobile:1",),
+                  attempts=1, once=True)
+    out = run([once, rec(2)], no_answer("timed out", sent=True))
+    retry = next(d for d in out if isinstance(d, Retry))
+    finish = next(d for d in out if isinstance(d, Finish))
+    assert [r.line for r in retry.records] == [2]
+    (result,) = finish.results
+    assert result["outcome"] == "retryable" and result["uncertain"] is True
+    assert "future-dated link" in result["error"]
+    # An answer that says it was not applied (503): sent again like any other.
+    out = run([once], Answer(Kind.TRANSIENT, 503, "HTTP 503"))
+    assert [r.line for r in next(d for d in out if isinstance(d, Retry)).records] == [1]
+
+
 @pytest.mark.parametrize(("record", "retry_after", "why"), [
     (rec(1, attempts=3), None, "HTTP 503"),
     (rec(1, waited=100.0), None, "retry budget of 100s used up"),

@@ -106,7 +106,13 @@ def test_each_mistake_names_its_field(record: Any, field: str, words: str) -> No
 
 
 def test_a_past_start_date_is_a_backdated_membership_not_a_mistake() -> None:
-    assert isinstance(check(reference(membershipStartDate="2019-04-01T00:00:00+05:30")), Record)
+    past = check(reference(membershipStartDate="2019-04-01T00:00:00+05:30"))
+    assert isinstance(past, Record) and not past.once
+
+
+def test_a_future_start_date_makes_a_record_that_is_sent_once_when_its_fate_is_unknown() -> None:
+    future = check(reference(membershipStartDate="2031-04-01T00:00:00+05:30"))
+    assert isinstance(future, Record) and future.once
 
 
 def test_bytes_that_are_not_json_or_not_utf8_are_named_as_for_updates() -> None:

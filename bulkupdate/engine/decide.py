@@ -189,7 +189,9 @@ def transient(records: list[Record], answer: Answer, *, sent_at: float, now: flo
     final: Results = []
     given_up: list[Record] = []
     for record in records:
-        verdict = retry.give_up(record.attempts, record.waited, delay, asked)
+        verdict: str | None = retry.give_up(record.attempts, record.waited, delay, asked)
+        if answer.fate_unknown and record.once:
+            verdict = "once"
         if verdict is None:
             again.append(record)
             continue
@@ -210,6 +212,10 @@ def transient(records: list[Record], answer: Answer, *, sent_at: float, now: flo
 
 
 def _why(verdict: str, reason: str, asked: float | None, retry: RetryPolicy) -> str:
+    if verdict == "once":
+        return (f"{reason}; not sent again: a future-dated link would queue a second "
+                "relink if this attempt was applied (check the customer, e.g. bulkupdate "
+                "verify, before re-sending retry.jsonl)")
     if verdict == "retry_after":
         return f"{reason} (Retry-After of {asked:g}s is beyond the retry budget left)"
     if verdict == "budget":

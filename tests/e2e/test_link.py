@@ -109,6 +109,31 @@ def test_lost_replies_and_dropped_connections_link_nobody_twice(tmp_path: Path) 
     assert any(r["outcome"] == "rejected" for r in got.values())
 
 
+def test_a_future_dated_link_of_unknown_fate_is_not_sent_again(tmp_path: Path) -> None:
+    """Re-sent, it would queue a relink on top of the link: given up instead."""
+    people = not_linked("SPP_1", 120)
+    lines = []
+    for i in people:
+        item = orjson.loads(link_line(i, "SPP_1", tier="Basic"))
+        item["linkToPartnerPrograms"][0]["customerPartnerReference"][
+            "membershipStartDate"] = "2030-01-01T00:00:00+05:30"
+        lines.append(orjson.dumps(item))
+    source = write(tmp_path / "future.jsonl", lines)
+    with simulator(p_lost=0.2, p_drop=0.1, track=True) as sim:
+        proc = cli(*link_args(source, sim.base_url, tmp_path / "r", "--batch-size", "10"))
+        stats = sim.stats()
+    got = results(tmp_path / "r")
+    assert len(got) == 120, proc.stderr
+    assert stats["faults"]["p_lost"] > 0
+    assert stats["links_applied_twice"] == 0
+    given_up = [r for r in got.values() if r["outcome"] == "retryable"]
+    assert given_up and all(r["uncertain"] and "future-dated link" in r["error"]
+                            for r in given_up)
+    assert all(r["outcome"] == "ok" for r in got.values() if r["outcome"] != "retryable")
+    retry = (tmp_path / "r" / "retry.jsonl").read_bytes().splitlines()
+    assert len(retry) == len(given_up)
+
+
 def test_link_then_update_of_the_same_customers(tmp_path: Path) -> None:
     people = not_linked("Dining-Partner", 40)
     links = write(tmp_path / "links.csv", [

@@ -185,8 +185,9 @@ class Watch:
         point = {"t": round(time.time(), 3), "dt": round(now - since, 3),
                  "session": self.session, "done": self.done,
                  "results": self.done - done_before, "requests": requests - requests_before,
-                 "throttled": self.throttled - throttled_before,
-                 "share": round(figures.throttle_share, 3), "pending": figures.pending,
+                 "throttled_answers": self.throttled - throttled_before,
+                 "throttle_pace_ratio": round(figures.throttle_share, 3),
+                 "pending": figures.pending,
                  "held": figures.held,
                  "latency_p50": round(statistics.median(lat), 4) if lat else None,
                  "latency_p95": round(lat[int(0.95 * (len(lat) - 1))], 4) if lat else None}

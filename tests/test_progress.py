@@ -9,7 +9,7 @@ from bulkupdate.report.html import _charts
 
 def point(t: float, **kw: Any) -> dict[str, Any]:
     return {"t": t, "dt": 5.0, "session": 1, "done": 0, "results": 10, "requests": 2,
-            "throttled": 0, "share": 1.0, "pending": 0, "latency_p50": 0.05,
+            "throttled_answers": 0, "throttle_pace_ratio": 1.0, "pending": 0, "latency_p50": 0.05,
             "latency_p95": 0.1, **kw}
 
 

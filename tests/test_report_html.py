@@ -13,7 +13,7 @@ from bulkupdate.report.svg import chart, nice_step
 
 def point(t: float, session: int = 1, dt: float = 5.0, **kw: float) -> dict:
     return {"t": t, "dt": dt, "session": session, "done": 0, "results": 10, "requests": 2,
-            "throttled": 1, "share": 1.0, "pending": 0, "latency_p50": 0.05,
+            "throttled_answers": 1, "throttle_pace_ratio": 1.0, "pending": 0, "latency_p50": 0.05,
             "latency_p95": 0.1, **kw}
 
 
@@ -24,7 +24,7 @@ def test_downsample_keeps_totals_and_sessions_apart() -> None:
     out = _downsample(points, 100)
     assert len(out) <= 110
     assert sum(p["results"] for p in out) == 10 * 1010
-    assert sum(p["throttled"] for p in out) == 1010
+    assert sum(p["throttled_answers"] for p in out) == 1010
     assert {p["session"] for p in out[-1:]} == {2}
     assert all(p["session"] == 1 for p in out if p["t"] < 5000)
     assert out[-1]["latency_p95"] == 0.3 and out[-1]["latency_p50"] == 0.07
@@ -37,6 +37,15 @@ def test_a_short_last_point_joins_the_one_before(tmp_path: Path) -> None:
     out = _timeline(path)
     assert [p["dt"] for p in out] == [5.0, pytest.approx(5.4), 5.0]
     assert out[1]["results"] == 11
+
+
+def test_a_timeline_written_before_the_renames_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "timeline.jsonl"
+    old = {k: v for k, v in point(5.0).items() if k not in ("throttled_answers",
+                                                            "throttle_pace_ratio")}
+    path.write_bytes(orjson.dumps({**old, "throttled": 3, "share": 0.5}) + b"\n")
+    (p,) = _timeline(path)
+    assert p["throttled_answers"] == 3 and p["throttle_pace_ratio"] == 0.5
 
 
 @pytest.mark.parametrize(("value", "step"), [(0.0, 1.0), (0.3, 0.5), (11, 20), (68.75, 100),

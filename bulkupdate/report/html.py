@@ -99,6 +99,10 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
     return by_program, invalid, likely
 
 
+# One name per figure, as in run.progress and summary.json; older runs' names read too.
+OLD_TIMELINE_KEYS = (("throttled", "throttled_answers"), ("share", "throttle_pace_ratio"))
+
+
 def _timeline(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -107,6 +111,9 @@ def _timeline(path: Path) -> list[dict[str, Any]]:
         p = orjson.loads(raw) if raw.strip() else None
         if not p or not p.get("dt"):
             continue
+        for old, new in OLD_TIMELINE_KEYS:   # a run written before the renames
+            if old in p:
+                p[new] = p.pop(old)
         last = points[-1] if points else None
         if last is not None and last["session"] == p["session"] \
                 and p["dt"] < TIMELINE_EVERY / 2:
@@ -120,9 +127,10 @@ def _timeline(path: Path) -> list[dict[str, Any]]:
 
 def _merge(into: dict[str, Any], p: dict[str, Any]) -> None:
     """Counts add up; latency keeps the worst p95 and collects p50s for the middle."""
-    for key in ("dt", "results", "requests", "throttled"):
+    for key in ("dt", "results", "requests", "throttled_answers"):
         into[key] += p[key]
-    into.update(t=p["t"], done=p["done"], share=p["share"], held=p.get("held"))
+    into.update(t=p["t"], done=p["done"], throttle_pace_ratio=p["throttle_pace_ratio"],
+                held=p.get("held"))
     into["_p50"].extend(p.get("_p50") or [p.get("latency_p50")])
     if p.get("latency_p95") is not None:
         into["latency_p95"] = max(into.get("latency_p95") or 0, p["latency_p95"])
@@ -294,7 +302,8 @@ def _charts(points: list[dict[str, Any]]) -> str:
     requests = chart("Requests", "per second", span, marks=marks,
                      lines=[("requests/s", "#546e7a", per_s("requests"))])
     throttled = chart("429 answers", "per minute", span, marks=marks, bars=(
-        "#c62828", [(p["t"] - p["dt"], p["t"], 60 * p["throttled"] / p["dt"]) for p in points]))
+        "#c62828", [(p["t"] - p["dt"], p["t"], 60 * p["throttled_answers"] / p["dt"])
+                    for p in points]))
     lat = chart("Request latency", "ms", span, marks=marks, lines=[
         ("p50", "#2e7d32", latency("latency_p50")), ("p95", "#ef6c00", latency("latency_p95"))])
     held = chart("Held customers", "waiting out settle or a backoff", span, marks=marks, lines=[

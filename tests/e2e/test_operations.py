@@ -202,7 +202,7 @@ def test_progress_bar_shows_errors_and_429s(tmp_path: Path,
         run(src, fast_settings(sim.base_url, progress=True, batch_size=2, max_attempts=10),
             run_dir=tmp_path / "run")
     err = capsys.readouterr().err
-    throttled = sum(orjson.loads(x)["throttled"]
+    throttled = sum(orjson.loads(x)["throttled_answers"]
                     for x in (tmp_path / "run" / "timeline.jsonl").read_bytes().splitlines())
     assert "errors=4" in err and f"429s={throttled}" in err and throttled > 0
 

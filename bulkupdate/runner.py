@@ -69,7 +69,7 @@ async def alink(source: Source, settings: Settings, *, run_dir: str | Path | Non
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
                  control: Control | None) -> RunResult:
-    _check_credentials(settings)
+    check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
     # A damaged file is refused before anything is created (a spooled one, once saved).
@@ -110,7 +110,7 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
         ledger.release()
         return finished
     try:
-        _check_credentials(settings)
+        check_settings(settings)
     except BaseException:
         ledger.release()
         raise
@@ -137,7 +137,7 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
         on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
-    _refuse_running_loop("run", "arun")
+    refuse_running_loop("run", "arun")
     with asyncio.Runner() as runner:
         return runner.run(arun(source, settings, run_dir=run_dir, on_result=on_result,
                                     control=control))
@@ -146,7 +146,7 @@ def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
          on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`alink` on an event loop of its own (a worker thread will do)."""
-    _refuse_running_loop("link", "alink")
+    refuse_running_loop("link", "alink")
     with asyncio.Runner() as runner:
         return runner.run(alink(source, settings, run_dir=run_dir, on_result=on_result,
                                 control=control))
@@ -155,7 +155,7 @@ def link(source: Source, settings: Settings, *, run_dir: str | Path | None = Non
 def resume(run_dir: str | Path, settings: Settings | None = None, *,
            on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`aresume` on an event loop of its own."""
-    _refuse_running_loop("resume", "aresume")
+    refuse_running_loop("resume", "aresume")
     with asyncio.Runner() as runner:
         return runner.run(aresume(run_dir, settings, on_result=on_result, control=control))
 
@@ -183,7 +183,8 @@ def claim_run_dir(wanted: Path) -> Path:
     raise UsageError(f"cannot create a run directory next to {wanted}: choose one with run_dir")
 
 
-def _refuse_running_loop(name: str, async_name: str) -> None:
+def refuse_running_loop(name: str, async_name: str) -> None:
+    """The sync wrappers' rule: inside a running loop, raise before creating anything."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -192,7 +193,8 @@ def _refuse_running_loop(name: str, async_name: str) -> None:
                      f"use 'await bulkupdate.{async_name}(...)' there")
 
 
-def _check_credentials(settings: Settings) -> None:
+def check_settings(settings: Settings) -> None:
+    """Settings of the right type, with credentials: checked before any lock is taken."""
     if not isinstance(settings, Settings):
         raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
     Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing created

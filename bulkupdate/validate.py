@@ -87,6 +87,14 @@ class _Bad(Exception):
 
 
 def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
+    """One item of ``customersPartnerUpdates`` (plus the optional ``ref``)."""
+    return _validated(line, raw, now, _check)
+
+
+def _validated(line: int, raw: bytes, now: datetime,
+               check: Callable[[int, bytes, Any, str | None, datetime], Record]
+               ) -> Record | Invalid:
+    """Parse ``raw`` and ``check`` it: a Record, or an Invalid naming the field."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -94,7 +102,7 @@ def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
     ref = data.get("ref") if isinstance(data, dict) else None
     ref = ref if isinstance(ref, str) else None
     try:
-        return _check(line, raw, data, ref, now)
+        return check(line, raw, data, ref, now)
     except _Bad as bad:
         return Invalid(line, bad.field, bad.error, ref)
 
@@ -116,21 +124,31 @@ def _unparsable(line: int, raw: bytes, exc: orjson.JSONDecodeError) -> Invalid:
 
 
 def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
-    if not isinstance(data, dict):
-        raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
-    if not data.keys() <= TOP_KEYS:
-        key = next(k for k in data if k not in TOP_KEYS)
-        raise _Bad(key, "unknown top-level key (allowed: customer, partnerProgramUpdates, ref)")
-    if "ref" in data and not isinstance(data["ref"], str):
-        raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
+    _top(data, TOP_KEYS, "partnerProgramUpdates")
     customer, keys = _customer(data.get("customer"))
     programs = _updates(data.get("partnerProgramUpdates"), now)
-    if "ref" in data:
-        body = orjson.dumps({"customer": customer,
-                             "partnerProgramUpdates": data["partnerProgramUpdates"]})
-    else:
-        body = raw.strip()
-    return Record(line, body, customer, programs, keys, ref)
+    return Record(line, _body(raw, data, customer, "partnerProgramUpdates"), customer,
+                  programs, keys, ref)
+
+
+def _top(data: Any, allowed: frozenset[str], programs_key: str) -> None:
+    """An object of known top-level keys, its ``ref`` (if any) a string."""
+    if not isinstance(data, dict):
+        raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
+    if not data.keys() <= allowed:
+        key = next(k for k in data if k not in allowed)
+        raise _Bad(key, f"unknown top-level key (allowed: customer, {programs_key}, ref)")
+    if "ref" in data and not isinstance(data["ref"], str):
+        raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
+
+
+def _body(raw: bytes, data: dict[str, Any], customer: dict[str, Any],
+          programs_key: str) -> bytes:
+    """The API item: the line's own bytes, or re-serialised without the ``ref``
+    (which is ours, never sent)."""
+    if "ref" not in data:
+        return raw.strip()
+    return orjson.dumps({"customer": customer, programs_key: data[programs_key]})
 
 
 def _customer(customer: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -298,33 +316,15 @@ def _kind(value: Any) -> str:
 def validate_link_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
     """One item of ``linkCustomers`` (plus the optional ``ref``) → a Record whose
     programs read ``(partnerProgramName, "LINK")``, or an Invalid naming the field."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return _unparsable(line, raw, exc)
-    ref = data.get("ref") if isinstance(data, dict) else None
-    ref = ref if isinstance(ref, str) else None
-    try:
-        return _check_link(line, raw, data, ref, now)
-    except _Bad as bad:
-        return Invalid(line, bad.field, bad.error, ref)
+    return _validated(line, raw, now, _check_link)
 
 
 def _check_link(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
-    if not isinstance(data, dict):
-        raise _Bad("json", f"a record is a JSON object, not {_kind(data)}")
-    if not data.keys() <= LINK_TOP_KEYS:
-        key = next(k for k in data if k not in LINK_TOP_KEYS)
-        raise _Bad(key, f"unknown top-level key (allowed: customer, {LINK_PROGRAMS_KEY}, ref)")
-    if "ref" in data and not isinstance(data["ref"], str):
-        raise _Bad("ref", f"must be a string, not {_kind(data['ref'])}")
+    _top(data, LINK_TOP_KEYS, LINK_PROGRAMS_KEY)
     customer, keys = _customer(data.get("customer"))
     programs, future = _links(data.get(LINK_PROGRAMS_KEY), now)
-    if "ref" in data:
-        body = orjson.dumps({"customer": customer, LINK_PROGRAMS_KEY: data[LINK_PROGRAMS_KEY]})
-    else:
-        body = raw.strip()
-    return Record(line, body, customer, programs, keys, ref, once=future)
+    return Record(line, _body(raw, data, customer, LINK_PROGRAMS_KEY), customer, programs,
+                  keys, ref, once=future)
 
 
 def _links(links: Any, now: datetime) -> tuple[list[tuple[str, str]], bool]:

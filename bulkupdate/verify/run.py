@@ -28,7 +28,7 @@ from ..capillary.client import Client
 from ..capillary.read import ReadAnswer, ReadEndpoint, ReadKind, classify_read, read_identifier
 from ..control import Control
 from ..engine.throttle import Throttle
-from ..errors import RunAborted, UsageError
+from ..errors import RunAborted
 from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
 from ..logs import Logger, RunLog, null_logger
 from ..network import read_bounded
@@ -37,6 +37,7 @@ from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
 from ..rundir.manifest import check_input, read_manifest
 from ..rundir.private import prepare
+from ..runner import check_settings, refuse_running_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
@@ -74,7 +75,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
     run_dir = Path(run_dir)
     if settings is None:
         settings = own_settings(run_dir)
-    _check_settings(settings)
+    check_settings(settings)
     prepare(run_dir, new=False)
     lock = RunLock.acquire(run_dir)
     try:
@@ -107,26 +108,10 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
            control: Control | None = None) -> VerifySummary:
     """:func:`averify` on an event loop of its own (refused inside a running
     loop, before anything is created)."""
-    _refuse_running_loop("verify", "averify")
+    refuse_running_loop("verify", "averify")
     with asyncio.Runner() as runner:
         return runner.run(averify(run_dir, settings, sample=sample, on_result=on_result,
                                   again=again, control=control))
-
-
-def _check_settings(settings: Any) -> None:
-    """As :func:`bulkupdate.arun` checks them: before the lock is taken."""
-    if not isinstance(settings, Settings):
-        raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
-    Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing read
-
-
-def _refuse_running_loop(name: str, async_name: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise UsageError(f"bulkupdate.{name}() was called inside a running event loop: "
-                     f"use 'await bulkupdate.{async_name}(...)' there")
 
 
 class _Driver:

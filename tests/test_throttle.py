@@ -227,7 +227,7 @@ def test_429s_in_the_sessions_first_period_teach_nothing() -> None:
     finder = LimitFinder(Rate(30, 1), clock)
     times = send(finder, clock, 100, 0.03)
     clock.now += 0.044
-    cut = finder.throttled(times[-1], 1.0)
+    cut = finder.throttled(times[-1], None)    # (with a Retry-After: the next test)
     assert cut is not None and cut.hiccup and finder.learned is None
     assert finder.pace == finder.cap
     # Refused again and again: the server's window may hold the requests of the
@@ -235,7 +235,7 @@ def test_429s_in_the_sessions_first_period_teach_nothing() -> None:
     while clock.now < 1000.99:
         clock.now += 0.1
         finder.granted(clock.now)
-        cut = finder.throttled(clock.now, 1.0)
+        cut = finder.throttled(clock.now, None)
         assert cut is not None and cut.hiccup
     times = send(finder, clock, 30, 0.2)
     cut = finder.throttled(times[-1], 1.0)
@@ -301,6 +301,20 @@ def test_the_pace_has_a_floor_and_never_exceeds_the_cap() -> None:
     times = send(finder, clock, 1000, 0.5)         # more than --rate was ever sent
     cut = finder.throttled(times[-1], None)
     assert cut is not None and finder.pace == 10
+
+
+def test_a_first_period_429_waits_out_its_retry_after_up_to_a_period() -> None:
+    """Too early to judge the limit, but not a reason to be refused again and again."""
+    clock = Clock()
+    finder = LimitFinder(Rate(100, 1), clock)
+    times = send(finder, clock, 100, 0.4)
+    cut = finder.throttled(times[-1], 1.0)
+    assert cut is not None and cut.hiccup and cut.pause_s == 1.0
+    assert finder.learned is None and finder.pace == finder.cap
+    later = LimitFinder(Rate(100, 1), clock)      # a Retry-After longer than the window
+    times = send(later, clock, 100, 0.2)
+    cut = later.throttled(times[-1], 30.0)
+    assert cut is not None and cut.hiccup and cut.pause_s == 1.0
 
 
 def test_a_per_minute_rate_learns_per_minute() -> None:

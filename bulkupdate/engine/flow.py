@@ -129,8 +129,10 @@ class Flow:
         return self.sched.pending - self.held_records
 
     def full(self) -> bool:
-        """No room for another record: the reader waits, short batches may go."""
-        return self.active >= self.window or self.held_records >= self.held_limit
+        """No room for another record: the reader waits, short batches may go.
+        (Asked once per record read: the two counts inline, not through properties.)"""
+        held = self.waiting + self.sched.blocked
+        return self.sched.pending - held >= self.window or held >= self.held_limit
 
     @property
     def over(self) -> bool:

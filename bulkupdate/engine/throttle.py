@@ -75,10 +75,11 @@ class LimitFinder:
     * A 429 for a request granted before the last cut is an echo of the old pace:
       ignored.
     * A 429 in the session's first period, or when the client was not saturated
-      (see the module), is a hiccup: every sender waits ``HICCUP_PAUSE``, the
-      pace stays. In the first period the server's window may still hold
-      requests this session never saw (the session before a resume, another
-      client): what this session sent says nothing about the limit yet.
+      (see the module), is a hiccup: every sender waits ``HICCUP_PAUSE`` (in the
+      first period the ``Retry-After``, up to a period), the pace stays. In the
+      first period the server's window may still hold requests this session
+      never saw (the session before a resume, another client): what this session
+      sent says nothing about the limit yet.
     * When the server admitted less than the limit already learned in the period
       before it, 429s show the limit fell only when they are ``SIGNIFICANT`` of
       the period's requests and at least three; fewer are stray (a gateway's, or
@@ -142,6 +143,11 @@ class LimitFinder:
         admitted = len(self._admitted(sent_at - period, sent_at))
         if self._hiccup(now, sent_at, admitted):
             pause = min(max(HICCUP_PAUSE, self.rate.interval), retry_after or math.inf)
+            if retry_after and sent_at - self._start < period:
+                # Too early to judge the limit, but the server said when its window
+                # has room: waiting that out (at most a period) spares a storm of
+                # 429s until this session's first period is full.
+                pause = min(retry_after, period)
             self._last_cut = self._last_signal = now
             self.paused(now, now + pause)
             return Cut(True, self.pace_rate, self.learned_rate, pause)

@@ -151,7 +151,16 @@ def count_records(path: Path) -> int | None:
     with path.open("rb") as fh:
         if fh.peek(2)[:2] == GZIP_MAGIC:
             return None
-        return sum(1 for line in bounded_lines(fh) if type(line) is Unreadable or line.strip())
+        # Whole blocks split in C: a pass over the input before the run costs a
+        # small fraction of the run, not a tenth of it (readline per line did).
+        count, tail = 0, b""
+        while block := fh.read(BLOCK):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            count += sum(1 for line in lines if line.strip())
+            if len(tail) > BLOCK:   # a line longer than a block: only whether it is blank counts
+                tail = b"x" if tail.strip() else b""
+        return count + (1 if tail.strip() else 0)
 
 
 def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:

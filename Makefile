@@ -22,10 +22,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy bulkupdate
 
-# Two workers: most of the suite waits on sockets and settle timers, not the CPU,
-# so the suite holds in under five minutes on two cores.
+# Three workers on two cores: most of the suite waits on sockets and settle timers,
+# not the CPU; the suite stays well under five minutes.
 test: lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3
 
 # The suite STRESS_RUNS times in a row with one core kept busy by another process;
 # STRESS_ARGS go to pytest (e.g. STRESS_ARGS=tests/e2e/test_resilience.py).

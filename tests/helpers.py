@@ -318,3 +318,22 @@ def tier_updates(path: Path, customers: list[int], per_customer: int,
 
 def world_for(**dials: Any) -> World:
     return World(SimConfig(customers=20_000, **dials))
+
+
+def killed_with_a_request_in_flight(tmp_path: Path, sim: Any) -> Path:
+    """A run of 20 linked customers killed (SIGKILL) while a request is with the API
+    (``sim`` answers slowly, e.g. ``latency_ms=800``); its run directory."""
+    import signal
+
+    src = tmp_path / "in.jsonl"
+    tier_updates(src, linked(20, world_for()), per_customer=1)
+    run_dir = tmp_path / "run"
+    proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+                     "--timeout", "2")
+    try:
+        wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
+                   alive=proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    return run_dir

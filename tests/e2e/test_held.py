@@ -4,7 +4,6 @@ meanwhile the other customers keep being sent and answered."""
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from tests.helpers import (
     PROGRAM,
     cli,
     cli_env,
-    cli_popen,
+    killed_with_a_request_in_flight,
     linked,
     results,
     simulator,
@@ -87,18 +86,8 @@ def test_resume_holds_a_record_only_for_what_is_left_of_settle(tmp_path: Path,
     """kill -9 while a request is with the API; resume at once (young: the record
     waits the rest of ``settle`` since it was sent, never a whole one from now)
     or once ``settle`` has passed since the send (old: nobody is held)."""
-    src = tmp_path / "in.jsonl"
-    tier_updates(src, linked(20, world_for()), per_customer=1)
-    run_dir = tmp_path / "run"
     with simulator(latency_ms=800) as sim:
-        proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
-                         "--timeout", "2")
-        try:
-            wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
-                       alive=proc)
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+        run_dir = killed_with_a_request_in_flight(tmp_path, sim)
         killed = sends(run_dir)
         assert killed
         if settled:   # the scenario: settle passes, on the journal's own clock

@@ -27,6 +27,7 @@ from tests.helpers import (
     cli_popen,
     events_named,
     fast_settings,
+    killed_with_a_request_in_flight,
     linked,
     results,
     simulator,
@@ -266,18 +267,8 @@ def test_resume_holds_what_a_killed_session_left_in_flight(tmp_path: Path) -> No
     they go again — the API never has one customer in two requests. (Answers take
     0.8 s: long enough to kill while one is in flight, and 1.2 s inside the
     timeout, so a busy machine does not add a timeout of its own.)"""
-    src = tmp_path / "in.jsonl"
-    tier_updates(src, linked(20, world_for()), per_customer=1)
-    run_dir = tmp_path / "run"
     with simulator(latency_ms=800) as sim:
-        proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
-                         "--timeout", "2")
-        try:
-            wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
-                       alive=proc)
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+        run_dir = killed_with_a_request_in_flight(tmp_path, sim)
         resumed = cli("resume", str(run_dir), "--timeout", "2")
         stats = sim.stats()
     assert resumed.returncode == 0, resumed.stderr

@@ -107,6 +107,9 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
     if summary.get("uncertain"):
         w(f"  (uncertain: {summary['uncertain']} records had an attempt whose fate is unknown; "
           "they may have been applied twice)\n")
+        if api_of(manifest) == "update" and not (run_dir / "verify.json").exists():
+            w(f"  (bulkupdate verify {shlex.quote(str(run_dir))} reads them back: "
+              "docs/verify.md)\n")
     if summary.get("codes"):
         w("\nAPI code      count   meaning\n")
         for code, count in summary["codes"].items():

@@ -64,6 +64,8 @@ def test_verify_after_a_night_of_lost_replies_and_drops(tmp_path: Path) -> None:
                      (run_dir / "results.jsonl").read_bytes().splitlines()
                      if orjson.loads(r).get("uncertain")}
         assert uncertain
+        # Until it is verified, the report says how to settle what stayed uncertain.
+        assert f"bulkupdate verify {run_dir}" in cli("report", str(run_dir)).stdout
         checked = cli("verify", str(run_dir), "--base-url", sim.base_url, "--rate", "1000/s")
         assert checked.returncode == 1, checked.stderr
         judged = verdicts(run_dir)
@@ -232,6 +234,7 @@ def test_run_verify_settles_lost_replies_and_the_report_shows_it(tmp_path: Path)
 
         table = cli("report", str(run_dir)).stdout
         assert "verified" in table and "matches" in table
+        assert "bulkupdate verify" not in table      # done: no advice to do it again
         as_json = orjson.loads(cli("report", str(run_dir), "--format", "json").stdout)
         assert as_json["verification"]["counts"]["matches"] == summary["counts"]["matches"]
         rows = list(csv.DictReader(io.StringIO(

@@ -28,9 +28,10 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3
 
 # The suite STRESS_RUNS times in a row with one core kept busy by another process;
-# STRESS_ARGS go to pytest (e.g. STRESS_ARGS=tests/e2e/test_resilience.py).
+# STRESS_ARGS go to pytest (default: the three workers of `make test`; e.g.
+# STRESS_ARGS=tests/e2e/test_resilience.py repeats one file).
 STRESS_RUNS ?= 20
-STRESS_ARGS ?=
+STRESS_ARGS ?= -n 3
 test-stress: $(STAMP)
 	$(BIN)/python tests/stress.py --runs $(STRESS_RUNS) -- $(STRESS_ARGS)
 

@@ -222,21 +222,32 @@ def _encoding_hint(raw: bytes) -> str:
     return f": the file looks like {what}; save it as UTF-8"
 
 
+def _entries(value: Any, where: str, one: str, many: str) -> None:
+    """A record's list of programs (to update, to link to): present and not empty."""
+    if value is None:
+        raise _Bad(where, f"missing: a list of at least one {one}")
+    if not isinstance(value, list) or not value:
+        raise _Bad(where, f"must be a non-empty list of {many}")
+
+
+def _entry(item: Any, at: str, keys: frozenset[str]) -> str:
+    """One program of that list: an object of known keys, naming its program."""
+    if type(item) is not dict:
+        raise _Bad(at, f"must be an object, not {_kind(item)}")
+    _known_keys(item, keys, at)
+    name = item.get("partnerProgramName")
+    if not isinstance(name, str) or not name.strip():
+        raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
+    return name
+
+
 def _updates(updates: Any, now: datetime) -> list[tuple[str, str]]:
     where = "partnerProgramUpdates"
-    if updates is None:
-        raise _Bad(where, "missing: a list of at least one program update")
-    if not isinstance(updates, list) or not updates:
-        raise _Bad(where, "must be a non-empty list of program updates")
+    _entries(updates, where, "program update", "program updates")
     programs = []
     for i, update in enumerate(updates):
         at = f"{where}[{i}]"   # only an error uses it, but it is cheap next to parsing
-        if type(update) is not dict:
-            raise _Bad(at, f"must be an object, not {_kind(update)}")
-        _known_keys(update, UPDATE_KEYS, at)
-        name = update.get("partnerProgramName")
-        if not isinstance(name, str) or not name.strip():
-            raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
+        name = _entry(update, at, UPDATE_KEYS)
         kind = update.get("updateType")
         if kind not in UPDATE_TYPES:
             raise _Bad(f"{at}.updateType", f"{kind!r} is not one of {', '.join(UPDATE_TYPES)} "
@@ -331,19 +342,11 @@ def _links(links: Any, now: datetime) -> tuple[list[tuple[str, str]], bool]:
     """The programs to link to, and whether one starts in the future."""
     where = LINK_PROGRAMS_KEY
     future = False
-    if links is None:
-        raise _Bad(where, "missing: a list of at least one program to link to")
-    if not isinstance(links, list) or not links:
-        raise _Bad(where, "must be a non-empty list of programs to link to")
+    _entries(links, where, "program to link to", "programs to link to")
     programs: list[tuple[str, str]] = []
     for i, link in enumerate(links):
         at = f"{where}[{i}]"
-        if type(link) is not dict:
-            raise _Bad(at, f"must be an object, not {_kind(link)}")
-        _known_keys(link, LINK_KEYS, at)
-        name = link.get("partnerProgramName")
-        if not isinstance(name, str) or not name.strip():
-            raise _Bad(f"{at}.partnerProgramName", "missing or empty (the API answers 2002)")
+        name = _entry(link, at, LINK_KEYS)
         if (name, LINK_TYPE) in programs:
             # Two links of one customer to one program: the second could only be 2005.
             raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")

@@ -65,6 +65,9 @@ from .rundir.summary import session_figures
 from .version import __version__
 
 if TYPE_CHECKING:
+    from typing import Self
+
+    from .settings import Settings
     from .verify.watch import VerifyWatch
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -160,6 +163,16 @@ class RunMetrics:
         self.registry.register(self._live)
         watch.on_answer(self.observe)
         self._server: Any = None
+
+    @classmethod
+    def start(cls, watch: Any, settings: Settings, log: Logger) -> Self:
+        """A session's metrics (a run's, a verify's), served at once when
+        ``--metrics-port`` asks for it."""
+        metrics = cls(watch)
+        if settings.metrics_port is not None:
+            port = metrics.serve(settings.metrics_port)
+            log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
+        return metrics
 
     def observe(self, status: str, seconds: float) -> None:
         self._live.observe(status, seconds)

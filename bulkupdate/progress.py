@@ -144,7 +144,8 @@ class Watch:
         self.snapshot = pipeline.snapshot
         tasks = [asyncio.create_task(self._timeline(self.ledger.dir / TIMELINE))]
         if log is not None:
-            tasks.append(asyncio.create_task(self._heartbeat(log, settings.progress_every)))
+            tasks.append(asyncio.create_task(heartbeat(log, "run.progress", settings.progress_every,
+                                                        lambda: self.done, self.progress)))
         if self._ticks:
             tasks.append(asyncio.create_task(self._ticking()))
         try:
@@ -154,14 +155,6 @@ class Watch:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._timeline_point(self.ledger.dir / TIMELINE, *self._last_point)
-
-    async def _heartbeat(self, log: Logger, every: float) -> None:
-        last_t, last_done = time.monotonic(), self.done
-        while True:
-            await asyncio.sleep(every)
-            now, done = time.monotonic(), self.done
-            log.info("run.progress", **self.progress((done - last_done) / (now - last_t)))
-            last_t, last_done = now, done
 
     async def _ticking(self) -> None:
         while True:
@@ -194,6 +187,19 @@ class Watch:
         with open_file(path, "ab") as fh:   # 0600, no symbolic link followed
             fh.write(orjson.dumps(point) + b"\n")
         self._last_point = (now, self.done, requests, self.throttled)
+
+
+async def heartbeat(log: Logger, event: str, every: float, done: Callable[[], int],
+                    figures: Callable[[float], dict[str, Any]]) -> None:
+    """``event`` every ``every`` seconds, off a terminal: ``figures`` of the pace
+    since the last one (results per second) — a run's ``run.progress``, a
+    verify's ``verify.progress``."""
+    last_t, last_done = time.monotonic(), done()
+    while True:
+        await asyncio.sleep(every)
+        now, count = time.monotonic(), done()
+        log.info(event, **figures((count - last_done) / (now - last_t)))
+        last_t, last_done = now, count
 
 
 class WatchedClient(Client):

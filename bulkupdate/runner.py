@@ -269,15 +269,11 @@ def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:
-    if settings.metrics_port is None and not settings.metrics_file:
+    if not settings.wants_metrics:
         return None
-    from .metrics import RunMetrics
+    from .metrics import RunMetrics  # prometheus_client only when asked for
 
-    metrics = RunMetrics(watch)
-    if settings.metrics_port is not None:
-        port = metrics.serve(settings.metrics_port)
-        log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
-    return metrics
+    return RunMetrics.start(watch, settings, log)
 
 
 def _changed(ledger: Ledger, settings: Settings) -> dict[str, Any]:

@@ -362,6 +362,11 @@ class Settings:
         return max(self.settle, self.timeout)
 
     @property
+    def wants_metrics(self) -> bool:
+        """Prometheus metrics served (``metrics_port``) or written (``metrics_file``)."""
+        return self.metrics_port is not None or bool(self.metrics_file)
+
+    @property
     def effective_window(self) -> int:
         # Enough records for every in-flight request plus a full next round, so
         # the senders never wait on the reader; bounded so memory stays flat.

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..capillary.answers import status_label
 from ..logs import Logger
-from ..progress import progress_bar
+from ..progress import heartbeat, progress_bar
 from ..settings import Settings
 
 
@@ -65,7 +64,8 @@ class VerifyWatch:
         self._bar.set_description("verified")
         metrics = _metrics(self, settings, log)
         task = (None if show else
-                asyncio.create_task(self._heartbeat(log, settings.progress_every)))
+                asyncio.create_task(heartbeat(log, "verify.progress", settings.progress_every,
+                                              lambda: self.done, self.progress)))
         try:
             yield
         finally:
@@ -78,22 +78,11 @@ class VerifyWatch:
                 if settings.metrics_file:   # with the exit code, set before leaving
                     metrics.write(settings.metrics_file, log)
 
-    async def _heartbeat(self, log: Logger, every: float) -> None:
-        last_t, last_done = time.monotonic(), self.done
-        while True:
-            await asyncio.sleep(every)
-            now, done = time.monotonic(), self.done
-            log.info("verify.progress", **self.progress((done - last_done) / (now - last_t)))
-            last_t, last_done = now, done
 
 
 def _metrics(watch: VerifyWatch, settings: Settings, log: Logger) -> Any:
-    if settings.metrics_port is None and not settings.metrics_file:
+    if not settings.wants_metrics:
         return None
-    from ..metrics import VerifyMetrics
+    from ..metrics import VerifyMetrics  # prometheus_client only when asked for
 
-    metrics = VerifyMetrics(watch)
-    if settings.metrics_port is not None:
-        port = metrics.serve(settings.metrics_port)
-        log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
-    return metrics
+    return VerifyMetrics.start(watch, settings, log)

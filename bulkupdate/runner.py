@@ -16,10 +16,10 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .capillary.auth import Auth
 from .capillary.endpoint import LINK, UPDATE, Endpoint, endpoint_named
@@ -41,6 +41,7 @@ from .source.lines import iter_lines, scan_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
+T = TypeVar("T")
 
 __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
@@ -137,27 +138,22 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
         on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
-    refuse_running_loop("run", "arun")
-    with asyncio.Runner() as runner:
-        return runner.run(arun(source, settings, run_dir=run_dir, on_result=on_result,
-                                    control=control))
+    return on_own_loop("run", lambda: arun(source, settings, run_dir=run_dir,
+                                           on_result=on_result, control=control))
 
 
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
          on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`alink` on an event loop of its own (a worker thread will do)."""
-    refuse_running_loop("link", "alink")
-    with asyncio.Runner() as runner:
-        return runner.run(alink(source, settings, run_dir=run_dir, on_result=on_result,
-                                control=control))
+    return on_own_loop("link", lambda: alink(source, settings, run_dir=run_dir,
+                                             on_result=on_result, control=control))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,
            on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
     """:func:`aresume` on an event loop of its own."""
-    refuse_running_loop("resume", "aresume")
-    with asyncio.Runner() as runner:
-        return runner.run(aresume(run_dir, settings, on_result=on_result, control=control))
+    return on_own_loop("resume", lambda: aresume(run_dir, settings, on_result=on_result,
+                                                 control=control))
 
 
 def own_settings(run_dir: Path) -> Settings:
@@ -183,14 +179,19 @@ def claim_run_dir(wanted: Path) -> Path:
     raise UsageError(f"cannot create a run directory next to {wanted}: choose one with run_dir")
 
 
-def refuse_running_loop(name: str, async_name: str) -> None:
-    """The sync wrappers' rule: inside a running loop, raise before creating anything."""
+def on_own_loop(name: str, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """The sync wrappers (``run``, ``link``, ``resume``, ``verify``): ``start()``'s
+    coroutine on an event loop of its own. Inside a running loop, it raises before
+    anything is created (the coroutine included)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return
-    raise UsageError(f"bulkupdate.{name}() was called inside a running event loop: "
-                     f"use 'await bulkupdate.{async_name}(...)' there")
+        pass   # none running: the expected case
+    else:
+        raise UsageError(f"bulkupdate.{name}() was called inside a running event loop: "
+                         f"use 'await bulkupdate.a{name}(...)' there")
+    with asyncio.Runner() as runner:
+        return runner.run(start())
 
 
 def check_settings(settings: Settings) -> None:

@@ -37,7 +37,7 @@ from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
 from ..rundir.manifest import check_input, read_manifest
 from ..rundir.private import prepare
-from ..runner import check_settings, refuse_running_loop
+from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
@@ -108,10 +108,9 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
            control: Control | None = None) -> VerifySummary:
     """:func:`averify` on an event loop of its own (refused inside a running
     loop, before anything is created)."""
-    refuse_running_loop("verify", "averify")
-    with asyncio.Runner() as runner:
-        return runner.run(averify(run_dir, settings, sample=sample, on_result=on_result,
-                                  again=again, control=control))
+    return on_own_loop("verify", lambda: averify(run_dir, settings, sample=sample,
+                                                 on_result=on_result, again=again,
+                                                 control=control))
 
 
 class _Driver:

@@ -326,7 +326,9 @@ def _say_verified(summary: Any) -> None:
     print(f"{summary.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
           f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
     if summary.exit_code in RESUMABLE:
-        print(f"continue with: bulkupdate verify {summary.run_dir}", file=sys.stderr)
+        from ..report.commands import command
+
+        print(f"continue with: {command('verify', summary.run_dir)}", file=sys.stderr)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -355,7 +357,9 @@ def _say(result: Any, fmt: str = "text") -> None:
     counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome)
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
           f"{counts} (exit {result.exit_code})")
-    hint = f"bulkupdate resume {result.run_dir}"
+    from ..report.commands import command
+
+    hint = command("resume", result.run_dir)
     if fmt == "json":
         if result.exit_code in RESUMABLE:
             logs.stderr_event("json", "warning", "run.resumable", reason=result.reason,

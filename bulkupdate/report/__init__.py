@@ -6,7 +6,8 @@ This module dispatches between the formats; each reads the run back through
 * :mod:`.table` — the table and CSV formats (JSON is the summary itself);
 * :mod:`.html` — the night on one self-contained page;
 * :mod:`.svg` — the page's small inline charts;
-* :mod:`.verification` — what ``bulkupdate verify`` read back, in every format.
+* :mod:`.verification` — what ``bulkupdate verify`` read back, in every format;
+* :mod:`.commands` — the commands a report tells the operator to run next.
 """
 
 from __future__ import annotations

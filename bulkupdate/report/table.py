@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,6 +14,7 @@ from ..rundir.lock import describe, holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
+from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:
 # one row); one fact per column, so a spreadsheet can filter on any of them.
@@ -31,7 +31,7 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     if owner is not None:
         out.write(f"state      in progress: {describe(owner)}\n")
     else:
-        out.write(f"state      stopped: the run has not finished ({resume_command(run_dir)})\n")
+        out.write(f"state      stopped: the run has not finished ({command('resume', run_dir)})\n")
     out.write(f"records    {sum(counts.values())} reported so far\n")
     for name, count in sorted(counts.items()):
         out.write(f"  {name:<11} {count:>8}\n")
@@ -41,11 +41,6 @@ def _customer(customer: dict[str, Any] | None) -> str:
     if not customer:
         return ""
     return ";".join(f"{k}={v}" for k, v in customer.items() if v not in (None, ""))
-
-
-def resume_command(run_dir: Path) -> str:
-    """The command that finishes this run, ready to paste into a shell."""
-    return f"bulkupdate resume {shlex.quote(str(run_dir))}"
 
 
 def _cell(value: Any) -> Any:
@@ -108,7 +103,7 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w(f"  (uncertain: {summary['uncertain']} records had an attempt whose fate is unknown; "
           "they may have been applied twice)\n")
         if api_of(manifest) == "update" and not (run_dir / "verify.json").exists():
-            w(f"  (bulkupdate verify {shlex.quote(str(run_dir))} reads them back: "
+            w(f"  ({command('verify', run_dir)} reads them back: "
               "docs/verify.md)\n")
     if summary.get("codes"):
         w("\nAPI code      count   meaning\n")
@@ -124,8 +119,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         for fld, count in invalid.most_common(10):
             w(f"  {fld:<{width}} {count:>7}\n")
     w(f"\nper record: {run_dir / RESULTS}  "
-      f"(bulkupdate report {shlex.quote(str(run_dir))} --format csv)\n")
+      f"({command('report', run_dir)} --format csv)\n")
     if not summary.get("complete"):
-        w(f"to finish:  {resume_command(run_dir)}\n")
+        w(f"to finish:  {command('resume', run_dir)}\n")
     if summary["outcomes"].get("retryable"):
-        w(f"to retry:   bulkupdate run {shlex.quote(str(run_dir / 'retry.jsonl'))}\n")
+        w(f"to retry:   {command('run', run_dir / 'retry.jsonl')}\n")

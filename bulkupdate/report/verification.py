@@ -5,13 +5,13 @@ each line: the CSV's ``verdict`` column). Nothing when no verify has run.
 
 from __future__ import annotations
 
-import shlex
 from html import escape
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..verify.files import REAPPLY, read_summary
 from ..verify.verdict import VERDICTS
+from .commands import command
 
 
 def verification(run_dir: Path) -> dict[str, Any] | None:
@@ -39,9 +39,9 @@ def write_section(run_dir: Path, out: TextIO) -> None:
     for verdict, count in seen["counts"].items():
         w(f"  {verdict:<12} {count:>7}\n")
     if seen["counts"]["differs"]:
-        w(f"to re-send:   bulkupdate run {shlex.quote(str(run_dir / REAPPLY))}\n")
+        w(f"to re-send:   {command('run', run_dir / REAPPLY)}\n")
     if not seen["complete"]:
-        w(f"to finish:    bulkupdate verify {shlex.quote(str(run_dir))}\n")
+        w(f"to finish:    {command('verify', run_dir)}\n")
 
 
 def html_block(run_dir: Path) -> str:

@@ -90,11 +90,6 @@ class Allowance:
         return f"{self.percent:g}%"
 
 
-def parse_allowance(text: str | int | Allowance) -> Allowance:
-    """:meth:`Allowance.parse` (the name older code imports)."""
-    return Allowance.parse(text)
-
-
 def decide(summary: Mapping[str, Any], allowance: Allowance | str | int = Allowance(), *,
            aborted: bool = False, interrupted: bool = False) -> int:
     """The exit code of a run or resume whose session has closed: 3 if it was

@@ -14,7 +14,6 @@ from bulkupdate.exitcode import (
     Allowance,
     decide,
     finished_exit_code,
-    parse_allowance,
 )
 from bulkupdate.settings import Settings, load_settings
 
@@ -54,7 +53,7 @@ def test_partial_counts_as_definite() -> None:
 @pytest.mark.parametrize("text", ["-1", "x", "5%%", "101%", "1.5"])
 def test_bad_allowance_says_how_to_write_it(text: str) -> None:
     with pytest.raises(UsageError, match=r"e\.g\. 0\.5%"):
-        parse_allowance(text)
+        Allowance.parse(text)
 
 
 @pytest.mark.parametrize("text", ["0", "25", "0.5%", "100%", "7.25%"])

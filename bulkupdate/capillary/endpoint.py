@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .api import ENDPOINT
+from .api import (
+    ENDPOINT,
+    LINK_BODY_KEY,
+    LINK_ENDPOINT,
+    LINK_PROGRAMS_KEY,
+    LINK_STATUS_KEY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +42,9 @@ UPDATE = Endpoint(name="update", path=ENDPOINT,
                   programs_key="partnerProgramUpdates", status_key="updateStatus",
                   has_update_type=True)
 
-LINK = Endpoint(name="link", path="/v2/partnerProgram/linkCustomer",
-                body_key="linkCustomers", customer_key="customer",
-                programs_key="linkToPartnerPrograms", status_key="partnerLinkStatus",
-                has_update_type=False)
+LINK = Endpoint(name="link", path=LINK_ENDPOINT, body_key=LINK_BODY_KEY,
+                customer_key="customer", programs_key=LINK_PROGRAMS_KEY,
+                status_key=LINK_STATUS_KEY, has_update_type=False)
 
 ENDPOINTS = {e.name: e for e in (UPDATE, LINK)}
 """By name: what a run directory's manifest records (``"api"``)."""

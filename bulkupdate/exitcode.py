@@ -10,7 +10,10 @@ normal night. Pure.
 130    interrupted by SIGINT/SIGTERM after draining; resumable
 =====  ============================================================
 
-A run exits 0 when every record is ``ok``, or when every record that is not is
+A record ``already`` (the API said the goal holds: a link answered 2005, a
+relink cancel 2027, a delink 2004) counts as done, like ``ok``.
+
+A run exits 0 when every record is done, or when every record that is not is
 *definite* — ``rejected``, ``partial`` or ``invalid``: the API (or validation)
 gave its final word — and there are no more of them than ``--allow-failures``
 (an :class:`Allowance`: a count ``N`` or a share ``P%`` of the input records).
@@ -46,6 +49,8 @@ EXIT_OK, EXIT_NOT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 # What `bulkupdate resume` finishes.
 RESUMABLE = frozenset({EXIT_ABORTED, EXIT_INTERRUPTED})
 DEFINITE_FAILURES = (Outcome.PARTIAL, Outcome.REJECTED, Outcome.INVALID)
+# Outcomes that reach the night's goal: the exit code counts them as ok.
+DONE = (Outcome.OK, Outcome.ALREADY)
 
 
 @dataclass(frozen=True)
@@ -133,12 +138,13 @@ def finished_exit_code(summary: Mapping[str, Any],
     records = summary["input_records"] or 0
     if not summary.get("complete"):
         return EXIT_NOT_OK
-    if outcomes.get(Outcome.OK, 0) == records:
+    done = sum(outcomes.get(outcome, 0) for outcome in DONE)
+    if done == records:
         return EXIT_OK
     if outcomes.get(Outcome.RETRYABLE, 0):
         return EXIT_NOT_OK
-    # Everything not ok is one of DEFINITE_FAILURES here; counted from the total,
+    # Everything not done is one of DEFINITE_FAILURES here; counted from the total,
     # so a summary missing an outcome can never pass for a clean one.
-    failures = records - outcomes.get(Outcome.OK, 0)
+    failures = records - done
     allowed = Allowance.parse(allowance).allowed(records)
     return EXIT_OK if failures <= allowed else EXIT_NOT_OK

@@ -95,7 +95,8 @@ class Watch:
 
     @property
     def errors(self) -> int:
-        return self.done - self.ledger.results.outcomes.get("ok", 0)
+        outcomes = self.ledger.results.outcomes   # already: done, not an error
+        return self.done - outcomes.get("ok", 0) - outcomes.get("already", 0)
 
     @property
     def throttled(self) -> int:

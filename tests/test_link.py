@@ -30,18 +30,19 @@ def answer(code: int) -> dict[str, Any]:
                 "status": ok, "code": code, "message": "Success" if ok else "no"}}]}
 
 
-def test_2005_after_an_unknown_fate_is_most_likely_that_attempts_own_link() -> None:
+def test_2005_after_an_unknown_fate_is_already_linked_by_it_or_before() -> None:
     record = link(1)
     record.uncertain = True
     result = map_items([record], [answer(2005)], LINK).results[0]
     program = result["programs"][0]
-    assert result["outcome"] == "rejected" and result["uncertain"]
-    assert program["likely_applied"] and "most likely linked" in program["message"]
+    assert result["outcome"] == "already" and result["uncertain"]
+    assert program["likely_applied"] and not program["ok"]
+    assert "linked by the lost attempt or before this run" in program["message"]
 
 
-def test_2005_on_a_first_attempt_is_a_plain_rejection() -> None:
+def test_2005_on_a_first_attempt_is_already_with_the_apis_message() -> None:
     result = map_items([link(1)], [answer(2005)], LINK).results[0]
-    assert result["outcome"] == "rejected"
+    assert result["outcome"] == "already" and result["programs"][0]["already"]
     assert "likely_applied" not in result["programs"][0]
     assert result["programs"][0]["message"] == "no"
 

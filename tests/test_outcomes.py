@@ -221,15 +221,19 @@ def cancel_answer(code: int) -> dict:
     return it
 
 
-def test_cancel_answered_2027_after_an_unknown_fate_is_most_likely_applied() -> None:
+def test_cancel_answered_2027_after_an_unknown_fate_is_already_and_noted() -> None:
     record = cancel(1)
     record.uncertain = True
     result = map_items([record], [cancel_answer(2027)])[0]
     program = result["programs"][0]
-    assert result["outcome"] == "rejected" and result["uncertain"]
-    assert program["likely_applied"] and "most likely" in program["message"]
+    assert result["outcome"] == "already" and result["uncertain"]
+    assert not program["ok"] and program["already"] and program["code"] == 2027
+    assert program["likely_applied"]
+    assert "cancelled by the lost attempt or before this run" in program["message"]
 
 
-def test_cancel_answered_2027_on_a_clean_first_attempt_is_a_plain_rejection() -> None:
-    program = map_items([cancel(1)], [cancel_answer(2027)])[0]["programs"][0]
+def test_cancel_answered_2027_on_a_clean_first_attempt_is_already_without_a_note() -> None:
+    result = map_items([cancel(1)], [cancel_answer(2027)])[0]
+    program = result["programs"][0]
+    assert result["outcome"] == "already"
     assert "likely_applied" not in program and program["message"] == "no"

@@ -6,6 +6,8 @@ answer                                     kind       fate of the sent updates
 body with per-item results (any count)     DEFINITE   processed (any HTTP status);
                                                       items matched by identity
                                                       (:mod:`~bulkupdate.capillary.outcomes`)
+2xx object of none of an endpoint's        DEFINITE   processed, naming nobody: as
+  several answer shapes (delink)                      an answer that does not line up
 401, 403                                   FATAL      not applied
 3xx (never followed: nothing goes to the   FATAL      not applied (or unknown)
   Location)
@@ -70,6 +72,7 @@ class Answer:
     fate_unknown: bool = False       # the server may have applied the updates
     unreachable: bool = False        # no connection could be made at all
     throttled: bool = False
+    shape: int = 0                   # which of the endpoint's answer shapes the items have
 
 
 def status_label(status: int | None) -> str:
@@ -93,17 +96,22 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
         if status < 400 or status >= 500 or status in NOT_APPLIED_STATUSES:
             return _transient(status, f"HTTP {status} with a body that does not parse", wait,
                               fate_unknown=status not in NOT_APPLIED_STATUSES)
-    items = data.get(endpoint.body_key) if isinstance(data, dict) else None
+    items, shape = _items(data, endpoint)
     if isinstance(items, list) and items:
         # The API's shape: the server processed the request, even when the items
         # do not line up with it. Re-sending would apply it again.
         if all(type(item) is dict for item in items):
             reason = f"HTTP {status}" if len(items) == sent else \
                 f"HTTP {status}: {len(items)} results for {sent} records"
-            return Answer(Kind.DEFINITE, status, reason, items=items)
+            return Answer(Kind.DEFINITE, status, reason, items=items, shape=shape)
         return _transient(status, f"HTTP {status}: per-item results that are not objects",
                           wait, fate_unknown=True)
     code, message = _error(data)
+    if endpoint.alternates and 200 <= status < 300 and isinstance(data, dict) and code is None:
+        # An endpoint documented with several answer shapes, answered in none of
+        # them: processed, but naming nobody. Like any answer that does not line up.
+        return Answer(Kind.DEFINITE, status, f"HTTP {status}: an answer of no documented "
+                      "shape", items=[])
     if status in NO_ENDPOINT_STATUSES:
         return Answer(Kind.FATAL, status, f"HTTP {status} from the {endpoint.name} endpoint: "
                       f"{BASE_URL_HINT}", code=code)
@@ -123,6 +131,19 @@ def classify(status: int, body: bytes, sent: int, retry_after: str | None = None
     # server said something we cannot map to records. Ask again.
     return _transient(status, f"HTTP {status} without per-item results", wait,
                       fate_unknown=status < 400)
+
+
+def _items(data: Any, endpoint: Endpoint) -> tuple[Any, int]:
+    """The per-item list under the first of the endpoint's answer shapes that holds one."""
+    if not isinstance(data, dict):
+        return None, 0
+    items = data.get(endpoint.body_key)
+    if items is not None or not endpoint.alternates:
+        return items, 0
+    for shape, (body_key, _, _) in enumerate(endpoint.answer_keys()[1:], 1):
+        if isinstance(data.get(body_key), list):
+            return data[body_key], shape
+    return None, 0
 
 
 def redirected(status: int, location: str | None) -> Answer:

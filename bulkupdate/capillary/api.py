@@ -6,7 +6,8 @@ are matched to records is :mod:`bulkupdate.capillary.matching`'s.
 
 The Link Customer API (``linkCustomer``) shares the paths' root, the auth, the
 batch limit, the identifiers and most codes; its own facts are the ``LINK_``
-names below and code 2005 (docs/migrations.md).
+names below and code 2005 (docs/migrations.md). The delink API's are the
+``DELINK_`` names (docs/delink.md).
 
 The simulator (``bulkupdate/simulator``) keeps its own copy of these rules on
 purpose: it stands in for the server, so a mistake here must show up as a
@@ -31,6 +32,18 @@ LINK_REFERENCE_KEYS = ("partnerMembershipId", "partnerTierName", "partnerTierExp
 # so a program entry reads the same for both APIs.
 LINK_TYPE = "LINK"
 ALREADY_LINKED = 2005
+
+# Delink Customer from Partner Program (``bulkupdate delink``, docs/delink.md): one
+# item names the programs a customer leaves. Capillary's pages disagree on the
+# answer: an older one answers in the request's shape (the ``DELINK_`` keys), the
+# current one shows a copy of the update API's sample (``DELINK_SAMPLE_KEYS``).
+DELINK_ENDPOINT = "/v2/partnerProgram/deLinkCustomer"
+DELINK_BODY_KEY = "deLinkCustomers"
+DELINK_PROGRAMS_KEY = "deLinkFromPartnerPrograms"
+DELINK_STATUS_KEY = "partnerDeLinkStatus"
+DELINK_SAMPLE_KEYS = ("customersPartnerUpdates", "partnerProgramUpdates", "updateStatus")
+DELINK_TYPE = "DELINK"
+NOT_LINKED = 2004
 
 IDENTIFIERS = ("id", "mobile", "email", "externalId")
 UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",

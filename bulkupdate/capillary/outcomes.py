@@ -12,6 +12,16 @@ whatever their order. Items that match give their outcomes even when others do n
 A per-item answer was processed: a record no item answers may well have been
 applied, and re-sending it would apply it again. It becomes ``retryable`` and
 ``uncertain`` with an error naming the mismatch (masked), never re-sent blindly.
+Except where the endpoint allows ``short_answers`` (delink) and the answer lines
+up but holds fewer customers than were sent: those left out are in
+:attr:`Mapped.left_out`, of unknown fate, for the engine to settle and send again.
+
+``already``: the API refused a program with the code that says the night's goal
+holds (:data:`GOAL_HOLDS`: a link answered 2005, a relink cancel 2027, a delink
+2004). The program stays ``ok: false`` with its code, marked ``already: true``;
+a record whose programs are each ``ok`` or already, at least one already, is
+``already`` (done, not ``ok``: the API applied nothing there); already and
+rejected programs together make it ``partial``.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .api import ALREADY_LINKED, LINK_TYPE, NOT_NOW_CODES
+from .api import ALREADY_LINKED, DELINK_TYPE, LINK_TYPE, NOT_LINKED, NOT_NOW_CODES
 from .endpoint import UPDATE, Endpoint
 from .matching import describe, keys, same_customer
 
@@ -30,6 +40,7 @@ if TYPE_CHECKING:   # annotations: validate builds on capillary's API facts
 
 class Outcome(enum.StrEnum):
     OK = "ok"
+    ALREADY = "already"        # the goal holds: done, though the API applied nothing
     PARTIAL = "partial"
     REJECTED = "rejected"
     RETRYABLE = "retryable"
@@ -45,6 +56,8 @@ class Mapped:
     results: list[dict[str, Any]]   # one per record, in the records' order
     unmatched: int = 0              # records no item answered: retryable, uncertain
     mismatch: str = ""              # what did not line up, masked ("" when all did)
+    # Records a short answer left out (``short_answers`` endpoints): unknown fate.
+    left_out: tuple[int, ...] = ()
 
 
 UNMATCHED = ("the API answered but not for this customer ({}): it may have been applied, so "
@@ -82,6 +95,9 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
                         and same_customer(records[k].customer, item.get(ckey)) is None):
                     used[k] = True
                     results[k] = _mapped(records[k], item, endpoint)
+    if endpoint.short_answers and 0 < len(items) < n and all(used):
+        # It lines up, but is short: a server that took fewer customers than sent.
+        return _short(records, results, len(items))
     unmatched = 0
     mismatch = ""
     for k, result in enumerate(results):
@@ -92,6 +108,18 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
             unmatched += 1
             mismatch = mismatch or f"line {records[k].line}: {result.pop('detail')}"
     return Mapped(results, unmatched, mismatch)   # type: ignore[arg-type]
+
+
+def _short(records: list[Record], results: list[dict[str, Any] | None],
+           answered: int) -> Mapped:
+    """An answer that names only some of the records, each rightly: the others
+    are left out, their fate unknown (no result here; the engine decides)."""
+    left = tuple(k for k, result in enumerate(results) if result is None)
+    detail = f"{answered} results for {len(records)} customers"
+    for k in left:
+        result = results[k] = _unmatched(records[k], detail)
+        result.pop("detail")
+    return Mapped(results, 0, "", left)   # type: ignore[arg-type]
 
 
 def _by_identity(records: list[Record], items: list[Any], left: list[int],
@@ -162,7 +190,7 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
             raise Mismatch(f"{len(updates)} program results for {len(expected)} updates")
         updates = _in_order(updates, expected, endpoint.has_update_type)
     programs = []
-    accepted = 0
+    accepted = reached = 0
     status_key = endpoint.status_key
     for i, (name, kind) in enumerate(expected):
         update = updates[i] if i < len(updates) else None
@@ -180,16 +208,15 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
             ok = False
             code = answer.get("code", status.get("code"))
             message = answer.get("message", status.get("message")) or ""
-        programs.append({"partnerProgramName": name, "updateType": kind, "ok": ok,
-                         "code": code, "message": message})
-    if record.uncertain:
+        program = {"partnerProgramName": name, "updateType": kind, "ok": ok,
+                   "code": code, "message": message}
+        if not ok and found and (code, kind) in GOAL_HOLDS:
+            program["already"] = True
+            reached += 1
+        programs.append(program)
+    if record.uncertain and reached:
         _likely_applied(programs)
-    if accepted == len(programs):
-        outcome = Outcome.OK
-    elif accepted:
-        outcome = Outcome.PARTIAL
-    else:
-        outcome = Outcome.REJECTED
+    outcome = _outcome(accepted, reached, len(programs))
     result = _head(record, outcome)
     customer_id = customer.get("id")
     result["customerId"] = customer_id if type(customer_id) is int else None
@@ -247,27 +274,37 @@ def not_now(result: dict[str, Any]) -> int | None:
 
 RELINK_CANCEL = "MEMBERSHIP_RELINKING_CANCELLED"
 NO_PENDING_RELINK = 2027
-LIKELY_APPLIED = ("no pending relinking to cancel (2027), after an earlier attempt whose fate "
-                  "is unknown: that attempt most likely cancelled it")
-LIKELY_LINKED = ("already linked (2005), after an earlier attempt whose fate is unknown: "
-                 "that attempt most likely linked it")
-# (code, updateType) → the message: refusals that an unanswered earlier attempt
-# of the same record most likely caused (a link has the type "LINK").
-_OWN_DOING = {(NO_PENDING_RELINK, RELINK_CANCEL): LIKELY_APPLIED,
-              (ALREADY_LINKED, LINK_TYPE): LIKELY_LINKED}
+# (code, updateType) → (what the code says, what the goal was): refusals that say
+# the night's goal holds for that program (a link has the type "LINK", a delink "DELINK").
+GOAL_HOLDS = {(ALREADY_LINKED, LINK_TYPE): ("already linked", "linked"),
+              (NO_PENDING_RELINK, RELINK_CANCEL): ("no pending relinking to cancel",
+                                                   "cancelled"),
+              (NOT_LINKED, DELINK_TYPE): ("not linked", "delinked")}
+LOST_OR_BEFORE = "{said} ({code}): {done} by the lost attempt or before this run"
+
+
+def _outcome(accepted: int, reached: int, programs: int) -> Outcome:
+    """A record's outcome from its programs: applied, goal already held, or neither."""
+    if accepted == programs:
+        return Outcome.OK
+    if accepted + reached == programs:
+        return Outcome.ALREADY
+    if accepted + reached:
+        return Outcome.PARTIAL
+    return Outcome.REJECTED
 
 
 def _likely_applied(programs: list[dict[str, Any]]) -> None:
-    """A cancel refused with 2027, or a link with 2005, after an attempt that may
-    have been applied: the refusal is most likely that attempt's own doing. Still
-    not ``ok`` (the API did not say so), but marked, so nobody re-sends what
-    already happened. On a first attempt both are plain rejections."""
+    """The goal holds (2005, 2027, 2004) after an attempt that may have been
+    applied: that attempt may have reached it, or it held before this run — the
+    code cannot tell the two apart, and the note says so. Marked, so nobody
+    re-sends what already happened. On a first attempt the API's message stays."""
     for program in programs:
-        message = None if program["ok"] else _OWN_DOING.get(
-            (program["code"], program["updateType"]))
-        if message is not None:
+        if program.get("already"):
+            said, done = GOAL_HOLDS[program["code"], program["updateType"]]
             program["likely_applied"] = True
-            program["message"] = message
+            program["message"] = LOST_OR_BEFORE.format(said=said, code=program["code"],
+                                                       done=done)
 
 
 def _head(record: Record, outcome: Outcome, *, uncertain: bool = False,

@@ -19,6 +19,9 @@ decision                   the pipeline then
 :class:`Split`             sends the records again in smaller batches
 :class:`Bisect`            sends each half as a request of its own
 :class:`LinedUp`           counts whether the items lined up (the breaker)
+:class:`OneAtATime`        sends one customer a request from now on (an answer
+                           that held fewer customers than were sent), unless
+                           ``--batch-size`` was chosen
 :class:`Abort`             stops the run
 =========================  ==================================================
 
@@ -102,11 +105,20 @@ class LinedUp:
 
 
 @dataclass(frozen=True, slots=True)
+class OneAtATime:
+    """An answer held fewer customers than the request (a server without batch
+    support): the rest of the run goes one customer a request."""
+
+    answered: int
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class Abort:
     error: RunAborted
 
 
-Decision = Restored | Finish | Refused | Retry | Split | Bisect | LinedUp | Abort
+Decision = Restored | Finish | Refused | Retry | Split | Bisect | LinedUp | OneAtATime | Abort
 
 
 def decide(records: list[Record], answer: Answer, *, sent_at: float, now: float,
@@ -148,23 +160,35 @@ def fatal(answer: Answer, lines: tuple[int, ...]) -> RunAborted:
 def definite(records: list[Record], answer: Answer, *, sent_at: float, now: float,
              retry: RetryPolicy, endpoint: Endpoint = UPDATE) -> list[Decision]:
     """Final outcomes, except records the API answered "not now": those are
-    retried after a backoff, their customers still held."""
+    retried after a backoff, their customers still held; and those a short
+    answer left out (``short_answers`` endpoints): settled, then sent again."""
     assert answer.items is not None
-    mapped = outcomes.map_items(records, answer.items, endpoint)
+    mapped = outcomes.map_items(records, answer.items, endpoint.shaped(answer.shape))
     results = mapped.results
     out: list[Decision] = [Restored()]
-    later = [i for i, result in enumerate(results) if outcomes.not_now(result)]
-    if not later:
+    left = set(mapped.left_out)
+    later = [i for i, result in enumerate(results)
+             if i not in left and outcomes.not_now(result)]
+    skip = left.union(later)
+    if not skip:
         out.append(Finish(results, records))
     else:
-        skip = set(later)
         out.append(Finish([r for i, r in enumerate(results) if i not in skip],
                           [r for i, r in enumerate(records) if i not in skip]))
+    if later:
         code = outcomes.not_now(results[later[0]])
         deferred = Answer(Kind.TRANSIENT, answer.status, f"code {code}: the API cannot take "
                           "this customer's update now", code=code)
         out += transient([records[i] for i in later], deferred, sent_at=sent_at, now=now,
                          retry=retry, base_url="")
+    if left:
+        # Left out of an answer that names the others: maybe applied, maybe not.
+        unknown = Answer(Kind.TRANSIENT, answer.status, f"HTTP {answer.status}: the answer "
+                         f"left this customer out ({len(records) - len(left)} results for "
+                         f"{len(records)} customers)", fate_unknown=True)
+        out += transient([records[i] for i in sorted(left)], unknown, sent_at=sent_at,
+                         now=now, retry=retry, base_url="")
+        out.append(OneAtATime(len(records) - len(left), len(records)))
     out.append(LinedUp(mapped.unmatched, len(results), mapped.mismatch, answer.status))
     return out
 

@@ -16,14 +16,29 @@ from ..capillary.matching import Breaker
 from ..errors import AnswersMismatch
 from ..logs import Logger
 from ..settings import Rate
-from .decide import Abort, Bisect, Decision, Finish, LinedUp, Refused, Restored, Retry, Split
+from .decide import (
+    Abort,
+    Bisect,
+    Decision,
+    Finish,
+    LinedUp,
+    OneAtATime,
+    Refused,
+    Restored,
+    Retry,
+    Split,
+)
 from .flow import Flow
 from .throttle import Cut, Throttle
 
 
 class Handler:
-    def __init__(self, flow: Flow, throttle: Throttle, log: Logger, rate: Rate) -> None:
+    def __init__(self, flow: Flow, throttle: Throttle, log: Logger, rate: Rate, *,
+                 fixed_batch: bool = False) -> None:
+        """``fixed_batch``: the batch size was chosen (``--batch-size``): kept even
+        when answers come back short."""
         self.flow = flow
+        self.fixed_batch = fixed_batch
         self.throttle = throttle
         self.log = log
         self.rate = rate
@@ -47,6 +62,8 @@ class Handler:
                 self._retry(d)
             elif type(d) is Split:
                 self._split(d)
+            elif type(d) is OneAtATime:
+                self._one_at_a_time(d)
             elif type(d) is Bisect:
                 self.log.info("batch.bisect", records=len(d.halves[0]) + len(d.halves[1]),
                               code=d.code)
@@ -105,6 +122,16 @@ class Handler:
             record.uncertain = record.uncertain or d.uncertain
             record.waited += d.delay
         self.flow.later(d.delay, list(d.records))
+
+    def _one_at_a_time(self, d: OneAtATime) -> None:
+        flow = self.flow
+        if self.fixed_batch or flow.batch_size == 1:
+            return
+        flow.batch_size = 1
+        self.log.warning("batch.one_at_a_time", answered=d.answered, sent=d.sent,
+                         hint="the API answered fewer customers than were sent: one "
+                         "customer a request from now on (--batch-size sets it outright)")
+        flow.changed.set()
 
     def _split(self, d: Split) -> None:
         flow = self.flow

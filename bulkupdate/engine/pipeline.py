@@ -40,7 +40,7 @@ from ..logs import Logger, null_logger
 from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
-from ..settings import Settings
+from ..settings import MAX_BATCH, Settings
 from ..validate import Record
 from .decide import decide
 from .diskfull import DiskWatch
@@ -71,7 +71,9 @@ class Pipeline:
         self.throttle = Throttle(settings.rate)
         # One endpoint flows through: the client sends to it, the reader reads its items.
         self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
-        self.handler = Handler(self.flow, self.throttle, log, settings.rate)
+        # A batch size below the most is the operator's choice: short answers keep it.
+        self.handler = Handler(self.flow, self.throttle, log, settings.rate,
+                               fixed_batch=settings.batch_size < MAX_BATCH)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._pacing: asyncio.Task[None] | None = None   # the dispatcher, while paced

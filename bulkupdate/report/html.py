@@ -29,6 +29,7 @@ from .verification import html_block
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 # The chart colour of each outcome (every Outcome has one: tests/test_report_html.py).
 COLORS = {Outcome.OK: "#2e7d32", Outcome.PARTIAL: "#f9a825", Outcome.REJECTED: "#c62828",
+          Outcome.ALREADY: "#00897b",   # the goal held: not red
           Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a"}
 EXIT_MEANING = {0: ("every record ok, or only allowed definite failures", "good"),
                 1: ("finished; some records are not ok", "warn"),
@@ -77,7 +78,8 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
 
 
 def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
-    """(program, code) counts, invalid fields, cancels marked most likely applied.
+    """(program, code) counts, invalid fields, programs noted "by the lost attempt or
+    before this run" (already, after an attempt of unknown fate).
     A customer-level code (8015) counts once per customer, under ``(customer)``."""
     by_program: Counter[tuple[str, Any]] = Counter()
     invalid: Counter[str] = Counter()
@@ -176,7 +178,8 @@ def _head(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]) -> s
         if not summary.get("complete"):
             meaning, tone = "INCOMPLETE: some records have no result; resume it", "bad"
         banner = (f"exit {escape(str(code))}: {escape(meaning)}", tone)
-    title = "link report" if api_of(manifest) == "link" else "night report"
+    title = {"link": "link report", "delink": "delink report"}.get(api_of(manifest),
+                                                                    "night report")
     return (f"<h1>bulkupdate {title}</h1><p class=sub>{sub}</p>"
             f"<div class='banner {banner[1]}'>{banner[0]}</div>")
 
@@ -188,8 +191,10 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
     records = summary.get("input_records") or 0
     share = f"{100 * o['ok'] / records:.1f}%" if records else "&ndash;"
     throttled = figure(summary, "throttled_answers", 0)
+    already = o.get("already", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
-             ("not ok", _num(records - o["ok"])), ("retryable", _num(o["retryable"])),
+             ("already", _num(already)), ("not done", _num(records - o["ok"] - already)),
+             ("retryable", _num(o["retryable"])),
              ("uncertain", _num(summary.get("uncertain", 0))),
              ("requests", _num(summary.get("requests"))), ("429 answers", _num(throttled)),
              ("duration", _duration(summary.get("duration_s"))),
@@ -236,8 +241,9 @@ def _codes(by_program: Counter[tuple[str, Any]], likely: int) -> str:
         f"<td>{escape(_meaning(code))}</td><td class=n>{count:,}</td></tr>"
         for (program, code), count in sorted(
             by_program.items(), key=lambda kv: (kv[0][0] != CUSTOMER, kv[0][0], -kv[1])))
-    note = (f"<p class=muted>{likely} relinking cancel(s) answered 2027 after an attempt of "
-            "unknown fate: most likely applied by that attempt.</p>") if likely else ""
+    note = (f"<p class=muted>{likely} program(s) already as wanted (2005, 2027, 2004) after an "
+            "attempt of unknown fate: reached by the lost attempt or before this run (the "
+            "code cannot tell which).</p>") if likely else ""
     return ("<h2>API codes by program</h2><div class=card><table><tr><th>program</th>"
             "<th>code</th><th>meaning</th><th>count</th></tr>" + rows + "</table>"
             "<p class=muted>(customer): codes about the customer itself (8015: not found), "

@@ -79,6 +79,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
     w(f"input      {manifest.get('input')}\n")
     if api_of(manifest) == "link":
         w("api        link (the Link Customer API: bulkupdate link)\n")
+    elif api_of(manifest) == "delink":
+        w("api        delink (the Delink Customer API: bulkupdate delink)\n")
     if not summary:
         _so_far(run_dir, out)
         return

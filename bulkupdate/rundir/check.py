@@ -19,7 +19,8 @@ from ..errors import LedgerError
 
 OUTCOMES = frozenset(o.value for o in Outcome)
 # Results that carry API codes.
-ANSWERED = frozenset(o.value for o in (Outcome.OK, Outcome.PARTIAL, Outcome.REJECTED))
+ANSWERED = frozenset(o.value for o in (Outcome.OK, Outcome.ALREADY, Outcome.PARTIAL,
+                                       Outcome.REJECTED))
 _NONE = type(None)
 
 # manifest key -> (accepted types, required)

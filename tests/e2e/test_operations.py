@@ -224,7 +224,7 @@ def lost_then_answered_seed(p: float) -> int:
     raise AssertionError("no seed")  # pragma: no cover
 
 
-def test_relink_cancel_answered_2027_after_a_lost_attempt_is_most_likely_applied(
+def test_relink_cancel_answered_2027_after_a_lost_attempt_is_already_and_noted(
         tmp_path: Path) -> None:
     seed = lost_then_answered_seed(0.5)
     with simulator(p_lost=0.5, seed=seed) as sim:
@@ -241,5 +241,6 @@ def test_relink_cancel_answered_2027_after_a_lost_attempt_is_most_likely_applied
     program = result["programs"][0]
     assert result["uncertain"] and result["attempts"] == 2
     assert program["code"] == 2027 and program["likely_applied"]
-    assert "most likely" in program["message"]
-    assert "most likely applied" in render(tmp_path / "run", "html")
+    assert result["outcome"] == "already"
+    assert "cancelled by the lost attempt or before this run" in program["message"]
+    assert "by the lost attempt or before this run" in render(tmp_path / "run", "html")

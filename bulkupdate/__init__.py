@@ -10,6 +10,9 @@ The public API (``CONTRACT.md``, "Library")::
     result = bulkupdate.run(...)      # and bulkupdate.resume(...): without a loop
     result = await bulkupdate.alink(source, settings, ...)   # the Link Customer API;
     result = bulkupdate.link(...)     # same rules, resumed by aresume/resume
+    result = await bulkupdate.adelink(source, settings, ..., max_delinks=None,
+                                      on_plan=None)   # the delink API (docs/delink.md)
+    result = bulkupdate.delink(...)
     summary = await bulkupdate.averify(run_dir, settings=None, *, sample=0,
                                        on_result=None, control=None)
     summary = bulkupdate.verify(...)  # a VerifySummary (docs/verify.md)
@@ -29,7 +32,7 @@ from .errors import (
     UsageError,
 )
 from .results import ProgramResult, RecordResult, RunResult, Summary
-from .runner import alink, aresume, arun, link, resume, run
+from .runner import adelink, alink, aresume, arun, delink, link, resume, run
 from .settings import Credentials, Rate, Settings
 from .verify import VerifySummary, averify, verify
 from .version import __version__
@@ -38,5 +41,6 @@ __all__ = [
     "ApiUnreachable", "AuthFailed", "BulkUpdateError", "Control", "Credentials",
     "LedgerError", "Misconfigured", "Outcome", "ProgramResult", "Rate", "RecordResult",
     "RunAborted", "RunResult", "Settings", "Summary", "UsageError", "VerifySummary",
-    "__version__", "alink", "aresume", "arun", "averify", "link", "resume", "run", "verify",
+    "__version__", "adelink", "alink", "aresume", "arun", "averify", "delink", "link",
+    "resume", "run", "verify",
 ]

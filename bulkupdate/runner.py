@@ -3,6 +3,9 @@ and settings to a :class:`RunResult`; ``run``/``resume`` wrap them for callers
 without an event loop. ``alink``/``link`` are ``arun``/``run`` for the Link Customer
 API: the same engine, given :data:`~bulkupdate.capillary.endpoint.LINK`; the run
 directory records the API, so ``aresume`` and the report need not be told.
+``adelink``/``delink`` likewise for the delink API (:data:`~bulkupdate.capillary.
+endpoint.DELINK`), with the plan counted and the ``max_delinks`` guard checked
+before anything is sent (:mod:`bulkupdate.delinks`).
 
 A guest in the caller's process: no logging configuration, GC tuning, signal
 handler or loop policy. Each run logs through its own logger to its own
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .capillary.auth import Auth
-from .capillary.endpoint import LINK, UPDATE, Endpoint, endpoint_named
+from .capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
 from .control import Control
+from .delinks import DelinkPlan, MaxDelinks, check_max_delinks, plan_file, store_linked_counts
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
@@ -43,7 +47,8 @@ from .source.spool import Source, check_source
 OnResult = Callable[[RecordResult], Any]
 T = TypeVar("T")
 
-__all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
+__all__ = ["RunResult", "adelink", "alink", "aresume", "arun", "delink", "link", "resume",
+           "run"]
 
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
@@ -67,9 +72,31 @@ async def alink(source: Source, settings: Settings, *, run_dir: str | Path | Non
     return await _start(source, settings, LINK, run_dir, on_result, control)
 
 
+async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+                  on_result: OnResult | None = None, control: Control | None = None,
+                  max_delinks: str | int | MaxDelinks | None = None,
+                  on_plan: Callable[[DelinkPlan], Any] | None = None) -> RunResult:
+    """:func:`arun` for the delink API: each record is an item of ``deLinkCustomers``
+    (plus the optional ``ref``). Before anything is sent, the plan is counted
+    (``on_plan`` gets it) and ``max_delinks`` (``N`` memberships, or ``"P%"``,
+    which needs the state store) refuses a larger night with a UsageError."""
+    guard = None if max_delinks is None else MaxDelinks.parse(max_delinks)
+
+    def check(path: Path) -> None:
+        plan = plan_file(path)
+        if on_plan is not None:
+            on_plan(plan)
+        if guard is not None:
+            check_max_delinks(plan, guard, store_linked_counts(None, plan.per_program))
+
+    return await _start(source, settings, DELINK, run_dir, on_result, control, check)
+
+
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None) -> RunResult:
+                 control: Control | None,
+                 check: Callable[[Path], None] | None = None) -> RunResult:
+    """``check``: the input (once saved) is looked at before the ledger is made."""
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -86,6 +113,8 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
+        if check is not None:
+            await asyncio.to_thread(check, path)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
@@ -147,6 +176,16 @@ def link(source: Source, settings: Settings, *, run_dir: str | Path | None = Non
     """:func:`alink` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("link", lambda: alink(source, settings, run_dir=run_dir,
                                              on_result=on_result, control=control))
+
+
+def delink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
+           on_result: OnResult | None = None, control: Control | None = None,
+           max_delinks: str | int | MaxDelinks | None = None,
+           on_plan: Callable[[DelinkPlan], Any] | None = None) -> RunResult:
+    """:func:`adelink` on an event loop of its own (a worker thread will do)."""
+    return on_own_loop("delink", lambda: adelink(
+        source, settings, run_dir=run_dir, on_result=on_result, control=control,
+        max_delinks=max_delinks, on_plan=on_plan))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,

@@ -7,7 +7,9 @@ plus what the contract adds: identifiers, types, unknown keys.
 
 :func:`validate_line` checks an item of the update API; :func:`validate_link_line`
 one of the Link Customer API (``linkCustomers``), with the same pieces for what
-the two share: customer, ``ref``, JSON and UTF-8, expiry (docs/migrations.md).
+the two share: customer, ``ref``, JSON and UTF-8, expiry (docs/migrations.md);
+:func:`validate_delink_line` one of the delink API (``deLinkCustomers``: program
+entries name only ``partnerProgramName``; docs/delink.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 import orjson
 
 from .capillary.api import (
+    DELINK_PROGRAMS_KEY,
+    DELINK_TYPE,
     IDENTIFIERS,
     LINK_PROGRAMS_KEY,
     LINK_REFERENCE_KEYS,
@@ -34,6 +38,8 @@ DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))
 LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref"})
 LINK_KEYS = frozenset(("partnerProgramName", "customerPartnerReference"))
 REFERENCE_KEYS = frozenset(LINK_REFERENCE_KEYS)
+DELINK_TOP_KEYS = frozenset({"customer", DELINK_PROGRAMS_KEY, "ref"})
+DELINK_KEYS = frozenset(("partnerProgramName",))
 
 
 @dataclass(slots=True, eq=False)
@@ -380,10 +386,33 @@ def _reference(reference: Any, at: str, now: datetime) -> bool:
     return start is not None and _when(start, f"{at}.membershipStartDate") > now
 
 
+def validate_delink_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
+    """One item of ``deLinkCustomers`` (plus the optional ``ref``) → a Record whose
+    programs read ``(partnerProgramName, "DELINK")``, or an Invalid naming the field."""
+    return _validated(line, raw, now, _check_delink)
+
+
+def _check_delink(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
+    _top(data, DELINK_TOP_KEYS, DELINK_PROGRAMS_KEY)
+    customer, keys = _customer(data.get("customer"))
+    where = DELINK_PROGRAMS_KEY
+    entries = data.get(where)
+    _entries(entries, where, "program to delink from", "programs to delink from")
+    programs: list[tuple[str, str]] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}]"
+        name = _entry(entry, at, DELINK_KEYS)
+        if (name, DELINK_TYPE) in programs:
+            raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")
+        programs.append((name, DELINK_TYPE))
+    return Record(line, _body(raw, data, customer, where), customer, programs, keys, ref)
+
+
 Validator = Callable[[int, bytes, datetime], "Record | Invalid"]
+VALIDATORS: dict[str, Validator] = {"link": validate_link_line, "delink": validate_delink_line}
 
 
 def validator(api: str) -> Validator:
     """The local check for an item of ``api`` (an endpoint's name): the reader and
     ``bulkupdate validate`` ask here, so neither forks on the API."""
-    return validate_link_line if api == "link" else validate_line
+    return VALIDATORS.get(api, validate_line)

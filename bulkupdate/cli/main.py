@@ -122,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(link)
 
+    delink = sub.add_parser(
+        "delink", help="delink every customer of a JSONL/CSV file from the partner programs "
+        "it names (docs/delink.md)", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Members who leave: one line = one item of deLinkCustomers (plus the "
+        "optional ref). Only what the input names is delinked. Everything run has: the "
+        "ledger, resume, report, the lock. Says how many customers and memberships it "
+        "would delink before it sends.")
+    delink.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    delink.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    delink.add_argument("--max-delinks", metavar="N|P%",
+                        help="refuse (exit 2, nothing sent) an input that would delink more "
+                        "than N program memberships (P%%: of those the state store holds "
+                        "linked per program)")
+    _tuning(delink)
+
     resume = sub.add_parser(
         "resume", help="finish an interrupted or aborted run", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -146,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
     validate.add_argument("--quiet", action="store_true", help="only the counts")
-    validate.add_argument("--link", action="store_true",
-                          help="the input is link input (bulkupdate link), not updates")
+    kind = validate.add_mutually_exclusive_group()
+    kind.add_argument("--link", action="store_true",
+                      help="the input is link input (bulkupdate link), not updates")
+    kind.add_argument("--delink", action="store_true",
+                      help="the input is delink input (bulkupdate delink), not updates")
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
     validate.add_argument("--batch-size", help=help_text("batch_size"))
@@ -221,7 +240,7 @@ def _fail(message: str, fmt: str = "text", exit_code: int = EXIT_USAGE) -> None:
 
 def _stderr_format(args: argparse.Namespace) -> str:
     """How run and resume write to stderr: json off a terminal, as a collector wants."""
-    if args.command not in ("run", "link", "resume", "verify"):
+    if args.command not in ("run", "link", "delink", "resume", "verify"):
         return "text"
     chosen = args.log_format or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
     if chosen in ("text", "json"):
@@ -247,13 +266,13 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from ..runner import alink, aresume, arun
+    from ..runner import aresume
     from .process import run_as_owner
 
-    if args.command in ("run", "link"):
+    if args.command in ("run", "link", "delink"):
         settings = _settings(args)
         _say_estimate(args, settings)
-        start = alink if args.command == "link" else arun
+        start = _starter(args)
         result, checked = run_as_owner(lambda control: _then_verify(
             start(args.input, settings, run_dir=args.run_dir, control=control), args, settings,
             control), **_owner(args, settings))
@@ -273,7 +292,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
-                         batch_size=args.batch_size, api="link" if args.link else "update")
+                         batch_size=args.batch_size,
+                         api="link" if args.link else "delink" if args.delink else "update")
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
@@ -291,6 +311,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         return demo(records=args.records, root=args.dir, rate=args.rate,
                     concurrency=args.concurrency)
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _starter(args: argparse.Namespace) -> Any:
+    """The library's entry point for run, link or delink (with its guard and plan)."""
+    from functools import partial
+
+    from ..runner import adelink, alink, arun
+
+    if args.command == "delink":
+        def say(plan: Any) -> None:
+            print(f"bulkupdate: {plan.sentence()}", file=sys.stderr)
+
+        return partial(adelink, max_delinks=args.max_delinks, on_plan=say)
+    return alink if args.command == "link" else arun
 
 
 async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace,

@@ -22,9 +22,10 @@ from typing import Any, TextIO
 import orjson
 
 from ..capillary.api import LINK_PROGRAMS_KEY
+from ..errors import UsageError
 from ..rundir import RESULTS
 from ..rundir.check import check_result, parse_json
-from ..rundir.manifest import read_manifest
+from ..rundir.manifest import api_of, read_manifest
 from ..rundir.private import open_file
 
 NOT_LINKED = 2004
@@ -66,7 +67,11 @@ def _results(run_dir: Path) -> Iterator[dict[str, Any]]:
 
 def write_unlinked(run_dir: Path, out: TextIO) -> int:
     """Write the link input for ``run_dir``'s 2004s to ``out``; how many customers."""
-    read_manifest(run_dir)   # a run directory, or a usage error saying why not
+    api = api_of(read_manifest(run_dir))   # a run directory, or an error saying why not
+    if api != "update":
+        # Only an update's 2004 means "link this customer first" (a delink's means done).
+        raise UsageError(f"{run_dir} is a {api} run: --unlinked reads the 2004s of an update "
+                         "run (bulkupdate run)")
     items = unlinked(_results(run_dir))
     for item in items:
         out.write(orjson.dumps(item).decode() + "\n")

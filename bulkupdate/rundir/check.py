@@ -37,7 +37,7 @@ MANIFEST_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "ended_at": ((str, _NONE), False),
     "api": ((str,), False),   # absent: an update run (written before links)
 }
-APIS = ("update", "link")
+APIS = ("update", "link", "delink")
 
 
 class Damaged(LedgerError):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 
 from ..settings import is_loopback
-from .config import ANSWER_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
+from .config import ANSWER_FORMS, DELINK_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
@@ -111,6 +111,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer items, and each item's programs, in another order than sent")
     add("--p-others", type=_probability, default=0.0, metavar="P",
         help="probability per request that the answer names other customers than it applied")
+    add("--delink-form", choices=DELINK_FORMS, default=d.delink_form,
+        help="the delink answer's shape: 'delink' (deLinkCustomers ... partnerDeLinkStatus) "
+             "or 'update' (the update API's sample, as the current docs show) "
+             "(default %(default)s)")
+    add("--first-customer-only", action="store_true",
+        help="delink requests: process and answer only the first customer (no batch support)")
 
 
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -129,7 +135,8 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         retry_after=ns.retry_after, redirect_to=ns.redirect_to,
         redirect_status=ns.redirect_status, endless_body=ns.endless_body,
         stall_every_s=ns.stall_every_s, stall_ms=ns.stall_ms, answer_form=ns.answer_form,
-        shuffle=ns.shuffle, p_others=ns.p_others, **dials)
+        shuffle=ns.shuffle, p_others=ns.p_others, delink_form=ns.delink_form,
+        first_customer_only=ns.first_customer_only, **dials)
 
 
 def simulate_main(argv: list[str] | None = None) -> int:

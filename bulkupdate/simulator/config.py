@@ -13,6 +13,7 @@ POST_APPLY_DIALS = ("p_lost", "p_truncate", "p_slow")
 GATEWAY_DIALS = ("p_gateway",)
 FAULT_DIALS = PRE_APPLY_DIALS + POST_APPLY_DIALS + GATEWAY_DIALS
 ANSWER_FORMS = ("stored", "echo")
+DELINK_FORMS = ("delink", "update")   # the delink answer's shape (delinking.py)
 READ_DIALS = ("p_read_503", "p_read_429", "p_read_drop", "p_read_other")   # the read's own
 
 
@@ -69,6 +70,10 @@ class SimConfig:
     p_read_429: float = 0.0
     p_read_drop: float = 0.0          # close without answering
     p_read_other: float = 0.0         # another customer's programs
+    # The delink API (delinking.py): which documented answer shape, and a server
+    # without batch support (only a request's first customer processed and answered).
+    delink_form: str = "delink"
+    first_customer_only: bool = False
 
     def __post_init__(self) -> None:
         if self.customers < 0:
@@ -82,6 +87,9 @@ class SimConfig:
         if self.answer_form not in ANSWER_FORMS:
             raise ValueError(f"answer_form is one of {', '.join(ANSWER_FORMS)}, "
                              f"got {self.answer_form!r}")
+        if self.delink_form not in DELINK_FORMS:
+            raise ValueError(f"delink_form is one of {', '.join(DELINK_FORMS)}, "
+                             f"got {self.delink_form!r}")
         if not 0.0 <= self.p_others <= 1.0:
             raise ValueError(f"p_others is a probability in [0, 1], got {self.p_others}")
         if not 300 <= self.redirect_status <= 399:

@@ -4,6 +4,7 @@ Routes::
 
     POST /v2/partnerProgram/customerPartnerProgramUpdate   the API
     POST /v2/partnerProgram/linkCustomer                   the Link Customer API
+    POST /v2/partnerProgram/deLinkCustomer                 the delink API (delinking.py)
     POST /v3/oauth/token/generate                          OAuth token
     GET  /v2/partnerProgram/customerActivityHistories      the read (simulator/read.py)
     GET  /_sim/stats?window_s=1.0                          counters (tests, benchmarks)
@@ -23,6 +24,10 @@ The link endpoint meets the same auth, rate limit and dials (one draw per
 request from the same sequence) and answers ``{"linkCustomers": [...]}`` by the
 rules of ``linking.py``; its batch-level answers are the same, for a missing or
 empty ``linkCustomers``. Of the answer dials only ``answer_form`` applies to it.
+The delink endpoint likewise, by ``delinking.py``'s rules, in the shape
+``delink_form`` says; ``first_customer_only`` processes and answers only the
+first customer of each delink request. ``/_sim/stats`` adds ``delink_requests``,
+``delinks_applied``, ``delinks_after_unknown`` and ``delink_customers_left_out``.
 
 ``/_sim/stats`` (update and link requests alike, but where it says)::
 
@@ -86,6 +91,14 @@ from aiohttp import web
 
 from ..settings import is_loopback
 from .config import FAULT_DIALS, PRE_APPLY_DIALS, SimConfig
+from .delinking import (
+    DELINK_BODY_KEY,
+    DELINK_PATH,
+    DELINK_PROGRAMS_KEY,
+    UNANSWERED_FAULTS,
+    DelinkBook,
+    render_delink_response,
+)
 from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window, token_hiccup
 from .faults import retry_after_header as _retry_after
 from .linking import LINKS_KEY, link_items, links_applied_twice
@@ -98,6 +111,8 @@ UPDATE_PATH = "/v2/partnerProgram/customerPartnerProgramUpdate"
 LINK_PATH = "/v2/partnerProgram/linkCustomer"
 UPDATES_KEY = "customersPartnerUpdates"
 LINK_BODY_KEY = "linkCustomers"
+PROGRAMS_OF = {UPDATES_KEY: "partnerProgramUpdates", LINK_BODY_KEY: LINKS_KEY,
+               DELINK_BODY_KEY: DELINK_PROGRAMS_KEY}
 NOT_NOW = (2010, 2001)   # "events queued for the customer", "cannot process the event"
 TOKEN_PATH = "/v3/oauth/token/generate"
 ARRIVALS_KEPT = 200_000
@@ -162,6 +177,7 @@ class SimState:
         # Its own seeded draws: the answer dials never shift the fault dials' sequence.
         self.answer_rng = random.Random(f"answers-{config.seed}")
         self.others = 0
+        self.delinks = DelinkBook()
 
     # -- auth -------------------------------------------------------------------
     def authorized(self, request: web.Request) -> bool:
@@ -216,6 +232,7 @@ class SimState:
             "stalls": self.stalls,
             "token_requests": self.token_requests, "token_503s": self.token_503s,
             "answers_naming_others": self.others,
+            **self.delinks.stats(),
             "most_items_per_customer": max(world.seen.values(), default=0)
             if world.track else None,
         }
@@ -298,6 +315,12 @@ async def handle_link(request: web.Request) -> web.StreamResponse:
     return await handle_update(request, LINK_BODY_KEY)
 
 
+async def handle_delink(request: web.Request) -> web.StreamResponse:
+    """The delink API: the update's path through auth, limits and dials."""
+    request.app[STATE].delinks.requests += 1
+    return await handle_update(request, DELINK_BODY_KEY)
+
+
 async def _update(state: SimState, request: web.Request, key: str) -> web.StreamResponse:
     moved = state.redirect(request)
     if moved is not None:
@@ -318,6 +341,8 @@ async def _update(state: SimState, request: web.Request, key: str) -> web.Stream
     body = await request.read()
     if fault in _PRE_APPLY:
         state.faults[fault] += 1
+        if key == DELINK_BODY_KEY and fault in UNANSWERED_FAULTS:
+            state.delinks.dropped(state.world, body)
         if fault == "p_drop":
             return _hang_up(request)
         status = int(fault[2:])
@@ -340,12 +365,14 @@ async def _update(state: SimState, request: web.Request, key: str) -> web.Stream
     state.items += len(items)
     if fault == "p_gateway":
         state.faults[fault] += 1
-        task = asyncio.create_task(_process(state, items, config.gateway_apply_s, key))
+        task = asyncio.create_task(_process(state, items, config.gateway_apply_s, key,
+                                            delivered=False))
         state.backend.add(task)
         task.add_done_callback(state.backend.discard)
         await asyncio.sleep(config.gateway_s)
         return state.count(_errors(504))
-    status, payload = await _process(state, items, None, key)
+    status, payload = await _process(state, items, None, key,
+                                     delivered=fault not in UNANSWERED_FAULTS)
     if fault == "p_lost":
         state.faults["p_lost"] += 1
         return _hang_up(request)
@@ -359,30 +386,40 @@ async def _update(state: SimState, request: web.Request, key: str) -> web.Stream
 
 
 async def _process(state: SimState, items: list[Any], delay: float | None = None,
-                   key: str = UPDATES_KEY) -> tuple[int, bytes]:
-    """Mark customers busy, wait the latency (or ``delay``), apply in order, unmark."""
+                   key: str = UPDATES_KEY, *, delivered: bool = True) -> tuple[int, bytes]:
+    """Mark customers busy, wait the latency (or ``delay``), apply in order, unmark.
+    ``delivered``: the answer will reach the client (the delink book counts it)."""
     world = state.world
     locate = world.directory.locate
     located = [locate(item.get("customer")) if type(item) is dict else None for item in items]
+    if key == DELINK_BODY_KEY and state.config.first_customer_only and len(items) > 1:
+        # A server without batch support: the rest of the request is never seen.
+        state.delinks.left_out += len(items) - 1
+        state.delinks.not_answered(world, items[1:], located[1:])
+        items, located = items[:1], located[:1]
     if delay is None:
         delay = state.decider.delay()
     if delay:
         marked = state.mark_busy(located)
         try:
             await asyncio.sleep(delay)
-            outcomes, ok, failed = _apply(state, items, located, key)
+            outcomes, ok, failed = _apply(state, items, located, key, delivered)
         finally:
             state.unmark_busy(marked)
     else:
         # Nothing can interleave with a request that never awaits: check, don't mark.
         state.check_busy(located)
-        outcomes, ok, failed = _apply(state, items, located, key)
+        outcomes, ok, failed = _apply(state, items, located, key, delivered)
     state.processed += 1
     status = 200 if not failed else (400 if not ok else 201)
     config = state.config
     if key == LINK_BODY_KEY:
         return status, render_link_response(items, located, outcomes, world.directory,
                                             config.answer_form)
+    if key == DELINK_BODY_KEY:
+        return status, render_delink_response(items, located, outcomes, world,
+                                              form=config.delink_form,
+                                              echo=config.answer_form == "echo")
     state.updates_applied += ok
     if not config.answers_dialled:
         return status, render_update_response(items, located, outcomes, world.directory)
@@ -394,13 +431,17 @@ async def _process(state: SimState, items: list[Any], delay: float | None = None
                                   rng=rng if config.shuffle else None)
 
 
-def _apply(state: SimState, items: list[Any], located: list[int | None], key: str
-           ) -> tuple[list[tuple[int, list[int]]], int, int]:
-    """The world applies (or links) the items, except those the ``p_not_now`` dial defers."""
+def _apply(state: SimState, items: list[Any], located: list[int | None], key: str,
+           delivered: bool = True) -> tuple[list[tuple[int, list[int]]], int, int]:
+    """The world applies (links, delinks) the items, except those ``p_not_now`` defers."""
     world = state.world
     p = state.config.p_not_now
     apply = world.apply_items if key == UPDATES_KEY else \
         (lambda kept, now, where: link_items(world, kept, now, where))
+    if key == DELINK_BODY_KEY:
+        def apply(kept: list[Any], now: float, where: list[int | None]
+                  ) -> tuple[list[tuple[int, list[int]]], int, int]:
+            return state.delinks.apply(world, kept, where, delivered=delivered)
     if not p:
         return apply(items, time.time(), located)
     draw = state.decider.uniform
@@ -413,7 +454,7 @@ def _apply(state: SimState, items: list[Any], located: list[int | None], key: st
     for n, deferred in enumerate(later):
         if deferred:
             code = NOT_NOW[n % 2]
-            updates = items[n].get("partnerProgramUpdates" if key == UPDATES_KEY else LINKS_KEY)
+            updates = items[n].get(PROGRAMS_OF[key])
             codes = [code] * (len(updates) if type(updates) is list else 0)
             failed += len(codes) or 1
             outcomes.append((1000, codes))
@@ -502,6 +543,7 @@ def make_app(config: SimConfig) -> web.Application:
     app[STATE] = SimState(config, load_world(config))
     app.router.add_post(UPDATE_PATH, handle_update)
     app.router.add_post(LINK_PATH, handle_link)
+    app.router.add_post(DELINK_PATH, handle_delink)
     app.router.add_post(TOKEN_PATH, handle_token)
     app.router.add_get("/_sim/stats", handle_stats)
     app.router.add_get("/_sim/applied", handle_applied)

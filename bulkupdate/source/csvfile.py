@@ -13,6 +13,8 @@ the header, is an ``invalid`` record naming its line, never the end of the run.
 Link input (``api="link"``) has the same shape, one row per program to link to:
 ``partnerProgramName``, ``partnerMembershipId``, ``partnerTierName``,
 ``partnerTierExpiryDate``, ``membershipStartDate`` (docs/migrations.md).
+Delink input (``api="delink"``): one row per program to delink from, its only
+program column ``partnerProgramName`` (docs/delink.md).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from typing import IO, Any
 
 import orjson
 
-from ..capillary.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
+from ..capillary.api import (
+    DELINK_PROGRAMS_KEY,
+    IDENTIFIERS,
+    LINK_PROGRAMS_KEY,
+    LINK_REFERENCE_KEYS,
+)
 from ..errors import UsageError
 from ..validate import Unreadable, unreadable
 from .files import BOM, TOO_LONG, bounded_lines, open_input
@@ -36,6 +43,9 @@ KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
 # Link input (``api="link"``): one row per program to link to.
 LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
 LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", *LINK_COLUMNS))
+DELINK_KNOWN = frozenset((*IDENTIFIERS, "ref", "partnerProgramName"))
+# Per API other than the update's: (known columns, the record's programs key).
+APIS = {"link": (LINK_KNOWN, LINK_PROGRAMS_KEY), "delink": (DELINK_KNOWN, DELINK_PROGRAMS_KEY)}
 DELIMITERS = (",", ";", "\t")      # in order of preference on a tie
 
 
@@ -49,7 +59,9 @@ def _record(row: dict[str, str], api: str = "update"
             customer[name] = int(value) if name == "id" and value.isascii() and \
                 value.isdigit() else value
     update: dict[str, Any] = {"partnerProgramName": row.get("partnerProgramName") or ""}
-    if api == "link":
+    if api == "delink":
+        pass   # a program to leave: its name is all there is
+    elif api == "link":
         update["customerPartnerReference"] = {k: row[k] for k in LINK_REFERENCE_KEYS
                                               if row.get(k)}
     else:
@@ -127,7 +139,7 @@ def _reader(lines: _TextLines) -> csv.DictReader[str]:
 
 def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
                   api: str = "update") -> None:
-    known = LINK_KNOWN if api == "link" else KNOWN
+    known = APIS[api][0] if api in APIS else KNOWN
     try:
         columns = reader.fieldnames or ()
     except csv.Error as exc:
@@ -148,7 +160,7 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
 def _group(reader: csv.DictReader[str], lines: _TextLines,
            api: str = "update") -> Iterator[tuple[int, bytes]]:
     """Consecutive rows of one customer (and ref) → one record."""
-    programs = LINK_PROGRAMS_KEY if api == "link" else "partnerProgramUpdates"
+    programs = APIS[api][1] if api in APIS else "partnerProgramUpdates"
     too_long = lines.too_long
     current: tuple[int, tuple[str, ...], dict[str, Any]] | None = None
     while True:

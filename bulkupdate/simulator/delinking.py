@@ -1,0 +1,180 @@
+"""The delink API's rules in the simulated world, and its answer. Pure, like ``world``.
+
+``POST /v2/partnerProgram/deLinkCustomer`` delinks each ITEM's customer from the
+programs of its ``deLinkFromPartnerPrograms`` (entries name ``partnerProgramName``
+only); a delink clears the same packed byte links and updates read, so a
+customer delinked here answers updates with 2004 and links again with 200, and
+the read endpoint no longer shows the program. Rules for one program, first
+match wins:
+
+2002  the entry or its ``partnerProgramName`` missing or empty
+2006  unknown program
+2004  not linked to it (for a delink night: the goal already holds)
+200   linked: delinked (tier, pending relink and expiry forgotten)
+
+A customer not found answers 8015 (every program too). Two answer shapes, as
+Capillary's pages disagree (``delink_form``): ``"delink"`` (the default, the
+older page's) answers ``deLinkCustomers[].deLinkFromPartnerPrograms[].
+partnerDeLinkStatus``; ``"update"`` (the current page's copy of the update
+API's sample) answers ``customersPartnerUpdates[].partnerProgramUpdates[].
+updateStatus``. ``first_customer_only`` makes a server without batch support:
+only the first customer of a request is processed and answered.
+
+:class:`DelinkBook` counts, for tests, what a client cannot know on its own:
+``delinks_after_unknown`` is the 2004s answered (and delivered) for a
+(customer, program) whose previous delink request went without an answer the
+client could read (dropped, lost, cut short, 500/502/504, or left out of a short
+answer) — exactly the 2004s a client should note "delinked by the lost attempt
+or before this run".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .world import MESSAGES, NPROG, PROGRAM_INDEX, TIER_MASK, World
+
+DELINK_PATH = "/v2/partnerProgram/deLinkCustomer"
+DELINK_BODY_KEY = "deLinkCustomers"
+DELINK_PROGRAMS_KEY = "deLinkFromPartnerPrograms"
+DELINK_FORMS = ("delink", "update")
+# Faults a client cannot tell from an applied request (it saw no answer it could read).
+UNANSWERED_FAULTS = frozenset({"p_drop", "p_500", "p_502", "p_504", "p_lost", "p_truncate",
+                               "p_gateway"})
+DELINK_MESSAGES = {
+    200: "Customer delinked from the partner program",
+    2002: "Invalid Request: partnerProgramName is empty",
+    2004: "Customer is not linked to the partner program",
+}
+# (body key, programs key, status key) per answer form.
+_SHAPES = {"delink": (DELINK_BODY_KEY, DELINK_PROGRAMS_KEY, "partnerDeLinkStatus"),
+           "update": ("customersPartnerUpdates", "partnerProgramUpdates", "updateStatus")}
+Outcomes = list[tuple[int, list[int]]]
+
+
+class DelinkBook:
+    """What delinks did, per simulator (reset with it)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.applied = 0
+        self.after_unknown = 0
+        self.left_out = 0
+        self.unanswered: set[tuple[int, int]] = set()
+
+    def stats(self) -> dict[str, int]:
+        return {"delink_requests": self.requests, "delinks_applied": self.applied,
+                "delinks_after_unknown": self.after_unknown,
+                "delink_customers_left_out": self.left_out}
+
+    def apply(self, world: World, items: list[Any], located: list[int | None], *,
+              delivered: bool) -> tuple[Outcomes, int, int]:
+        """Delink ITEMs in order: ([(customer code, program codes)], ok, failed).
+        ``delivered``: the answer reaches the client (not lost, cut or a 504)."""
+        outcomes: Outcomes = []
+        ok = failed = 0
+        for item, i in zip(items, located, strict=True):
+            entries = item.get(DELINK_PROGRAMS_KEY) if type(item) is dict else None
+            if i is None:
+                codes = [8015] * len(entries) if type(entries) is list else []
+                failed += len(codes) or 1
+                outcomes.append((8015, codes))
+                continue
+            if type(entries) is not list or not entries:
+                failed += 1
+                outcomes.append((2002, []))
+                continue
+            codes = [self._one(world, i, entry, delivered) for entry in entries]
+            good = codes.count(200)
+            ok += good
+            failed += len(codes) - good
+            outcomes.append((1000, codes))
+        self.applied += ok
+        return outcomes, ok, failed
+
+    def _one(self, world: World, i: int, entry: Any, delivered: bool) -> int:
+        name = entry.get("partnerProgramName") if type(entry) is dict else None
+        if type(name) is not str or not name.strip():
+            return 2002
+        p = PROGRAM_INDEX.get(name)
+        if p is None:
+            return 2006
+        pair = (i, p)
+        if world.packed(i, p) & TIER_MASK:
+            world.store(i, p, 0)
+            world.expiries.pop(i * NPROG + p, None)
+            world.links.pop(pair, None)   # linked again later: a new link, not a second
+            code = 200
+        else:
+            code = 2004
+        if not delivered:
+            self.unanswered.add(pair)
+        elif pair in self.unanswered:
+            self.unanswered.discard(pair)
+            self.after_unknown += code == 2004
+        return code
+
+    def not_answered(self, world: World, items: list[Any],
+                     located: list[int | None] | None = None) -> None:
+        """Items the client will get no readable answer for (nothing applied)."""
+        locate = world.directory.locate
+        for n, item in enumerate(items):
+            if type(item) is not dict:
+                continue
+            i = locate(item.get("customer")) if located is None else located[n]
+            entries = item.get(DELINK_PROGRAMS_KEY)
+            if i is None or type(entries) is not list:
+                continue
+            for entry in entries:
+                name = entry.get("partnerProgramName") if type(entry) is dict else None
+                p = PROGRAM_INDEX.get(name) if type(name) is str else None
+                if p is not None:
+                    self.unanswered.add((i, p))
+
+    def dropped(self, world: World, body: bytes) -> None:
+        """A request answered with no readable answer before it was processed."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        items = data.get(DELINK_BODY_KEY) if type(data) is dict else None
+        if type(items) is list:
+            self.not_answered(world, items)
+
+
+def render_delink_response(items: list[Any], located: list[int | None], outcomes: Outcomes,
+                           world: World, *, form: str = "delink",
+                           echo: bool = False) -> bytes:
+    """The answer in ``form`` (``delink`` or ``update``): each customer as stored
+    (as sent when not found, or with ``echo``), its status, one status per program."""
+    body_key, programs_key, status_key = _SHAPES[form]
+    parts = []
+    for item, i, (customer_code, codes) in zip(items, located, outcomes, strict=True):
+        customer: dict[str, Any] = {}
+        sent = item.get("customer") if type(item) is dict else None
+        if i is not None and not echo:
+            customer.update(world.directory.identity(i))
+        elif type(sent) is dict:
+            customer.update((k, v) for k, v in sent.items()
+                            if k in ("id", "mobile", "email", "externalId"))
+        customer["status"] = _customer_status(customer_code)
+        entries = item.get(DELINK_PROGRAMS_KEY) if codes else ()
+        results = []
+        for entry, code in zip(entries, codes, strict=True):
+            name = entry.get("partnerProgramName") if type(entry) is dict else None
+            results.append({"partnerProgramName": name, status_key: {
+                "status": code == 200, "code": code,
+                "message": DELINK_MESSAGES.get(code) or MESSAGES[code]}})
+        parts.append({"customer": customer, programs_key: results})
+    return orjson.dumps({body_key: parts, "warnings": []})
+
+
+def _customer_status(code: int) -> dict[str, Any]:
+    if code == 1000:
+        return {"status": True, "message": "Customer successfully retrieved", "code": 1000}
+    if code == 8015:
+        return {"status": False, "message": "Customer not found", "code": 8015}
+    return {"status": False, "code": code,
+            "message": f"Invalid Request: {DELINK_PROGRAMS_KEY} is empty"}

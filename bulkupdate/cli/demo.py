@@ -1,7 +1,8 @@
 """``bulkupdate demo``: sample data, the simulator on a free loopback port (in a
 thread of this process), a link step (a migration's first half: some of the
 sample's unlinked customers linked with ``bulkupdate link``), a real run with a
-progress bar, and the report."""
+progress bar, the report, and a few members leaving (``bulkupdate delink`` of
+some of those just linked)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import orjson
 
 from ..report import render
 from ..rundir import default_run_dir
-from ..runner import alink, arun
+from ..runner import adelink, alink, arun
 from ..settings import Credentials, Settings, parse_rate
 from ..simulator import SimConfig, simulator_thread, write_sample
 from ..simulator.world import PROGRAM_NAMES, PROGRAMS, World
@@ -51,12 +52,14 @@ def demo(*, records: int, root: Path, rate: str, concurrency: int) -> int:
         sys.stdout.flush()
         result = run_as_owner(lambda control: arun(sample, settings, run_dir=run_dir,
                                                    control=control))
+        leaving = _delink_step(root, settings)
     print(f"\n5. bulkupdate report {result.run_dir}\n")
     print(render(result.run_dir))
     print(f"exit code {result.exit_code}: "
           + {0: "every record ok", 1: "finished; some records are not ok (expected: the "
              "sample holds bad records on purpose)", 3: "aborted", 130: "interrupted"}
           .get(result.exit_code, ""))
+    print(leaving)
     return 0 if result.exit_code in (0, 1) else result.exit_code
 
 
@@ -77,6 +80,29 @@ def _link_step(sample: Path, root: Path, sim: SimConfig, settings: Settings) -> 
     print(f"   linked: {o.get('ok', 0)} ok, {o.get('rejected', 0)} rejected "
           f"(exit {result.exit_code}); their updates below no longer meet 2004 (the rest: "
           f"bulkupdate report RUN --unlinked)")
+
+
+LEAVING_IN_DEMO = 10   # members who leave at the end of the story
+
+
+def _delink_step(root: Path, settings: Settings) -> str:
+    """A few of the members just linked leave: their programs delinked. What to
+    print after the report (the story's end)."""
+    leavers = root / "leavers.jsonl"
+    with (root / "links.jsonl").open("rb") as links, leavers.open("wb") as out:
+        for _, raw in zip(range(LEAVING_IN_DEMO), links, strict=False):
+            link = orjson.loads(raw)
+            out.write(orjson.dumps({"customer": link["customer"], "deLinkFromPartnerPrograms": [
+                {"partnerProgramName": p["partnerProgramName"]}
+                for p in link["linkToPartnerPrograms"]]}) + b"\n")
+    run_dir = default_run_dir(leavers, root / "runs")
+    quiet = replace(settings, progress=False)
+    result = run_as_owner(lambda control: adelink(leavers, quiet, run_dir=run_dir,
+                                                  control=control))
+    o = result.summary["outcomes"]
+    return (f"\n6. bulkupdate delink {leavers} --run-dir {run_dir}   (members who leave)\n"
+            f"   delinked: {o.get('ok', 0)} ok, {o.get('already', 0)} already, "
+            f"{o.get('rejected', 0)} rejected (exit {result.exit_code})")
 
 
 def _write_links(sample: Path, out: Path, world: World, limit: int) -> int:

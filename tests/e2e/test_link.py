@@ -71,7 +71,7 @@ def test_a_mixed_file_gives_exact_outcomes(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     got = results(tmp_path / "r")
     assert [got[n]["outcome"] for n in range(1, 7)] == [
-        "ok", "rejected", "rejected", "rejected", "rejected", "invalid"]
+        "ok", "already", "rejected", "rejected", "rejected", "invalid"]
     assert got[1]["programs"][0]["updateType"] == "LINK"
     assert [got[n]["programs"][0]["code"] for n in range(2, 5)] == [2005, 2006, 2007]
     assert got[5]["code"] == 8015
@@ -101,12 +101,13 @@ def test_lost_replies_and_dropped_connections_link_nobody_twice(tmp_path: Path) 
     assert stats["links_applied_twice"] == 0 and linked == 300
     assert stats["faults"]["p_lost"] > 0 and stats["faults"]["p_drop"] > 0
     for result in got.values():
-        if result["outcome"] == "rejected":
+        if result["outcome"] == "already":
             # The re-sent link met its own earlier attempt: 2005, marked, never "failed".
             assert result["uncertain"] and result["programs"][0]["likely_applied"], result
         else:
             assert result["outcome"] == "ok", result
-    assert any(r["outcome"] == "rejected" for r in got.values())
+    assert any(r["outcome"] == "already" for r in got.values())
+    assert proc.returncode == 0, proc.stderr    # already counts as done
 
 
 def test_a_future_dated_link_of_unknown_fate_is_not_sent_again(tmp_path: Path) -> None:
@@ -178,8 +179,8 @@ def test_resume_after_kill_9_reports_each_line_once(tmp_path: Path) -> None:
         proc.communicate()
         resumed = cli("resume", str(run_dir), "--rate", "400/s")   # no flag says "link"
         stats = sim.stats()
-    # 1 when a link in flight at the kill was re-sent and met itself (2005, marked).
-    assert resumed.returncode in (0, 1), resumed.stderr
+    # A link in flight at the kill, re-sent, meets itself: 2005, already (done), marked.
+    assert resumed.returncode == 0, resumed.stderr
     lines = (run_dir / "results.jsonl").read_bytes().splitlines()
     numbers = [orjson.loads(raw)["line"] for raw in lines]
     assert sorted(numbers) == list(range(1, 601))      # each line once
@@ -190,8 +191,11 @@ def test_resume_after_kill_9_reports_each_line_once(tmp_path: Path) -> None:
     assert all(sim.world.link(i, "Apparel-Partner")[0] == "Silver" for i in people)
 
 
-def test_demo_shows_a_link_step(tmp_path: Path) -> None:
+def test_demo_shows_a_link_step_and_a_delink_step(tmp_path: Path) -> None:
     proc = cli("demo", "--records", "600", "--dir", str(tmp_path), "--rate", "400/s")
     assert proc.returncode == 0, proc.stderr
     assert "3. bulkupdate link" in proc.stdout and "linked: " in proc.stdout
     assert "0 rejected (exit 0)" in proc.stdout
+    # The story ends with a few members leaving: delinked, none refused.
+    leaving = proc.stdout[proc.stdout.index("6. bulkupdate delink"):]
+    assert "delinked: " in leaving and "0 rejected (exit 0)" in leaving

@@ -225,9 +225,9 @@ def test_the_simulator_delinks_and_counts_2004s_after_an_unknown_fate() -> None:
     assert lost == [(1000, [200, 2006])] and world.link(i, "Apparel-Partner")[0] is None
     again, ok, failed = book.apply(world, [item], [i], delivered=True)
     assert again == [(1000, [2004, 2006])] and (ok, failed) == (0, 2)
-    assert book.after_unknown == 1
+    assert book.fates.after_unknown == 1
     book.apply(world, [item], [i], delivered=True)
-    assert book.after_unknown == 1          # answered since: a plain 2004
+    assert book.fates.after_unknown == 1          # answered since: a plain 2004
     nobody, _, _ = book.apply(world, [item], [None], delivered=True)
     assert nobody == [(8015, [8015, 8015])]
 

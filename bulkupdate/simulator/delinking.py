@@ -25,7 +25,7 @@ only the first customer of a request is processed and answered.
 (customer, program) whose previous delink request went without an answer the
 client could read (dropped, lost, cut short, 500/502/504, or left out of a short
 answer) — exactly the 2004s a client should note "delinked by the lost attempt
-or before this run".
+or before this run". :class:`UnknownFates` counts the same for links (2005s).
 """
 
 from __future__ import annotations
@@ -54,19 +54,80 @@ _SHAPES = {"delink": (DELINK_BODY_KEY, DELINK_PROGRAMS_KEY, "partnerDeLinkStatus
 Outcomes = list[tuple[int, list[int]]]
 
 
+class UnknownFates:
+    """(customer, program) pairs of one endpoint whose last request went without
+    an answer the client could read, and how many ``goal`` codes (the state the
+    request wanted already held: 2005 for a link, 2004 for a delink) were then
+    answered, and delivered, for such a pair."""
+
+    def __init__(self, programs_key: str, goal: int) -> None:
+        self.programs_key = programs_key
+        self.goal = goal
+        self.pairs: set[tuple[int, int]] = set()
+        self.after_unknown = 0
+
+    def settle(self, pair: tuple[int, int], code: int, delivered: bool) -> None:
+        if not delivered:
+            self.pairs.add(pair)
+        elif pair in self.pairs:
+            self.pairs.discard(pair)
+            self.after_unknown += code == self.goal
+
+    def answered(self, items: list[Any], located: list[int | None], outcomes: Outcomes,
+                 delivered: bool) -> None:
+        """What the requests' processed items answered, per (customer, program)."""
+        for item, i, (customer_code, codes) in zip(items, located, outcomes, strict=True):
+            if i is None or customer_code != 1000:
+                continue
+            for entry, code in zip(item[self.programs_key], codes, strict=True):
+                p = _program(entry)
+                if p is not None:
+                    self.settle((i, p), code, delivered)
+
+    def not_answered(self, world: World, items: list[Any],
+                     located: list[int | None] | None = None) -> None:
+        """Items the client will get no readable answer for (nothing applied)."""
+        locate = world.directory.locate
+        for n, item in enumerate(items):
+            if type(item) is not dict:
+                continue
+            i = locate(item.get("customer")) if located is None else located[n]
+            entries = item.get(self.programs_key)
+            if i is None or type(entries) is not list:
+                continue
+            for entry in entries:
+                p = _program(entry)
+                if p is not None:
+                    self.pairs.add((i, p))
+
+    def dropped(self, world: World, body: bytes, body_key: str) -> None:
+        """A request answered with no readable answer before it was processed."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        items = data.get(body_key) if type(data) is dict else None
+        if type(items) is list:
+            self.not_answered(world, items)
+
+
+def _program(entry: Any) -> int | None:
+    name = entry.get("partnerProgramName") if type(entry) is dict else None
+    return PROGRAM_INDEX.get(name) if type(name) is str else None
+
+
 class DelinkBook:
     """What delinks did, per simulator (reset with it)."""
 
     def __init__(self) -> None:
         self.requests = 0
         self.applied = 0
-        self.after_unknown = 0
         self.left_out = 0
-        self.unanswered: set[tuple[int, int]] = set()
+        self.fates = UnknownFates(DELINK_PROGRAMS_KEY, 2004)
 
     def stats(self) -> dict[str, int]:
         return {"delink_requests": self.requests, "delinks_applied": self.applied,
-                "delinks_after_unknown": self.after_unknown,
+                "delinks_after_unknown": self.fates.after_unknown,
                 "delink_customers_left_out": self.left_out}
 
     def apply(self, world: World, items: list[Any], located: list[int | None], *,
@@ -86,62 +147,30 @@ class DelinkBook:
                 failed += 1
                 outcomes.append((2002, []))
                 continue
-            codes = [self._one(world, i, entry, delivered) for entry in entries]
+            codes = [delink_one(world, i, entry) for entry in entries]
             good = codes.count(200)
             ok += good
             failed += len(codes) - good
             outcomes.append((1000, codes))
         self.applied += ok
+        self.fates.answered(items, located, outcomes, delivered)
         return outcomes, ok, failed
 
-    def _one(self, world: World, i: int, entry: Any, delivered: bool) -> int:
-        name = entry.get("partnerProgramName") if type(entry) is dict else None
-        if type(name) is not str or not name.strip():
-            return 2002
-        p = PROGRAM_INDEX.get(name)
-        if p is None:
-            return 2006
-        pair = (i, p)
-        if world.packed(i, p) & TIER_MASK:
-            world.store(i, p, 0)
-            world.expiries.pop(i * NPROG + p, None)
-            world.links.pop(pair, None)   # linked again later: a new link, not a second
-            code = 200
-        else:
-            code = 2004
-        if not delivered:
-            self.unanswered.add(pair)
-        elif pair in self.unanswered:
-            self.unanswered.discard(pair)
-            self.after_unknown += code == 2004
-        return code
 
-    def not_answered(self, world: World, items: list[Any],
-                     located: list[int | None] | None = None) -> None:
-        """Items the client will get no readable answer for (nothing applied)."""
-        locate = world.directory.locate
-        for n, item in enumerate(items):
-            if type(item) is not dict:
-                continue
-            i = locate(item.get("customer")) if located is None else located[n]
-            entries = item.get(DELINK_PROGRAMS_KEY)
-            if i is None or type(entries) is not list:
-                continue
-            for entry in entries:
-                name = entry.get("partnerProgramName") if type(entry) is dict else None
-                p = PROGRAM_INDEX.get(name) if type(name) is str else None
-                if p is not None:
-                    self.unanswered.add((i, p))
-
-    def dropped(self, world: World, body: bytes) -> None:
-        """A request answered with no readable answer before it was processed."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return
-        items = data.get(DELINK_BODY_KEY) if type(data) is dict else None
-        if type(items) is list:
-            self.not_answered(world, items)
+def delink_one(world: World, i: int, entry: Any) -> int:
+    """One program delink of customer ``i``: its code, the world changed on 200."""
+    name = entry.get("partnerProgramName") if type(entry) is dict else None
+    if type(name) is not str or not name.strip():
+        return 2002
+    p = PROGRAM_INDEX.get(name)
+    if p is None:
+        return 2006
+    if not world.packed(i, p) & TIER_MASK:
+        return 2004
+    world.store(i, p, 0)
+    world.expiries.pop(i * NPROG + p, None)
+    world.links.pop((i, p), None)   # linked again later: a new link, not a second
+    return 200
 
 
 def render_delink_response(items: list[Any], located: list[int | None], outcomes: Outcomes,

@@ -27,7 +27,10 @@ empty ``linkCustomers``. Of the answer dials only ``answer_form`` applies to it.
 The delink endpoint likewise, by ``delinking.py``'s rules, in the shape
 ``delink_form`` says; ``first_customer_only`` processes and answers only the
 first customer of each delink request. ``/_sim/stats`` adds ``delink_requests``,
-``delinks_applied``, ``delinks_after_unknown`` and ``delink_customers_left_out``.
+``delinks_applied``, ``delinks_after_unknown`` and ``delink_customers_left_out``,
+and ``links_after_unknown``: 2005s answered for a pair whose previous link request
+went without a readable answer (what a client notes "linked by the lost attempt or
+before this run").
 
 ``/_sim/stats`` (update and link requests alike, but where it says)::
 
@@ -97,6 +100,7 @@ from .delinking import (
     DELINK_PROGRAMS_KEY,
     UNANSWERED_FAULTS,
     DelinkBook,
+    UnknownFates,
     render_delink_response,
 )
 from .faults import ERROR_BODIES, FaultDecider, FaultPlan, SlidingWindow, max_window, token_hiccup
@@ -178,6 +182,7 @@ class SimState:
         self.answer_rng = random.Random(f"answers-{config.seed}")
         self.others = 0
         self.delinks = DelinkBook()
+        self.link_fates = UnknownFates(LINKS_KEY, 2005)
 
     # -- auth -------------------------------------------------------------------
     def authorized(self, request: web.Request) -> bool:
@@ -233,6 +238,7 @@ class SimState:
             "token_requests": self.token_requests, "token_503s": self.token_503s,
             "answers_naming_others": self.others,
             **self.delinks.stats(),
+            "links_after_unknown": self.link_fates.after_unknown,
             "most_items_per_customer": max(world.seen.values(), default=0)
             if world.track else None,
         }
@@ -278,6 +284,10 @@ class SimState:
                 del busy[i]
             else:
                 busy[i] = held - 1
+
+    def fates(self, key: str) -> UnknownFates:
+        """The unknown-fate book of the link or delink endpoint (by body key)."""
+        return self.delinks.fates if key == DELINK_BODY_KEY else self.link_fates
 
     def redirect(self, request: web.Request) -> web.Response | None:
         """The redirect dial: the same path at ``redirect_to``, body unread."""
@@ -341,8 +351,8 @@ async def _update(state: SimState, request: web.Request, key: str) -> web.Stream
     body = await request.read()
     if fault in _PRE_APPLY:
         state.faults[fault] += 1
-        if key == DELINK_BODY_KEY and fault in UNANSWERED_FAULTS:
-            state.delinks.dropped(state.world, body)
+        if key != UPDATES_KEY and fault in UNANSWERED_FAULTS:
+            state.fates(key).dropped(state.world, body, key)
         if fault == "p_drop":
             return _hang_up(request)
         status = int(fault[2:])
@@ -395,7 +405,7 @@ async def _process(state: SimState, items: list[Any], delay: float | None = None
     if key == DELINK_BODY_KEY and state.config.first_customer_only and len(items) > 1:
         # A server without batch support: the rest of the request is never seen.
         state.delinks.left_out += len(items) - 1
-        state.delinks.not_answered(world, items[1:], located[1:])
+        state.delinks.fates.not_answered(world, items[1:], located[1:])
         items, located = items[:1], located[:1]
     if delay is None:
         delay = state.decider.delay()
@@ -436,12 +446,15 @@ def _apply(state: SimState, items: list[Any], located: list[int | None], key: st
     """The world applies (links, delinks) the items, except those ``p_not_now`` defers."""
     world = state.world
     p = state.config.p_not_now
-    apply = world.apply_items if key == UPDATES_KEY else \
-        (lambda kept, now, where: link_items(world, kept, now, where))
-    if key == DELINK_BODY_KEY:
-        def apply(kept: list[Any], now: float, where: list[int | None]
-                  ) -> tuple[list[tuple[int, list[int]]], int, int]:
+    def apply(kept: list[Any], now: float, where: list[int | None]
+              ) -> tuple[list[tuple[int, list[int]]], int, int]:
+        if key == UPDATES_KEY:
+            return world.apply_items(kept, now, where)
+        if key == DELINK_BODY_KEY:
             return state.delinks.apply(world, kept, where, delivered=delivered)
+        done = link_items(world, kept, now, where)
+        state.link_fates.answered(kept, where, done[0], delivered)
+        return done
     if not p:
         return apply(items, time.time(), located)
     draw = state.decider.uniform

@@ -90,7 +90,8 @@ def test_2000_mixed_records_give_the_code_tables_outcomes(tmp_path: Path) -> Non
     assert len(lines) == 2000
     source = write(tmp_path / "leavers.jsonl", lines)
     with simulator() as sim:
-        proc = cli(*delink_args(source, sim.base_url, tmp_path / "r", "--rate", "400/s"))
+        proc = cli(*delink_args(source, sim.base_url, tmp_path / "r", "--rate", "400/s",
+                                "--metrics-file", str(tmp_path / "metrics.prom")))
         stats = sim.stats()
         world = sim.world
         still = sum(world.link(i, p)[0] is not None for i, p in linked + twice)
@@ -118,6 +119,10 @@ def test_2000_mixed_records_give_the_code_tables_outcomes(tmp_path: Path) -> Non
     assert "delink report" in html and "already" in html
     csv = cli("report", str(tmp_path / "r"), "--format", "csv").stdout
     assert ",already," in csv
+    as_json = orjson.loads(cli("report", str(tmp_path / "r"), "--format", "json").stdout)
+    assert as_json["api"] == "delink" and as_json["outcomes"]["already"] == 600
+    metrics = (tmp_path / "metrics.prom").read_text()
+    assert 'bulkupdate_records_total{outcome="already"} 600.0' in metrics
 
 
 def test_lost_replies_and_dropped_connections_end_right_and_notes_are_counted(

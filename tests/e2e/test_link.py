@@ -110,6 +110,27 @@ def test_lost_replies_and_dropped_connections_link_nobody_twice(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr    # already counts as done
 
 
+def test_on_a_rerun_migration_the_2005_notes_equal_the_servers_count(tmp_path: Path) -> None:
+    """Most customers linked before the run: after a lost or dropped attempt their
+    2005 is noted "linked by the lost attempt or before this run", exactly as often
+    as the server answered a 2005 after a request the client could not read."""
+    before = [i for i in range(2000) if WORLD.link(i, "Travel-Partner")[0]][:300]
+    fresh = not_linked("Travel-Partner", 100)
+    lines = [link_line(i, "Travel-Partner", tier=WORLD.link(i, "Travel-Partner")[0] or "Silver")
+             for i in before + fresh]
+    source = write(tmp_path / "links.jsonl", lines)
+    with simulator(p_lost=0.15, p_drop=0.15, track=True) as sim:
+        proc = cli(*link_args(source, sim.base_url, tmp_path / "r", "--batch-size", "10",
+                              "--max-attempts", "12"))
+        stats = sim.stats()
+    got = results(tmp_path / "r")
+    assert proc.returncode == 0, proc.stderr          # 2005: already, done
+    noted = sum("linked by the lost attempt or before this run" in p["message"]
+                for r in got.values() for p in r["programs"])
+    assert noted == stats["links_after_unknown"] > stats["links_resent"]
+    assert {r["outcome"] for r in got.values()} == {"ok", "already"}
+
+
 def test_a_future_dated_link_of_unknown_fate_is_not_sent_again(tmp_path: Path) -> None:
     """Re-sent, it would queue a relink on top of the link: given up instead."""
     people = not_linked("SPP_1", 120)

@@ -5,7 +5,7 @@
 order, so ``expected`` is exactly what the simulator answers when the valid records
 are sent in order (blank and invalid lines are never sent). ``expected`` is::
 
-    {"outcome": "ok" | "partial" | "rejected", "codes": [per-program code, ...],
+    {"outcome": "ok" | "already" | "partial" | "rejected", "codes": [per-program code, ...],
      "customer": world index or None}
     {"outcome": "invalid", "codes": [], "field": "partnerProgramUpdates[0].updateType"}
     {"outcome": "blank"}
@@ -291,7 +291,15 @@ def _outcome(world: World, record: Record, now: float) -> dict[str, Any]:
     i = world.locate(record.get("customer"))
     _, codes = world.apply_item(record, now)
     good = codes.count(200)
-    outcome = "ok" if codes and good == len(codes) else ("partial" if good else "rejected")
+    # A cancel with no pending relink (2027): the goal holds, "already" (not "ok").
+    held = sum(code == 2027 and update.get("updateType") == CANCEL
+               for code, update in zip(codes, record["partnerProgramUpdates"], strict=False))
+    if codes and good == len(codes):
+        outcome = "ok"
+    elif codes and good + held == len(codes):
+        outcome = "already"
+    else:
+        outcome = "partial" if good + held else "rejected"
     return {"outcome": outcome, "codes": codes, "customer": i}
 
 

@@ -97,6 +97,24 @@ def _verify_flag(p: argparse.ArgumentParser) -> None:
                    "(docs/verify.md)")
 
 
+def _delink_parser(sub: Any) -> None:
+    delink = sub.add_parser(
+        "delink", help="delink every customer of a JSONL/CSV file from the partner programs "
+        "it names (docs/delink.md)", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Members who leave: one line = one item of deLinkCustomers (plus the "
+        "optional ref). Only what the input names is delinked. Everything run has: the "
+        "ledger, resume, report, the lock. Says how many customers and memberships it "
+        "would delink before it sends.")
+    delink.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    delink.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    delink.add_argument("--max-delinks", metavar="N|P%",
+                        help="refuse (exit 2, nothing sent) an input that would delink more "
+                        "than N program memberships (P%%: of those the state store holds "
+                        "linked per program)")
+    _tuning(delink)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bulkupdate", description="Push partner-program tier updates to Capillary, "
@@ -122,21 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(link)
 
-    delink = sub.add_parser(
-        "delink", help="delink every customer of a JSONL/CSV file from the partner programs "
-        "it names (docs/delink.md)", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Members who leave: one line = one item of deLinkCustomers (plus the "
-        "optional ref). Only what the input names is delinked. Everything run has: the "
-        "ledger, resume, report, the lock. Says how many customers and memberships it "
-        "would delink before it sends.")
-    delink.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
-    delink.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
-    delink.add_argument("--max-delinks", metavar="N|P%",
-                        help="refuse (exit 2, nothing sent) an input that would delink more "
-                        "than N program memberships (P%%: of those the state store holds "
-                        "linked per program)")
-    _tuning(delink)
+    _delink_parser(sub)
 
     resume = sub.add_parser(
         "resume", help="finish an interrupted or aborted run", epilog=EPILOG,

@@ -285,6 +285,13 @@ class SimState:
             else:
                 busy[i] = held - 1
 
+    def early_fault(self, fault: str, key: str, body: bytes) -> None:
+        """Count a fault answered before processing; the pairs of a link or delink
+        whose client sees no answer it can read are noted (delinking.py)."""
+        self.faults[fault] += 1
+        if key != UPDATES_KEY and fault in UNANSWERED_FAULTS:
+            self.fates(key).dropped(self.world, body, key)
+
     def fates(self, key: str) -> UnknownFates:
         """The unknown-fate book of the link or delink endpoint (by body key)."""
         return self.delinks.fates if key == DELINK_BODY_KEY else self.link_fates
@@ -350,9 +357,7 @@ async def _update(state: SimState, request: web.Request, key: str) -> web.Stream
     fault = state.decider.pick()
     body = await request.read()
     if fault in _PRE_APPLY:
-        state.faults[fault] += 1
-        if key != UPDATES_KEY and fault in UNANSWERED_FAULTS:
-            state.fates(key).dropped(state.world, body, key)
+        state.early_fault(fault, key, body)
         if fault == "p_drop":
             return _hang_up(request)
         status = int(fault[2:])

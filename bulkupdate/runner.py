@@ -75,11 +75,14 @@ async def alink(source: Source, settings: Settings, *, run_dir: str | Path | Non
 async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                   on_result: OnResult | None = None, control: Control | None = None,
                   max_delinks: str | int | MaxDelinks | None = None,
-                  on_plan: Callable[[DelinkPlan], Any] | None = None) -> RunResult:
+                  on_plan: Callable[[DelinkPlan], Any] | None = None,
+                  batch_size_chosen: bool = False) -> RunResult:
     """:func:`arun` for the delink API: each record is an item of ``deLinkCustomers``
     (plus the optional ``ref``). Before anything is sent, the plan is counted
     (``on_plan`` gets it) and ``max_delinks`` (``N`` memberships, or ``"P%"``,
-    which needs the state store) refuses a larger night with a UsageError."""
+    which needs the state store) refuses a larger night with a UsageError.
+    ``batch_size_chosen``: ``settings.batch_size`` was chosen, and is kept even
+    when answers come back short (a size below the most always is)."""
     guard = None if max_delinks is None else MaxDelinks.parse(max_delinks)
 
     def check(path: Path) -> None:
@@ -89,14 +92,17 @@ async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | N
         if guard is not None:
             check_max_delinks(plan, guard, store_linked_counts(None, plan.per_program))
 
-    return await _start(source, settings, DELINK, run_dir, on_result, control, check)
+    return await _start(source, settings, DELINK, run_dir, on_result, control, check,
+                        {"batch_size_chosen": True} if batch_size_chosen else None)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
                  control: Control | None,
-                 check: Callable[[Path], None] | None = None) -> RunResult:
-    """``check``: the input (once saved) is looked at before the ledger is made."""
+                 check: Callable[[Path], None] | None = None,
+                 noted: dict[str, Any] | None = None) -> RunResult:
+    """``check``: the input (once saved) is looked at before the ledger is made;
+    ``noted``: more for the manifest (what a resume must know)."""
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -119,6 +125,9 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
                                          scanned=scanned, api=api)
+        if noted:
+            ledger.manifest.update(noted)
+            ledger.save()
     except BaseException:
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
@@ -181,11 +190,12 @@ def link(source: Source, settings: Settings, *, run_dir: str | Path | None = Non
 def delink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
            on_result: OnResult | None = None, control: Control | None = None,
            max_delinks: str | int | MaxDelinks | None = None,
-           on_plan: Callable[[DelinkPlan], Any] | None = None) -> RunResult:
+           on_plan: Callable[[DelinkPlan], Any] | None = None,
+           batch_size_chosen: bool = False) -> RunResult:
     """:func:`adelink` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("delink", lambda: adelink(
         source, settings, run_dir=run_dir, on_result=on_result, control=control,
-        max_delinks=max_delinks, on_plan=on_plan))
+        max_delinks=max_delinks, on_plan=on_plan, batch_size_chosen=batch_size_chosen))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,

@@ -327,8 +327,19 @@ def _starter(args: argparse.Namespace) -> Any:
         def say(plan: Any) -> None:
             print(f"bulkupdate: {plan.sentence()}", file=sys.stderr)
 
-        return partial(adelink, max_delinks=args.max_delinks, on_plan=say)
+        return partial(adelink, max_delinks=args.max_delinks, on_plan=say,
+                       batch_size_chosen=_batch_size_chosen(args))
     return alink if args.command == "link" else arun
+
+
+def _batch_size_chosen(args: argparse.Namespace) -> bool:
+    """Whether --batch-size (or its variable, or the config file) set the batch size:
+    then a delink keeps it even when the API answers fewer customers than sent."""
+    from ..settings import read_config
+
+    if args.batch_size is not None or os.environ.get(ENV_PREFIX + "BATCH_SIZE"):
+        return True
+    return args.config is not None and "batch_size" in read_config(args.config)
 
 
 async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace,

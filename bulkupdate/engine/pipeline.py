@@ -71,9 +71,9 @@ class Pipeline:
         self.throttle = Throttle(settings.rate)
         # One endpoint flows through: the client sends to it, the reader reads its items.
         self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
-        # A batch size below the most is the operator's choice: short answers keep it.
-        self.handler = Handler(self.flow, self.throttle, log, settings.rate,
-                               fixed_batch=settings.batch_size < MAX_BATCH)
+        # A batch size the operator chose (or below the most) is kept when answers are short.
+        self.handler = Handler(self.flow, self.throttle, log, settings.rate, fixed_batch=bool(
+            ledger.manifest.get("batch_size_chosen")) or settings.batch_size < MAX_BATCH)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._pacing: asyncio.Task[None] | None = None   # the dispatcher, while paced

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.world import PROGRAM_NAMES, World
@@ -167,12 +168,16 @@ def test_a_server_that_answers_only_the_first_customer(tmp_path: Path) -> None:
     assert stats["delink_customers_left_out"] == sum(len(lines) - 1 for lines in sent)
 
 
-def test_an_explicit_batch_size_is_kept_when_answers_are_short(tmp_path: Path) -> None:
-    pairs = linked_pairs(12)
+@pytest.mark.parametrize("size", ["4", "50"])
+def test_an_explicit_batch_size_is_kept_when_answers_are_short(tmp_path: Path,
+                                                                size: str) -> None:
+    pairs = linked_pairs(6)
     source = write(tmp_path / "leavers.jsonl", [delink_line(i, p) for i, p in pairs])
     with simulator(first_customer_only=True) as sim:
-        cli(*delink_args(source, sim.base_url, tmp_path / "r", "--batch-size", "4",
-                         "--max-attempts", "12", "--concurrency", "1"))
+        # Each round settles for the timeout: a short one keeps the six rounds short.
+        proc = cli(*delink_args(source, sim.base_url, tmp_path / "r", "--batch-size", size,
+                                "--max-attempts", "6", "--concurrency", "1", "--timeout", "0.5"))
+    assert proc.returncode == 0, proc.stderr     # each left-out customer sent again
     sent = [orjson.loads(raw)["lines"]
             for raw in (tmp_path / "r" / "sent.jsonl").read_bytes().splitlines()]
     assert len(sent[1]) > 1

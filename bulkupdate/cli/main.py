@@ -33,7 +33,7 @@ from ..settings import (
 from ..version import __version__
 
 EPILOG = """exit status:
-  0    every record ok (or only definite failures within --allow-failures)
+  0    every record ok or already (or only definite failures within --allow-failures)
   1    the run finished; some records are not ok (see the ledger)
   2    usage or configuration error, found before anything was sent
        (bad flag or setting, damaged input, run directory in use, no records)

@@ -31,7 +31,7 @@ MAX_POINTS = 240        # timeline points drawn per chart, however long the nigh
 COLORS = {Outcome.OK: "#2e7d32", Outcome.PARTIAL: "#f9a825", Outcome.REJECTED: "#c62828",
           Outcome.ALREADY: "#00897b",   # the goal held: not red
           Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a"}
-EXIT_MEANING = {0: ("every record ok, or only allowed definite failures", "good"),
+EXIT_MEANING = {0: ("every record ok or already, or only allowed definite failures", "good"),
                 1: ("finished; some records are not ok", "warn"),
                 3: ("aborted by a fatal API condition: resume it", "bad"),
                 130: ("interrupted: resume it", "bad")}

@@ -13,9 +13,18 @@ from typing import Any
 import orjson
 import pytest
 
+import bulkupdate
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.world import PROGRAM_NAMES, World
-from tests.helpers import cli, cli_popen, events_named, results, simulator, wait_for_results
+from tests.helpers import (
+    cli,
+    cli_popen,
+    events_named,
+    fast_settings,
+    results,
+    simulator,
+    wait_for_results,
+)
 
 WORLD = World(SimConfig(customers=20_000))   # the simulator's default world in tests
 NOTE = "delinked by the lost attempt or before this run"
@@ -204,6 +213,23 @@ def test_the_guard_refuses_before_anything_is_sent(tmp_path: Path) -> None:
     assert offline.returncode == 0 and "10 valid" in offline.stderr
     refused = cli("report", str(tmp_path / "ok"), "--unlinked")
     assert refused.returncode == 2 and "is a delink run" in refused.stderr
+
+
+def test_the_library_counts_the_plan_and_guards_before_sending(tmp_path: Path) -> None:
+    pairs = linked_pairs(5)
+    records = [orjson.loads(delink_line(i, p)) for i, p in pairs]
+    plans: list[Any] = []
+    with simulator() as sim:
+        settings = fast_settings(sim.base_url)
+        with pytest.raises(bulkupdate.UsageError, match="--max-delinks 4"):
+            bulkupdate.delink(records, settings, run_dir=tmp_path / "no", max_delinks=4)
+        assert sim.stats()["requests"] == 0 and not (tmp_path / "no").exists()
+        result = bulkupdate.delink(records, settings, run_dir=tmp_path / "r",
+                                   on_plan=plans.append, max_delinks="5")
+        again = bulkupdate.delink(records, settings, run_dir=tmp_path / "again")
+    assert [(p.customers, p.programs) for p in plans] == [(5, 5)]
+    assert result.exit_code == 0 and result.summary.count("ok") == 5
+    assert again.exit_code == 0 and again.summary.count("already") == 5
 
 
 def test_resume_after_kill_9_is_exact(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_on_a_rerun_migration_the_2005_notes_equal_the_servers_count(tmp_path: P
     source = write(tmp_path / "links.jsonl", lines)
     with simulator(p_lost=0.15, p_drop=0.15, track=True) as sim:
         proc = cli(*link_args(source, sim.base_url, tmp_path / "r", "--batch-size", "10",
-                              "--max-attempts", "12"))
+                              "--max-attempts", "12", "--rate", "400/s"))
         stats = sim.stats()
     got = results(tmp_path / "r")
     assert proc.returncode == 0, proc.stderr          # 2005: already, done

@@ -25,6 +25,7 @@ class ProgramResult:
     ok: bool
     code: int | None
     message: str
+    already: bool = False             # not applied, but the goal held (2005, 2027, 2004)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,8 @@ class RecordResult:
     @classmethod
     def from_line(cls, data: Mapping[str, Any]) -> RecordResult:
         programs = tuple(ProgramResult(p["partnerProgramName"], p["updateType"], p["ok"],
-                                       p.get("code"), p.get("message") or "")
+                                       p.get("code"), p.get("message") or "",
+                                       bool(p.get("already")))
                          for p in data.get("programs") or ())
         return cls(line=data["line"], outcome=Outcome(data["outcome"]), ref=data.get("ref"),
                    customer=data.get("customer"), attempts=data.get("attempts", 0),

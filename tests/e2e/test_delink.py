@@ -226,10 +226,14 @@ def test_the_library_counts_the_plan_and_guards_before_sending(tmp_path: Path) -
         assert sim.stats()["requests"] == 0 and not (tmp_path / "no").exists()
         result = bulkupdate.delink(records, settings, run_dir=tmp_path / "r",
                                    on_plan=plans.append, max_delinks="5")
-        again = bulkupdate.delink(records, settings, run_dir=tmp_path / "again")
+        seen: list[Any] = []
+        again = bulkupdate.delink(records, settings, run_dir=tmp_path / "again",
+                                  on_result=seen.append)
     assert [(p.customers, p.programs) for p in plans] == [(5, 5)]
     assert result.exit_code == 0 and result.summary.count("ok") == 5
     assert again.exit_code == 0 and again.summary.count("already") == 5
+    assert all(r.outcome is bulkupdate.Outcome.ALREADY and r.programs[0].already
+               and not r.programs[0].ok for r in seen)
 
 
 def test_resume_after_kill_9_is_exact(tmp_path: Path) -> None:

@@ -198,7 +198,7 @@ def check_settings(settings: Settings) -> None:
     """Settings of the right type, with credentials: checked before any lock is taken."""
     if not isinstance(settings, Settings):
         raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
-    Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing created
+    Auth(settings.credentials)   # none: a usage error, nothing created
 
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
@@ -319,8 +319,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy,
-                retry=RetryPolicy.from_settings(settings))
+    auth = Auth(settings.credentials, log, retry=RetryPolicy.from_settings(settings))
     abort: RunAborted | None = None
     state = "aborted"
     # The API the run directory records (an old one's is the update API).

@@ -88,6 +88,9 @@ class ReadAnswer:
     programs: dict[str, ProgramState] | None = None
     retry_after: float | None = None
     throttled: bool = False
+    # Every program the customer is linked to is listed (fewer than the read's
+    # limit): one absent from ``programs`` is not linked.
+    complete: bool = False
 
 
 def parse_instant(text: Any) -> datetime | None:
@@ -156,7 +159,8 @@ def parse_programs(data: Any, asked: dict[str, Any], status: int = 200) -> ReadA
             tier if type(tier) is str else None, parse_instant(expiry),
             expiry if type(expiry) is str else None,
             linked if type(linked) is bool else None)
-    return ReadAnswer(ReadKind.STATE, f"HTTP {status}", status, programs)
+    return ReadAnswer(ReadKind.STATE, f"HTTP {status}", status, programs,
+                      complete=len(entries) < READ_LIMIT)
 
 
 def _code(data: Any) -> int | None:

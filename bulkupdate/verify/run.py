@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +30,19 @@ from ..capillary.read import ReadEndpoint, ReadKind, read_answer, read_identifie
 from ..capillary.transport import Transport, Wire
 from ..control import Control
 from ..engine.throttle import Throttle
-from ..errors import RunAborted
+from ..errors import RunAborted, UsageError
 from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
 from ..logs import Logger, RunLog, null_logger
 from ..retry import RetryPolicy
 from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
-from ..rundir.manifest import check_input, read_manifest
+from ..rundir.manifest import api_of, check_input, read_manifest
 from ..rundir.private import prepare
 from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
-from .verdict import VERDICTS, Verdict, judge
+from .verdict import JUDGING, VERDICTS, Held, Verdict, judge
 from .watch import VerifyWatch
 
 OnVerdict = Callable[[dict[str, Any]], Any]
@@ -82,13 +83,18 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         manifest = read_manifest(run_dir)
         check_input(manifest)
         input_path = Path(manifest["input"])
+        api = api_of(manifest)
+        if api not in JUDGING:
+            raise UsageError(f"verify cannot read back a {api} run (it reads back "
+                             f"{', '.join(JUDGING)} runs)")
         # The same sample again for the same run and N: a verify run again continues it.
         rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
         lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng)
-        chosen = await asyncio.to_thread(load_chosen, input_path, lines)
+        chosen = await asyncio.to_thread(load_chosen, input_path, lines,
+                                         JUDGING[api].programs_key)
         vfile = files.VerifyFile(run_dir, again=again)
         try:
-            driver = _Driver(settings, vfile, on_result)
+            driver = _Driver(settings, vfile, on_result, api)
             code, reason = await driver.run(run_dir, chosen, control or Control())
         finally:
             vfile.close()
@@ -115,8 +121,10 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
 
 class _Driver:
     def __init__(self, settings: Settings, vfile: files.VerifyFile,
-                 on_result: OnVerdict | None, wire: Wire | None = None) -> None:
+                 on_result: OnVerdict | None, api: str = "update",
+                 wire: Wire | None = None) -> None:
         self.settings = settings
+        self.api = api
         self.wire = wire
         self.vfile = vfile
         self.on_result = on_result
@@ -240,7 +248,8 @@ class _Driver:
             if answer.kind is ReadKind.STATE:
                 self.throttle.clean()
                 assert answer.programs is not None
-                return judge(item.record.get("partnerProgramUpdates"), answer.programs)
+                return judge(item.record, Held(answer.programs, answer.complete,
+                                               datetime.now(UTC)), self.api)
             if answer.kind is ReadKind.NOT_FOUND:
                 return Verdict("unverifiable", answer.reason)
             if answer.kind is ReadKind.FATAL:

@@ -49,10 +49,11 @@ def customer_key(customer: Any) -> tuple[str, str] | None:
     return name, value
 
 
-def record_keys(record: Any) -> list[tuple[str, str, str]]:
-    """(identifier name, value, program) for every program the record updates."""
+def record_keys(record: Any, programs_key: str) -> list[tuple[str, str, str]]:
+    """(identifier name, value, program) for every program the record names
+    (under ``programs_key``: the run's API's)."""
     key = customer_key(record.get("customer")) if type(record) is dict else None
-    updates = record.get("partnerProgramUpdates") if type(record) is dict else None
+    updates = record.get(programs_key) if type(record) is dict else None
     if key is None or type(updates) is not list:
         return []
     return [(key[0], key[1], u["partnerProgramName"]) for u in updates
@@ -82,7 +83,7 @@ def pick_lines(run_dir: Path, sample: int, rng: random.Random) -> dict[int, str]
     return chosen
 
 
-def load_chosen(input_path: Path, lines: dict[int, str]) -> list[Chosen]:
+def load_chosen(input_path: Path, lines: dict[int, str], programs_key: str) -> list[Chosen]:
     """The chosen records from the input, each marked with the last later line
     that updates one of its (customer, program) pairs."""
     chosen: list[Chosen] = []
@@ -97,7 +98,7 @@ def load_chosen(input_path: Path, lines: dict[int, str]) -> list[Chosen]:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        keys = record_keys(record)
+        keys = record_keys(record, programs_key)
         for key in keys:
             for earlier in watching.get(key, ()):
                 earlier.superseded_by = number

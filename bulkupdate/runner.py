@@ -27,7 +27,6 @@ from .control import Control
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
-from .estimate import count_once
 from .exitcode import decide
 from .logs import Logger, RunLog
 from .progress import Watch, WatchedClient, progress_bar
@@ -37,7 +36,7 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source.lines import iter_lines, scan_input
+from .source.lines import count_records, iter_lines, scan_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
@@ -47,29 +46,31 @@ __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-               on_result: OnResult | None = None,
-               control: Control | None = None) -> RunResult:
+               on_result: OnResult | None = None, control: Control | None = None,
+               records: int | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
 
     ``on_result`` is called on the event loop, once per final result as it is
-    written: it must not block (hand slow work to a queue or a thread)."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control)
+    written: it must not block (hand slow work to a queue or a thread).
+    ``records``: how many records the path holds, when the caller has counted
+    them already (the CLI does, for its estimate): the run does not count again."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, records)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-                on_result: OnResult | None = None,
-                control: Control | None = None) -> RunResult:
+                on_result: OnResult | None = None, control: Control | None = None,
+                records: int | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control)
+    return await _start(source, settings, LINK, run_dir, on_result, control, records)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None) -> RunResult:
+                 control: Control | None, records: int | None = None) -> RunResult:
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -94,7 +95,9 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
         raise
-    return await _execute(ledger, settings, on_result, control)
+    # A count of the caller's file holds for a saved copy of it, not for another source.
+    return await _execute(ledger, settings, on_result, control,
+                          records if intake.kind == "file" else None)
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -202,9 +205,9 @@ def check_settings(settings: Settings) -> None:
 
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                   control: Control | None) -> RunResult:
+                   control: Control | None, records: int | None = None) -> RunResult:
     try:
-        return await _owned_session(ledger, settings, on_result, control)
+        return await _owned_session(ledger, settings, on_result, control, records)
     except BulkUpdateError:
         raise
     except Exception as exc:
@@ -219,14 +222,16 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
 
 
 async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                         control: Control | None) -> RunResult:
+                         control: Control | None, records: int | None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
     try:
         started = time.monotonic()
         show = sys.stderr.isatty() if settings.progress is None else settings.progress
-        # A pass over the input, for the bar's and the heartbeat's total and ETA.
-        total = await asyncio.to_thread(count_once, ledger.input_path)   # once per process
+        # A pass over the input (unless the caller made it), for the bar's, the
+        # heartbeat's and run.started's total and ETA.
+        total = records if records is not None else await asyncio.to_thread(
+            count_records, ledger.input_path)
         watch = Watch(ledger, total, len(ledger.manifest["sessions"]) + 1)
         metrics = _metrics(watch, settings, log)
         session = ledger.begin_session(now_iso(), **_changed(ledger, settings))
@@ -325,7 +330,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     # The API the run directory records (an old one's is the update API).
     async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
-                            on_written=on_written, log=log)
+                            on_written=on_written, log=log, records=watch.total)
         stopper = _Stopper(pipeline, log, control or Control())
         stopper.control.attach(stopper)
         try:

@@ -10,17 +10,25 @@ from typing import TYPE_CHECKING
 from .answers import Answer, classify
 from .auth import Auth
 from .endpoint import UPDATE, Endpoint
-from .transport import Transport, Wire
+from .transport import AiohttpWire, Net, Transport, Wire
 
 if TYPE_CHECKING:   # an annotation: settings builds on capillary's API facts
     from ..settings import Settings
+
+
+def transport_for(settings: Settings, auth: Auth, wire: Wire | None = None) -> Transport:
+    """The transport the settings of a run or a verify call for (``wire``: a
+    stand-in for the network, in tests)."""
+    net = Net(settings.timeout, settings.concurrency, settings.proxy, settings.ca_bundle)
+    return Transport(settings.base_url, auth, wire or AiohttpWire(net),
+                     settings.max_response_bytes)
 
 
 class Client:
     def __init__(self, settings: Settings, auth: Auth, endpoint: Endpoint = UPDATE,
                  wire: Wire | None = None) -> None:
         self.endpoint = endpoint
-        self.transport = Transport.of(settings, auth, wire)
+        self.transport = transport_for(settings, auth, wire)
 
     async def __aenter__(self) -> Client:
         await self.transport.__aenter__()

@@ -27,17 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import aiohttp
 
 from ..network import read_bounded, ssl_context
 from ..version import __version__
 from .answers import Answer, Kind, no_answer, proxy_refused, redirected, too_long, untrusted
-
-if TYPE_CHECKING:   # annotations: settings builds on capillary's API facts
-    from ..settings import Settings
-    from .auth import Auth
 
 USER_AGENT = f"bulkupdate/{__version__}"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
@@ -67,6 +63,16 @@ class Reply:
     failure: Answer | None = None
 
 
+class Signer(Protocol):
+    """What the transport needs of :class:`~.auth.Auth`: the header, and a renewal
+    of the token a 401 refused (it asks through the transport itself)."""
+    @property
+    def renewable(self) -> bool: ...
+    async def headers(self, sender: Transport) -> dict[str, str]: ...
+    def current_token(self) -> str | None: ...
+    async def renew(self, sender: Transport, stale: str | None) -> None: ...
+
+
 class Wire(Protocol):
     """Sends one request as it is: no auth, no retry. Never raises for the network."""
     async def open(self) -> None: ...
@@ -81,10 +87,6 @@ class Net:
     connections: int = 8
     proxy: str | None = field(default=None, repr=False)   # may carry a password
     ca_bundle: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Net:
-        return cls(settings.timeout, settings.concurrency, settings.proxy, settings.ca_bundle)
 
 
 class AiohttpWire:
@@ -151,17 +153,12 @@ def failure(exc: aiohttp.ClientError | TimeoutError) -> Answer:
 class Transport:
     """The API root, its credentials and a wire: ``request(method, path)``."""
 
-    def __init__(self, base_url: str, auth: Auth, wire: Wire,
+    def __init__(self, base_url: str, auth: Signer, wire: Wire,
                  max_bytes: int = 16 * 1024 * 1024) -> None:
         self.root = base_url.rstrip("/")
         self.auth = auth
         self._wire = wire
         self._max_bytes = max_bytes
-
-    @classmethod
-    def of(cls, settings: Settings, auth: Auth, wire: Wire | None = None) -> Transport:
-        return cls(settings.base_url, auth, wire or AiohttpWire(Net.from_settings(settings)),
-                   settings.max_response_bytes)
 
     async def __aenter__(self) -> Transport:
         await self._wire.open()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..capillary.auth import Auth
+from ..capillary.client import transport_for
 from ..capillary.read import ReadEndpoint, ReadKind, read_answer, read_identifier
 from ..capillary.transport import Transport, Wire
 from ..control import Control
@@ -180,7 +181,7 @@ class _Driver:
 
     async def _read_all(self, todo: list[Chosen]) -> tuple[int | None, str]:
         auth = Auth(self.settings.credentials, self.log, retry=self.retry)
-        async with Transport.of(self.settings, auth, self.wire) as transport:
+        async with transport_for(self.settings, auth, self.wire) as transport:
             queue: asyncio.Queue[Chosen] = asyncio.Queue()
             for item in todo:
                 queue.put_nowait(item)

@@ -332,6 +332,8 @@ def _say_verified(summary: Any) -> None:
     if summary.exit_code in RESUMABLE:
         from ..report.commands import command
 
+        if summary.reason:   # as a run says why it stopped
+            print(f"stopped: {summary.reason}", file=sys.stderr)
         print(f"continue with: {command('verify', summary.run_dir)}", file=sys.stderr)
 
 

@@ -91,8 +91,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         # The same sample again for the same run and N: a verify run again continues it.
         rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
         lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng)
-        chosen = await asyncio.to_thread(load_chosen, input_path, lines,
-                                         JUDGING[api].programs_key)
+        chosen = await asyncio.to_thread(load_chosen, input_path, lines, api)
         vfile = files.VerifyFile(run_dir, again=again)
         try:
             driver = _Driver(settings, vfile, on_result, api)
@@ -101,7 +100,8 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
             vfile.close()
         counts = vfile.counts()
         differs = {n for n, v in vfile.done.items() if v == "differs"}
-        reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs)
+        reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs,
+                                          api)
         complete = all(c.line in vfile.done for c in chosen)
         summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason)
         files.write_summary(run_dir, summary.as_dict())

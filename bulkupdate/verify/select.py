@@ -25,6 +25,7 @@ from ..capillary.read import read_identifier
 from ..rundir import RESULTS
 from ..rundir.files import read_lines
 from ..source.lines import iter_lines
+from .verdict import JUDGING
 
 
 @dataclass
@@ -83,12 +84,13 @@ def pick_lines(run_dir: Path, sample: int, rng: random.Random) -> dict[int, str]
     return chosen
 
 
-def load_chosen(input_path: Path, lines: dict[int, str], programs_key: str) -> list[Chosen]:
-    """The chosen records from the input, each marked with the last later line
-    that updates one of its (customer, program) pairs."""
+def load_chosen(input_path: Path, lines: dict[int, str], api: str) -> list[Chosen]:
+    """The chosen records from the input of a run of ``api``, each marked with the
+    last later line that updates one of its (customer, program) pairs."""
+    programs_key = JUDGING[api].programs_key
     chosen: list[Chosen] = []
     watching: dict[tuple[str, str, str], list[Chosen]] = {}
-    for number, raw in iter_lines(input_path):
+    for number, raw in iter_lines(input_path, api=api):   # a CSV's rows as the API's items
         if type(raw) is not bytes:
             continue
         wanted = number in lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bulkupdate.simulator.world import World
 from tests.helpers import cli, simulator
@@ -16,19 +17,25 @@ EXPIRY = "2031-06-30T23:59:59+05:30"
 PROGRAM = "Apparel-Partner"
 
 
-def link_lines(world: World, count: int) -> bytes:
+def link_lines(world: World, count: int, form: str) -> bytes:
     free = [i for i in range(world.customers) if world.link(i, PROGRAM)[0] is None][:count]
+    mobiles = [world.directory.identity(i)["mobile"] for i in free]
+    if form == "csv":
+        return b"".join([b"mobile,partnerProgramName,partnerMembershipId,partnerTierName,"
+                         b"partnerTierExpiryDate\n", *(
+                             f"{m},{PROGRAM},M-{m},Silver,{EXPIRY}\n".encode() for m in mobiles)])
     return b"".join(orjson.dumps({
-        "customer": {"mobile": world.directory.identity(i)["mobile"]},
+        "customer": {"mobile": m},
         "linkToPartnerPrograms": [{"partnerProgramName": PROGRAM, "customerPartnerReference": {
-            "partnerMembershipId": f"M-{i}", "partnerTierName": "Silver",
-            "partnerTierExpiryDate": EXPIRY}}]}) + b"\n" for i in free)
+            "partnerMembershipId": f"M-{m}", "partnerTierName": "Silver",
+            "partnerTierExpiryDate": EXPIRY}}]}) + b"\n" for m in mobiles)
 
 
-def test_verify_reads_back_a_link_run_after_lost_replies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["jsonl", "csv"])
+def test_verify_reads_back_a_link_run_after_lost_replies(tmp_path: Path, form: str) -> None:
     with simulator(customers=500, p_lost=0.25, p_drop=0.25) as sim:
-        source = tmp_path / "links.jsonl"
-        source.write_bytes(link_lines(sim.world, 40))
+        source = tmp_path / f"links.{form}"
+        source.write_bytes(link_lines(sim.world, 40, form))
         run_dir = tmp_path / "run"
         done = cli("link", str(source), "--base-url", sim.base_url, "--run-dir", str(run_dir),
                    "--batch-size", "1", "--max-attempts", "1", "--rate", "1000/s")

@@ -8,8 +8,11 @@ to ``cap``) spreads the retries of a batch that failed together; a
 ``Retry-After`` from the server is a floor, honoured up to ``cap`` — and one
 longer than what a record has left of its budget is no reason to wait at all.
 
-Top level, not in :mod:`bulkupdate.engine`: the token requests of
-:mod:`bulkupdate.capillary.auth` follow it too, and capillary sits below the engine.
+Everything that retries follows it: the engine's batches
+(:mod:`bulkupdate.engine.decide`), the token requests of
+:mod:`bulkupdate.capillary.auth` and verify's reads (both through
+:meth:`RetryPolicy.next_wait`). Top level, not in :mod:`bulkupdate.engine`:
+capillary sits below the engine.
 """
 
 from __future__ import annotations
@@ -22,6 +25,14 @@ if TYPE_CHECKING:   # an annotation: the policy is a value of its own
     from .settings import Settings
 
 GiveUp = Literal["attempts", "budget", "retry_after"]
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """What to do after a failed try: wait ``delay`` seconds, or stop (``gave_up``)."""
+    delay: float
+    paced: float | None         # the server's Retry-After as honoured: at most ``cap``
+    gave_up: GiveUp | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,14 @@ class RetryPolicy:
     def paced(self, retry_after: float | None) -> float | None:
         """A ``Retry-After`` as a wait: at most ``cap`` (``999999999`` is not a plan)."""
         return min(retry_after, self.cap) if retry_after else None
+
+    def next_wait(self, attempts: int, waited: float,
+                  retry_after: float | None = None) -> Wait:
+        """After try ``attempts`` failed, ``waited`` seconds spent in backoff so far,
+        the server asking for ``retry_after``: the wait, or why to stop."""
+        paced = self.paced(retry_after)
+        delay = self.backoff(attempts, paced)
+        return Wait(delay, paced, self.give_up(attempts, waited, delay, retry_after))
 
     def give_up(self, attempts: int, waited: float, delay: float,
                 retry_after: float | None = None) -> GiveUp | None:

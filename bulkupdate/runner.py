@@ -31,7 +31,6 @@ from .delinks import DelinkPlan, MaxDelinks, check_max_delinks, plan_file, store
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
-from .estimate import count_once
 from .exitcode import decide
 from .logs import Logger, RunLog
 from .progress import Watch, WatchedClient, progress_bar
@@ -41,7 +40,7 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source.lines import iter_lines, scan_input
+from .source.lines import count_records, iter_lines, scan_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
@@ -52,31 +51,33 @@ __all__ = ["RunResult", "adelink", "alink", "aresume", "arun", "delink", "link",
 
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-               on_result: OnResult | None = None,
-               control: Control | None = None) -> RunResult:
+               on_result: OnResult | None = None, control: Control | None = None,
+               records: int | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
 
     ``on_result`` is called on the event loop, once per final result as it is
-    written: it must not block (hand slow work to a queue or a thread)."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control)
+    written: it must not block (hand slow work to a queue or a thread).
+    ``records``: how many records the path holds, when the caller has counted
+    them already (the CLI does, for its estimate): the run does not count again."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, records)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-                on_result: OnResult | None = None,
-                control: Control | None = None) -> RunResult:
+                on_result: OnResult | None = None, control: Control | None = None,
+                records: int | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control)
+    return await _start(source, settings, LINK, run_dir, on_result, control, records)
 
 
 async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                   on_result: OnResult | None = None, control: Control | None = None,
                   max_delinks: str | int | MaxDelinks | None = None,
                   on_plan: Callable[[DelinkPlan], Any] | None = None,
-                  batch_size_chosen: bool = False) -> RunResult:
+                  batch_size_chosen: bool = False, records: int | None = None) -> RunResult:
     """:func:`arun` for the delink API: each record is an item of ``deLinkCustomers``
     (plus the optional ``ref``). Before anything is sent, the plan is counted
     (``on_plan`` gets it) and ``max_delinks`` (``N`` memberships, or ``"P%"``,
@@ -92,17 +93,18 @@ async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | N
         if guard is not None:
             check_max_delinks(plan, guard, store_linked_counts(None, plan.per_program))
 
-    return await _start(source, settings, DELINK, run_dir, on_result, control, check,
+    return await _start(source, settings, DELINK, run_dir, on_result, control, records, check,
                         {"batch_size_chosen": True} if batch_size_chosen else None)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None,
+                 control: Control | None, records: int | None = None,
                  check: Callable[[Path], None] | None = None,
                  noted: dict[str, Any] | None = None) -> RunResult:
-    """``check``: the input (once saved) is looked at before the ledger is made;
-    ``noted``: more for the manifest (what a resume must know)."""
+    """``records``: the input's count, when the caller counted it; ``check``: the
+    input (once saved) is looked at before the ledger is made; ``noted``: more for
+    the manifest (what a resume must know)."""
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -132,7 +134,9 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
         raise
-    return await _execute(ledger, settings, on_result, control)
+    # A count of the caller's file holds for a saved copy of it, not for another source.
+    return await _execute(ledger, settings, on_result, control,
+                          records if intake.kind == "file" else None)
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -247,13 +251,13 @@ def check_settings(settings: Settings) -> None:
     """Settings of the right type, with credentials: checked before any lock is taken."""
     if not isinstance(settings, Settings):
         raise UsageError(f"settings must be bulkupdate.Settings, not {type(settings).__name__}")
-    Auth(settings.credentials, settings.base_url)   # none: a usage error, nothing created
+    Auth(settings.credentials)   # none: a usage error, nothing created
 
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                   control: Control | None) -> RunResult:
+                   control: Control | None, records: int | None = None) -> RunResult:
     try:
-        return await _owned_session(ledger, settings, on_result, control)
+        return await _owned_session(ledger, settings, on_result, control, records)
     except BulkUpdateError:
         raise
     except Exception as exc:
@@ -268,14 +272,16 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
 
 
 async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                         control: Control | None) -> RunResult:
+                         control: Control | None, records: int | None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
     try:
         started = time.monotonic()
         show = sys.stderr.isatty() if settings.progress is None else settings.progress
-        # A pass over the input, for the bar's and the heartbeat's total and ETA.
-        total = await asyncio.to_thread(count_once, ledger.input_path)   # once per process
+        # A pass over the input (unless the caller made it), for the bar's, the
+        # heartbeat's and run.started's total and ETA.
+        total = records if records is not None else await asyncio.to_thread(
+            count_records, ledger.input_path)
         watch = Watch(ledger, total, len(ledger.manifest["sessions"]) + 1)
         metrics = _metrics(watch, settings, log)
         session = ledger.begin_session(now_iso(), **_changed(ledger, settings))
@@ -368,14 +374,13 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
-    auth = Auth(settings.credentials, settings.base_url, log, proxy=settings.proxy,
-                retry=RetryPolicy.from_settings(settings))
+    auth = Auth(settings.credentials, log, retry=RetryPolicy.from_settings(settings))
     abort: RunAborted | None = None
     state = "aborted"
     # The API the run directory records (an old one's is the update API).
     async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
-                            on_written=on_written, log=log)
+                            on_written=on_written, log=log, records=watch.total)
         stopper = _Stopper(pipeline, log, control or Control())
         stopper.control.attach(stopper)
         try:

@@ -12,13 +12,14 @@ import math
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .capillary.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
+from .capillary.read import READ_ACTIVITY_TYPE, READ_PATH, READ_SOURCE
 from .errors import UsageError, cannot_open
 from .exitcode import Allowance
 from .network import proxy_from_env, without_userinfo
@@ -334,12 +335,12 @@ class Settings:
     allow_empty: bool = field(default=False, metadata=setting(
         Rule(bool), "an input with no records exits 0, not 2", flag=True))
     # `bulkupdate verify` (docs/verify.md): what Capillary's docs leave open about the read.
-    read_path: str = field(default="/v2/partnerProgram/customerActivityHistories",
+    read_path: str = field(default=READ_PATH,
                            metadata=setting(Rule(str), "the read's path (the docs' examples also "
                                             "write .../customerActivityHistory)"))
-    read_source: str = field(default="INSTORE", metadata=setting(
+    read_source: str = field(default=READ_SOURCE, metadata=setting(
         Rule(str), "the read's source query parameter"))
-    read_activity_type: str = field(default="LINKINGUPDATES", metadata=setting(
+    read_activity_type: str = field(default=READ_ACTIVITY_TYPE, metadata=setting(
         Rule(str), "the read's activityType (the docs' examples write linkingUpdates)"))
 
     def __post_init__(self) -> None:
@@ -549,33 +550,94 @@ def read_credentials(env: Mapping[str, str], config: Mapping[str, Any],
     return Credentials(**{key: pick(env_name, key) for key, env_name in ENV_NAMES.items()})
 
 
-def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
-                  env: Mapping[str, str], base: Mapping[str, Any] | None = None) -> Settings:
-    """Merge, strongest first: flags, environment, config file, ``base`` (a resumed
-    run's manifest), defaults. Flags whose value is None are "not given"."""
+MANIFEST = "manifest"   # the origin of a resumed run's own settings
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where each setting came from: its flag (``--rate``), its variable
+    (``BULKUPDATE_RATE``), ``config file PATH`` or the :data:`MANIFEST`; a setting
+    none of them sets has its default."""
+
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def said(self, name: str) -> str:
+        """``from --rate``, ``from BULKUPDATE_RATE``, ``from the config file c.toml``,
+        ``the run's own``, or ``the default; pass --rate``: for a user to read."""
+        origin = self.origins.get(name)
+        if origin is None:
+            return f"the default; pass --{name.replace('_', '-')}"
+        if origin == MANIFEST:
+            return "the run's own"
+        return f"from the {origin}" if origin.startswith("config file") else f"from {origin}"
+
+
+def merge(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[str, str],
+          base: Mapping[str, Any] | None = None,
+          names: Collection[str] = SETTABLE) -> tuple[dict[str, Any], Sources]:
+    """The settings among ``names`` that a source sets, converted and checked, and
+    where each came from. Strongest first: flags, environment, config file,
+    ``base`` (a resumed run's manifest). Flags whose value is None are "not given"."""
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+
+    def put(name: str, value: Any, origin: str) -> None:
+        if name in names:
+            merged[name] = _convert(name, value, origin)
+            origins[name] = origin
+
     for name, value in (base or {}).items():
         # A resumed run keeps its settings, except the terminal-dependent ones, and
         # the proxy: it comes from this session's environment (the manifest's is masked).
         if name in SETTABLE and value is not None and name not in NOT_RESUMED:
-            merged[name] = _convert(name, value, "manifest")
+            put(name, value, MANIFEST)
     config = read_config(config_path) if config_path else {}
     for name, value in config.items():
         if name != "credentials_file":
-            merged[name] = _convert(name, value, f"config file {config_path}")
+            put(name, value, f"config file {config_path}")
     for name in SETTABLE:
         env_name = ENV_PREFIX + name.upper()
         if env.get(env_name, "") != "":
-            merged[name] = _convert(name, env[env_name], env_name)
+            put(name, env[env_name], env_name)
     for name, value in flags.items():
         if value is not None:
-            merged[name] = _convert(name, value, "--" + name.replace("_", "-"))
+            put(name, value, "--" + name.replace("_", "-"))
+    return merged, Sources(origins)
+
+
+def load(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[str, str],
+         base: Mapping[str, Any] | None = None) -> tuple[Settings, Sources]:
+    """The settings (see :func:`merge`; credentials from the environment or the
+    config's ``credentials_file``, the proxy from the environment when no source
+    names one), and where each came from."""
+    merged, sources = merge(flags, config_path=config_path, env=env, base=base)
+    config = read_config(config_path) if config_path else {}
     config_dir = config_path.parent if config_path else Path.cwd()
     merged["credentials"] = read_credentials(env, config, config_dir)
     if "proxy" not in merged:
         merged["proxy"] = proxy_from_env(str(merged.get("base_url", "")), env)
     merged["proxy"] = merged["proxy"] or None   # proxy = "" in a config: go direct
-    return Settings(**merged)
+    return Settings(**merged), sources
+
+
+def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
+                  env: Mapping[str, str], base: Mapping[str, Any] | None = None) -> Settings:
+    """:func:`load`'s settings alone."""
+    return load(flags, config_path=config_path, env=env, base=base)[0]
+
+
+def early(name: str, flag: Any, env: Mapping[str, str]) -> Any:
+    """One setting from its flag, else its ``BULKUPDATE_*`` variable, before the
+    others are loaded (``log_format``: how to say what is wrong with them); None
+    when neither gives a valid value."""
+    env_name = ENV_PREFIX + name.upper()
+    for value, origin in ((flag, "--" + name.replace("_", "-")), (env.get(env_name), env_name)):
+        if value is not None and value != "":
+            try:
+                return _convert(name, value, origin)
+            except UsageError:
+                return None
+    return None
 
 
 def unknown_environment(env: Mapping[str, str]) -> list[tuple[str, str | None]]:

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulkupdate.estimate import (
-    count_once,
-    counted,
-    default_rate,
-    duration,
-    rate_source,
-    seconds,
-    sentence,
-)
-from bulkupdate.settings import Rate, parse_rate
+import pytest
+
+from bulkupdate.errors import UsageError
+from bulkupdate.estimate import duration, seconds, sentence
+from bulkupdate.settings import Rate, Sources, default_of, load, merge, parse_rate
+
+URL = "http://127.0.0.1:9"
 
 
 def test_five_million_at_the_default_rate_take_16_h_40_min() -> None:
-    assert default_rate() == Rate(100, 60.0)
-    assert seconds(5_000_000, default_rate(), 50) == 100_000 * 0.6
-    text = sentence(5_000_000, default_rate(), 50, rate_source(None, {}, {}, None))
+    assert default_of("rate") == Rate(100, 60.0)
+    assert seconds(5_000_000, default_of("rate"), 50) == 100_000 * 0.6
+    text = sentence(5_000_000, default_of("rate"), 50, Sources().said("rate"))
     assert text.startswith("5,000,000 records at --rate 100/min (the default; pass --rate)")
     assert "about 16 h 40 min" in text
 
@@ -29,24 +26,34 @@ def test_durations_read_like_a_clock() -> None:
         "12 s", "3 min 20 s", "1 h", "16 h 40 min", "2 d 7 h"]
 
 
-def test_the_source_of_the_rate_is_named_strongest_first() -> None:
+def test_the_loader_says_where_the_rate_came_from_strongest_first(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('rate = "1/s"\n')
     env = {"BULKUPDATE_RATE": "5/s"}
-    assert rate_source("10/s", env, {"rate": "1/s"}, Path("c.toml")) == "from --rate"
-    assert rate_source(None, env, {"rate": "1/s"}, Path("c.toml")) == "from BULKUPDATE_RATE"
-    assert "config file c.toml" in rate_source(None, {}, {"rate": "1/s"}, Path("c.toml"))
-    assert rate_source(None, {}, {}, None, {"rate": "1/s"}) == "the run's own"
+
+    def said(flag: str | None, env: dict[str, str], path: Path | None,
+             base: dict[str, str] | None = None) -> str:
+        return load({"rate": flag, "base_url": URL}, config_path=path, env=env,
+                    base=base)[1].said("rate")
+
+    assert said("10/s", env, config) == "from --rate"
+    assert said(None, env, config) == "from BULKUPDATE_RATE"
+    assert said(None, {}, config) == f"from the config file {config}"
+    assert said(None, {}, None, {"rate": "1/s"}) == "the run's own"
+    assert said(None, {}, None) == "the default; pass --rate"
+
+
+def test_merge_checks_only_the_settings_asked_for() -> None:
+    env = {"BULKUPDATE_TIMEOUT": "soon", "BULKUPDATE_BATCH_SIZE": "20"}
+    given, sources = merge({"rate": "10/s"}, config_path=None, env=env,
+                           names=("rate", "batch_size"))
+    assert given == {"rate": parse_rate("10/s"), "batch_size": 20}
+    assert sources.said("batch_size") == "from BULKUPDATE_BATCH_SIZE"
+    with pytest.raises(UsageError, match="--batch-size 99"):
+        merge({"batch_size": "99"}, config_path=None, env={}, names=("batch_size",))
 
 
 def test_an_unknown_size_says_so_and_gives_the_rate_per_million() -> None:
     text = sentence(None, parse_rate("100/s"), 50, "from --rate", "standard input")
     assert text.startswith("standard input at --rate 100/s (from --rate): no estimate")
     assert "0.1 h per million records" in text
-
-
-def test_an_unchanged_file_is_counted_once(tmp_path: Path) -> None:
-    src = tmp_path / "in.jsonl"
-    src.write_bytes(b"{}\n\n{}\n")
-    assert counted(src) is None                     # never counts by itself
-    assert count_once(src) == 2 and counted(src) == 2
-    src.write_bytes(b"{}\n{}\n{}\n{}\n")            # changed: counted again
-    assert counted(src) is None and count_once(src) == 4

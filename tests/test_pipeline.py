@@ -26,7 +26,7 @@ def make_input(tmp_path: Path, n: int) -> Ledger:
 
 
 async def drive(ledger: Ledger, settings: Settings, **kw: Any) -> tuple[str, Pipeline]:
-    async with Client(settings, Auth(CREDS, settings.base_url)) as client:
+    async with Client(settings, Auth(CREDS)) as client:
         pipeline = Pipeline(settings, ledger, client, **kw)
         return await pipeline.run(), pipeline
 
@@ -49,7 +49,7 @@ async def test_a_stop_before_the_first_request_sends_nothing(tmp_path: Path) -> 
     ledger = make_input(tmp_path, 50)
     with simulator() as sim:
         settings = fast_settings(sim.base_url)
-        async with Client(settings, Auth(CREDS, settings.base_url)) as client:
+        async with Client(settings, Auth(CREDS)) as client:
             pipeline = Pipeline(settings, ledger, client)
             pipeline.stop()
             assert await pipeline.run() == "interrupted"
@@ -85,7 +85,7 @@ async def test_held_records_have_their_own_bound_and_the_reader_waits_at_it(
     with simulator(p_drop=1.0) as sim:
         settings = fast_settings(sim.base_url, batch_size=5, window=5, settle=0.2,
                                  timeout=0.2, max_attempts=1, concurrency=2)
-        async with Client(settings, Auth(CREDS, settings.base_url)) as client:
+        async with Client(settings, Auth(CREDS)) as client:
             pipeline = Pipeline(settings, ledger, client, held=10)
 
             async def sample() -> None:

@@ -60,3 +60,13 @@ def test_a_retry_after_beyond_the_budget_left_gives_up_at_once() -> None:
     assert policy.give_up(1, waited=0.0, delay=30.0, retry_after=999999999.0) == "retry_after"
     assert policy.give_up(1, waited=500.0, delay=30.0, retry_after=120.0) == "retry_after"
     assert policy.give_up(1, waited=0.0, delay=30.0, retry_after=120.0) is None
+
+
+def test_next_wait_caps_retry_after_and_gives_up_past_the_budget() -> None:
+    policy = RetryPolicy(max_attempts=5, budget=100.0, base=0.1, cap=30.0,
+                         rng=random.Random(1))
+    wait = policy.next_wait(1, 0.0, 999_999_999.0)
+    assert wait.paced == 30.0 and wait.delay == 30.0 and wait.gave_up == "retry_after"
+    wait = policy.next_wait(1, 0.0, 50.0)
+    assert (wait.paced, wait.delay, wait.gave_up) == (30.0, 30.0, None)
+    assert policy.next_wait(5, 0.0).gave_up == "attempts"

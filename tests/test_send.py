@@ -20,7 +20,7 @@ BODY = orjson.dumps({"customersPartnerUpdates": [ITEM]})
 
 async def send_once(url: str, creds: Credentials = CREDS, **kw: object) -> object:
     settings = fast_settings(url, credentials=creds, **kw)
-    async with Client(settings, Auth(creds, url)) as client:
+    async with Client(settings, Auth(creds)) as client:
         return await client.send(BODY, 1)
 
 

@@ -289,3 +289,13 @@ def test_a_quoted_number_in_the_config_file_is_refused(tmp_path: Path, text: str
 def test_the_endpoint_path_as_base_url_is_refused_naming_the_root(url: str, root: str) -> None:
     with pytest.raises(UsageError, match=f"give the API root, --base-url {root}$"):
         Settings(base_url=url)
+
+
+def test_the_log_format_is_read_through_its_rule_before_the_other_settings() -> None:
+    from bulkupdate.settings import early
+
+    env = {"BULKUPDATE_LOG_FORMAT": "json"}
+    assert early("log_format", None, env) == "json"
+    assert early("log_format", "text", env) == "text"          # the flag first
+    assert early("log_format", None, {"BULKUPDATE_LOG_FORMAT": "xml"}) is None
+    assert early("log_format", None, {}) is None

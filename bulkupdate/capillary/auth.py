@@ -20,30 +20,30 @@ import asyncio
 import base64
 import hashlib
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 import orjson
 
 from ..errors import AuthFailed, Misconfigured, UsageError
 from ..logs import Logger, null_logger
-from ..network import read_bounded
 from ..retry import RetryPolicy
-from .answers import (
-    NO_ENDPOINT_STATUSES,
-    classify,
-    parse_retry_after,
-    proxy_refused,
-    untrusted,
-)
+from .answers import NO_ENDPOINT_STATUSES, Kind, classify, parse_retry_after
 from .api import TOKEN_HEADER, TOKEN_PATH
 
-if TYPE_CHECKING:   # an annotation: settings builds on capillary's API facts
+if TYPE_CHECKING:   # annotations: settings builds on capillary's API facts
     from ..settings import Credentials
+    from .transport import Reply
 
 TOKEN_MAX_BYTES = 64 * 1024   # a token answer is a few hundred bytes
 RENEW_MARGIN = 0.2   # renew when this fraction of the token's life is left
 EXPIRY_MARGIN = 0.05   # ... and stop using it when this much is left (clocks differ)
+
+
+class Sender(Protocol):
+    """The transport, as auth sees it (token requests go without the auth header)."""
+    async def request(self, method: str, path: str, *, body: bytes | None = None,
+                      authed: bool = True, limit: int | None = None) -> Reply: ...
 
 
 def basic_header(username: str, password: str) -> str:
@@ -51,13 +51,24 @@ def basic_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{digest}".encode()).decode()
 
 
+@dataclass(frozen=True, slots=True)
+class Token:
+    value: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRetry:
+    """No token this time, and asking again may help."""
+    reason: str
+    retry_after: float | None = None
+
+
 class Auth:
-    def __init__(self, credentials: Credentials, base_url: str, log: Logger | None = None,
-                 proxy: str | None = None, retry: RetryPolicy | None = None):
+    def __init__(self, credentials: Credentials, log: Logger | None = None,
+                 retry: RetryPolicy | None = None):
         self._credentials = credentials
         self._log = log if log is not None else null_logger()
-        self.proxy = proxy
-        self._base_url = base_url.rstrip("/")
         self._token: str | None = None
         self._expires = 0.0         # time to renew
         self._valid_until = 0.0     # the token may be used until then
@@ -74,16 +85,16 @@ class Auth:
     def __repr__(self) -> str:
         return f"Auth(scheme={self.scheme!r})"
 
-    async def headers(self, session: aiohttp.ClientSession) -> dict[str, str]:
+    async def headers(self, sender: Sender) -> dict[str, str]:
         if self._basic is not None:
             return {"Authorization": self._basic}
         now = time.monotonic()
         if self._token is not None and now < self._valid_until:
             if now >= self._expires:
                 # Time to renew, but this token still works: renew behind the senders.
-                self._start_renewal(session)
+                self._start_renewal(sender)
             return {TOKEN_HEADER: self._token}
-        await self.renew(session, stale=self._token)
+        await self.renew(sender, stale=self._token)
         assert self._token is not None
         return {TOKEN_HEADER: self._token}
 
@@ -91,18 +102,17 @@ class Auth:
     def renewable(self) -> bool:
         return self.scheme == "oauth"
 
-    async def renew(self, session: aiohttp.ClientSession, stale: str | None) -> None:
+    async def renew(self, sender: Sender, stale: str | None) -> None:
         """Get a new token unless someone already replaced ``stale``."""
         if self._token is not None and self._token != stale:
             return
-        await asyncio.shield(self._start_renewal(session, force=True))
+        await asyncio.shield(self._start_renewal(sender, force=True))
 
-    def _start_renewal(self, session: aiohttp.ClientSession,
-                       force: bool = False) -> asyncio.Task[None]:
+    def _start_renewal(self, sender: Sender, force: bool = False) -> asyncio.Task[None]:
         """The one renewal in flight, started if none is. ``force``: the current
         token is refused, so a renewal that only outlives it is not enough."""
         if self._renewal is None or self._renewal.done():
-            self._renewal = asyncio.create_task(self._fetch(session, force=force))
+            self._renewal = asyncio.create_task(self._fetch(sender, force=force))
             # One nobody awaits (renewed behind the senders) must not warn when it
             # fails: the next sender to need the token starts another and sees why.
             self._renewal.add_done_callback(_retrieved)
@@ -111,71 +121,60 @@ class Auth:
     def current_token(self) -> str | None:
         return self._token
 
-    async def _fetch(self, session: aiohttp.ClientSession, force: bool = False) -> None:
+    async def _fetch(self, sender: Sender, force: bool = False) -> None:
         """Ask for a token until one comes: a transient answer (429, 5xx, a
         timeout, a dropped connection, a broken body) is retried with backoff and
         ``Retry-After``; it is given up only when the retry budget is spent and no
         usable token is left. A refusal (400, 401, 403) is fatal at once."""
         attempts, waited = 0, 0.0
         valid_until = 0.0 if force else self._valid_until
+        body = orjson.dumps({"key": self._credentials.client_key,
+                             "secret": self._credentials.client_secret})
         while True:
             attempts += 1
-            failure = await self._attempt(session)
-            if failure is None:
+            # Never a redirect: the key and secret go to the configured API only.
+            got = parse_token(await sender.request("POST", TOKEN_PATH, body=body, authed=False,
+                                                   limit=TOKEN_MAX_BYTES))
+            if isinstance(got, Token):
+                now = time.monotonic()
+                self._token = got.value
+                self._expires = now + got.ttl * (1 - RENEW_MARGIN)
+                self._valid_until = now + got.ttl * (1 - EXPIRY_MARGIN)
+                self._log.info("auth.token", ttl_s=got.ttl)
                 return
-            reason, retry_after = failure
-            delay = self._retry.backoff(attempts, self._retry.paced(retry_after))
+            delay = self._retry.next_wait(attempts, waited, got.retry_after).delay
             if waited + delay > self._retry.budget and time.monotonic() + delay >= valid_until:
-                raise AuthFailed(f"{reason}, still after {attempts} attempts in "
+                raise AuthFailed(f"{got.reason}, still after {attempts} attempts in "
                                  f"{waited:.0f}s (retry budget {self._retry.budget:g}s)")
-            self._log.warning("auth.retry", reason=reason, attempt=attempts,
+            self._log.warning("auth.retry", reason=got.reason, attempt=attempts,
                               wait_s=round(delay, 3))
             await asyncio.sleep(delay)
             waited += delay
 
-    async def _attempt(self, session: aiohttp.ClientSession) -> tuple[str, float | None] | None:
-        """One token request: None when a token came; (why, Retry-After) when it
-        is worth asking again; raises when asking again cannot help."""
-        body = orjson.dumps({"key": self._credentials.client_key,
-                             "secret": self._credentials.client_secret})
-        try:
-            # Never a redirect: the key and secret go to the configured API only.
-            async with session.post(self._base_url + TOKEN_PATH, data=body,
-                                    headers={"Content-Type": "application/json"},
-                                    allow_redirects=False, proxy=self.proxy) as resp:
-                payload = await read_bounded(resp, TOKEN_MAX_BYTES)
-                status = resp.status
-                location = resp.headers.get("Location")
-                retry_after = resp.headers.get("Retry-After")
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise Misconfigured("OAuth token request: "
-                                + untrusted(str(exc.certificate_error)).reason) from None
-        except aiohttp.ClientHttpProxyError as exc:
-            raise Misconfigured("OAuth token request: "
-                                + proxy_refused(exc.status).reason) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"OAuth token request failed: {type(exc).__name__}", None
-        if 300 <= status < 400 or status in NO_ENDPOINT_STATUSES:
-            answer = classify(status, b"", 0, location=location)
-            raise Misconfigured(f"OAuth token request: {answer.reason}", status=status)
-        if token_refused(status):
-            raise AuthFailed(f"OAuth token request answered HTTP {status}", status=status)
-        wait = parse_retry_after(retry_after) if retry_after else None
-        if status != 200:
-            return f"OAuth token request answered HTTP {status}", wait
-        if payload is None:
-            return f"OAuth token answer longer than {TOKEN_MAX_BYTES} bytes", None
-        try:
-            data = orjson.loads(payload)["data"]
-            token, ttl = str(data["accessToken"]), float(data.get("ttlSeconds", 300))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return "OAuth token answer has no data.accessToken", None
-        now = time.monotonic()
-        self._token = token
-        self._expires = now + ttl * (1 - RENEW_MARGIN)
-        self._valid_until = now + ttl * (1 - EXPIRY_MARGIN)
-        self._log.info("auth.token", ttl_s=ttl)
-        return None
+
+def parse_token(reply: Reply) -> Token | TokenRetry:
+    """What one answer of the token service means: a token, or why to ask again.
+    Raises when asking again cannot help (a refusal, a redirect, no such endpoint,
+    a certificate or a proxy that refuses)."""
+    failure = reply.failure
+    if failure is not None:
+        if failure.kind is Kind.FATAL:
+            raise Misconfigured(f"OAuth token request: {failure.reason}", status=failure.status)
+        return TokenRetry(f"OAuth token request failed: {failure.reason}")
+    status = reply.status or 0
+    if status in NO_ENDPOINT_STATUSES:
+        answer = classify(status, b"", 0)
+        raise Misconfigured(f"OAuth token request: {answer.reason}", status=status)
+    if token_refused(status):
+        raise AuthFailed(f"OAuth token request answered HTTP {status}", status=status)
+    if status != 200:
+        wait = parse_retry_after(reply.retry_after) if reply.retry_after else None
+        return TokenRetry(f"OAuth token request answered HTTP {status}", wait)
+    try:
+        data = orjson.loads(reply.body)["data"]
+        return Token(str(data["accessToken"]), float(data.get("ttlSeconds", 300)))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return TokenRetry("OAuth token answer has no data.accessToken")
 
 
 def token_refused(status: int) -> bool:

@@ -69,6 +69,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
     n = len(records)
     ckey = endpoint.customer_key
     results: list[dict[str, Any] | None] = [None] * n
+    details: dict[int, str] = {}    # record index → what did not line up, for ``mismatch``
     used = [False] * len(items)
     left: list[int] = []
     in_order = len(items) == n
@@ -79,13 +80,13 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
             customer = item.get(ckey) if type(item) is dict else None
             if same_customer(records[k].customer, customer):
                 used[k] = True
-                results[k] = _mapped(records[k], item, endpoint)
+                results[k] = _mapped(records, k, item, endpoint, details)
             else:
                 left.append(k)
     else:
         left = list(range(n))
     if left:
-        _by_identity(records, items, left, used, results, endpoint)
+        _by_identity(records, items, left, used, results, endpoint, details)
         if in_order:
             # Identity first, position second: an item that names nothing its
             # record sent, and no other record either, is that record's.
@@ -94,7 +95,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
                 if (results[k] is None and not used[k] and type(item) is dict
                         and same_customer(records[k].customer, item.get(ckey)) is None):
                     used[k] = True
-                    results[k] = _mapped(records[k], item, endpoint)
+                    results[k] = _mapped(records, k, item, endpoint, details)
     if endpoint.short_answers and 0 < len(items) < n and all(used):
         # It lines up, but is short: a server that took fewer customers than sent.
         return _short(records, results, len(items))
@@ -102,11 +103,11 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
     mismatch = ""
     for k, result in enumerate(results):
         if result is None:
-            result = results[k] = _unmatched(records[k], describe(
-                records[k].customer, _counterpart(items, used, k, ckey)))
+            details[k] = describe(records[k].customer, _counterpart(items, used, k, ckey))
+            result = results[k] = _unmatched(records[k], details[k])
         if "error" in result:
             unmatched += 1
-            mismatch = mismatch or f"line {records[k].line}: {result.pop('detail')}"
+            mismatch = mismatch or f"line {records[k].line}: {details[k]}"
     return Mapped(results, unmatched, mismatch)   # type: ignore[arg-type]
 
 
@@ -117,14 +118,13 @@ def _short(records: list[Record], results: list[dict[str, Any] | None],
     left = tuple(k for k, result in enumerate(results) if result is None)
     detail = f"{answered} results for {len(records)} customers"
     for k in left:
-        result = results[k] = _unmatched(records[k], detail)
-        result.pop("detail")
+        results[k] = _unmatched(records[k], detail)
     return Mapped(results, 0, "", left)   # type: ignore[arg-type]
 
 
 def _by_identity(records: list[Record], items: list[Any], left: list[int],
                  used: list[bool], results: list[dict[str, Any] | None],
-                 endpoint: Endpoint) -> None:
+                 endpoint: Endpoint, details: dict[int, str]) -> None:
     """Records the positional pass left: the first unused item that names them,
     found through an index (an answer in another order costs no more than one
     in order)."""
@@ -139,7 +139,7 @@ def _by_identity(records: list[Record], items: list[Any], left: list[int],
         for j in candidates:
             if not used[j] and same_customer(sent, items[j].get(endpoint.customer_key)):
                 used[j] = True
-                results[k] = _mapped(records[k], items[j], endpoint)
+                results[k] = _mapped(records, k, items[j], endpoint, details)
                 break
 
 
@@ -153,17 +153,18 @@ def _counterpart(items: list[Any], used: list[bool], k: int, customer_key: str) 
     return item.get(customer_key) if type(item) is dict else None
 
 
-def _mapped(record: Record, item: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
+def _mapped(records: list[Record], k: int, item: dict[str, Any], endpoint: Endpoint,
+            details: dict[int, str]) -> dict[str, Any]:
     try:
-        return _one(record, item, endpoint)
+        return _one(records[k], item, endpoint)
     except Mismatch as exc:
-        return _unmatched(record, str(exc))
+        details[k] = str(exc)
+        return _unmatched(records[k], details[k])
 
 
 def _unmatched(record: Record, detail: str) -> dict[str, Any]:
     result = retryable(record, UNMATCHED.format(detail))
     result["uncertain"] = True
-    result["detail"] = detail    # for the breaker's message; popped before it is written
     return result
 
 

@@ -1,5 +1,6 @@
 """Reading one customer's partner programs back: the read endpoint as a value,
-and what its answer says. Pure; the driver (:mod:`bulkupdate.verify.run`) sends.
+and what its answer says. Pure; the driver (:mod:`bulkupdate.verify.run`) sends
+through the one :class:`~.transport.Transport`.
 
 Capillary documents ``GET /v2/partnerProgram/customerActivityHistories`` (its own
 examples also write ``…/customerActivityHistory``) with the query ``source``,
@@ -22,13 +23,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .answers import parse_retry_after
+from .answers import Kind, parse_retry_after
 from .api import IDENTIFIERS
 from .matching import same_customer
+
+if TYPE_CHECKING:   # an annotation: the transport's reply, judged here
+    from .transport import Reply
 
 READ_PATH = "/v2/partnerProgram/customerActivityHistories"
 READ_PATHS = (READ_PATH, "/v2/partnerProgram/customerActivityHistory")
@@ -84,6 +88,9 @@ class ReadAnswer:
     programs: dict[str, ProgramState] | None = None
     retry_after: float | None = None
     throttled: bool = False
+    # Every program the customer is linked to is listed (fewer than the read's
+    # limit): one absent from ``programs`` is not linked.
+    complete: bool = False
 
 
 def parse_instant(text: Any) -> datetime | None:
@@ -95,6 +102,19 @@ def parse_instant(text: Any) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else None
+
+
+def read_answer(reply: Reply, asked: dict[str, Any]) -> ReadAnswer:
+    """What one reply of the transport says about the customer ``asked``: a
+    failure means for a read what it means for a write (a certificate not
+    trusted, a redirect: fatal; no answer, a body past the bound: ask again)."""
+    failure = reply.failure
+    if failure is not None:
+        kind = ReadKind.FATAL if failure.kind is Kind.FATAL else ReadKind.TRANSIENT
+        return ReadAnswer(kind, failure.reason, failure.status,
+                          retry_after=failure.retry_after)
+    assert reply.status is not None
+    return classify_read(reply.status, reply.body, asked, reply.retry_after)
 
 
 def classify_read(status: int, body: bytes, asked: dict[str, Any],
@@ -139,7 +159,8 @@ def parse_programs(data: Any, asked: dict[str, Any], status: int = 200) -> ReadA
             tier if type(tier) is str else None, parse_instant(expiry),
             expiry if type(expiry) is str else None,
             linked if type(linked) is bool else None)
-    return ReadAnswer(ReadKind.STATE, f"HTTP {status}", status, programs)
+    return ReadAnswer(ReadKind.STATE, f"HTTP {status}", status, programs,
+                      complete=len(entries) < READ_LIMIT)
 
 
 def _code(data: Any) -> int | None:

@@ -22,12 +22,11 @@ from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESU
 from ..logs import mask_text
 from ..report import FORMATS
 from ..settings import (
-    ENV_PREFIX,
     FLAGS,
-    MAX_BATCH,
     declared,
+    early,
     help_text,
-    load_settings,
+    load,
     unknown_environment,
 )
 from ..version import __version__
@@ -246,19 +245,24 @@ def _stderr_format(args: argparse.Namespace) -> str:
     """How run and resume write to stderr: json off a terminal, as a collector wants."""
     if args.command not in ("run", "link", "delink", "resume", "verify"):
         return "text"
-    chosen = args.log_format or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
+    chosen = early("log_format", args.log_format, os.environ)
     if chosen in ("text", "json"):
         return str(chosen)
     return "text" if sys.stderr.isatty() else "json"
 
 
 def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    return _load(args, base)[0]
+
+
+def _load(args: argparse.Namespace, base: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The settings, and where each came from."""
     for name, near in unknown_environment(os.environ):
         logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
     flags = {name: getattr(args, name, None) for name in FLAGS}
-    return load_settings(flags, config_path=args.config, env=os.environ, base=base)
+    return load(flags, config_path=args.config, env=os.environ, base=base)
 
 
 def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
@@ -274,12 +278,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .process import run_as_owner
 
     if args.command in ("run", "link", "delink"):
-        settings = _settings(args)
-        _say_estimate(args, settings)
-        start = _starter(args)
+        settings, sources = _load(args)
+        records = _say_estimate(args, settings, sources)
+        start = _starter(args, sources)
         result, checked = run_as_owner(lambda control: _then_verify(
-            start(args.input, settings, run_dir=args.run_dir, control=control), args, settings,
-            control), **_owner(args, settings))
+            start(args.input, settings, run_dir=args.run_dir, control=control,
+                  records=records), args, settings, control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
     if args.command == "resume":
@@ -317,7 +321,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover
 
 
-def _starter(args: argparse.Namespace) -> Any:
+def _starter(args: argparse.Namespace, sources: Any) -> Any:
     """The library's entry point for run, link or delink (with its guard and plan)."""
     from functools import partial
 
@@ -328,18 +332,10 @@ def _starter(args: argparse.Namespace) -> Any:
             print(f"bulkupdate: {plan.sentence()}", file=sys.stderr)
 
         return partial(adelink, max_delinks=args.max_delinks, on_plan=say,
-                       batch_size_chosen=_batch_size_chosen(args))
+                       # --batch-size (or its variable, or the config file) set the size: a delink
+                       # keeps it even when the API answers fewer customers than sent.
+                       batch_size_chosen="batch_size" in sources.origins)
     return alink if args.command == "link" else arun
-
-
-def _batch_size_chosen(args: argparse.Namespace) -> bool:
-    """Whether --batch-size (or its variable, or the config file) set the batch size:
-    then a delink keeps it even when the API answers fewer customers than sent."""
-    from ..settings import read_config
-
-    if args.batch_size is not None or os.environ.get(ENV_PREFIX + "BATCH_SIZE"):
-        return True
-    return args.config is not None and "batch_size" in read_config(args.config)
 
 
 async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace,
@@ -377,6 +373,8 @@ def _say_verified(summary: Any) -> None:
     if summary.exit_code in RESUMABLE:
         from ..report.commands import command
 
+        if summary.reason:   # as a run says why it stopped
+            print(f"stopped: {summary.reason}", file=sys.stderr)
         print(f"continue with: {command('verify', summary.run_dir)}", file=sys.stderr)
 
 
@@ -420,40 +418,37 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"resume with: {hint}", file=sys.stderr)
 
 
-def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
-    """What the input will take at the rate in force, before anything is sent."""
-    from ..estimate import count_once, rate_source, sentence
-    from ..settings import read_config
+def _say_estimate(args: argparse.Namespace, settings: Any, sources: Any) -> int | None:
+    """What the input will take at the rate in force, before anything is sent; the
+    records counted (None when not), so that the run does not count them again."""
+    from ..estimate import sentence
+    from ..source.lines import count_records
 
     stdin = args.input == "-"
     unknown = "standard input" if stdin else "a CSV or gzip input"
     try:
-        records = None if stdin else count_once(Path(args.input))
-        config = read_config(args.config) if args.config else {}
+        records = None if stdin else count_records(Path(args.input))
     except (OSError, BulkUpdateError):
-        return    # the run says what is wrong with it
-    source = rate_source(args.rate, os.environ, config, args.config)
-    text = sentence(records, settings.rate, settings.batch_size, source, unknown)
+        return None   # the run says what is wrong with it
+    text = sentence(records, settings.rate, settings.batch_size, sources.said("rate"), unknown)
     if _stderr_format(args) == "text":   # off a terminal, run.started carries it
         print(f"bulkupdate: {text}", file=sys.stderr)
+    return records
 
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None, api: str = "update") -> int:
-    from ..estimate import default_rate, rate_source, sentence
-    from ..settings import parse_rate
+    from ..estimate import sentence
+    from ..settings import default_of, merge
     from ..source.lines import is_csv, iter_lines, json_array
     from ..validate import Invalid, validator
 
-    rate_text = rate or os.environ.get(ENV_PREFIX + "RATE") or None
-    size_text = batch_size or os.environ.get(ENV_PREFIX + "BATCH_SIZE") or None
-    try:
-        at = parse_rate(rate_text) if rate_text else default_rate()
-        size = int(size_text) if size_text else MAX_BATCH
-        if not 1 <= size <= MAX_BATCH:
-            raise ValueError(size_text)
-    except ValueError:
-        raise UsageError(f"--batch-size {size_text}: use a number 1..{MAX_BATCH}") from None
+    # The run's rules for the two settings the estimate needs, and nothing else:
+    # validate is offline, it needs no base URL nor credentials.
+    given, sources = merge({"rate": rate, "batch_size": batch_size}, config_path=None,
+                           env=os.environ, names=("rate", "batch_size"))
+    at = given.get("rate", default_of("rate"))
+    size = given.get("batch_size", default_of("batch_size"))
 
     # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
@@ -470,8 +465,7 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
             if not quiet:
                 print(item.describe())
     print(f"{records} records, {records - bad} valid, {bad} invalid", file=sys.stderr)
-    print(sentence(records - bad, at, size, rate_source(rate, os.environ, {}, None)),
-          file=sys.stderr)
+    print(sentence(records - bad, at, size, sources.said("rate")), file=sys.stderr)
     return 1 if bad else 0
 
 

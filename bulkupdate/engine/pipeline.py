@@ -35,7 +35,7 @@ from typing import Any
 from ..capillary.answers import Answer, Kind, status_label
 from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
-from ..estimate import counted, duration, seconds
+from ..estimate import duration, seconds
 from ..logs import Logger, null_logger
 from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
@@ -58,9 +58,11 @@ class Pipeline:
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,
                  log: Logger | None = None, rng: random.Random | None = None,
-                 held: int | None = None) -> None:
-        """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s."""
+                 held: int | None = None, records: int | None = None) -> None:
+        """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s;
+        ``records``: the input's records, when counted (for ``run.started``'s estimate)."""
         self.settings = settings
+        self.records = records
         self.ledger = ledger
         self.client = client
         self.log = log = log if log is not None else null_logger()
@@ -117,7 +119,7 @@ class Pipeline:
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
                                       flow.fail, lambda: flow.stopping)
-        _started(self.log, self.settings, self.ledger, flow)
+        _started(self.log, self.settings, self.ledger, flow, self.records)
         reader = asyncio.create_task(self.reader.run(disk), name="reader")
         syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY), name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")
@@ -264,8 +266,8 @@ class Pipeline:
             sent_at = await self.throttle.acquire()
 
 
-def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> None:
-    total = counted(ledger.input_path)     # counted already: the bar's total
+def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow,
+             total: int | None) -> None:
     left = None if total is None else max(0, total - ledger.done.count)
     estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
     log.info("run.started", api=ledger.api, window=flow.window, batch_size=flow.batch_size,

@@ -28,6 +28,8 @@ class SimConfig:
     client_secret: str = "demo-secret"
     token_ttl: int = 300
     token_503: int = 0                # each token is issued after this many 503s (a hiccup)
+    token_revoke_s: float = 0.0       # tokens refused this long after issue, whatever
+                                      # ttlSeconds said (a key rotation); 0: at the ttl
     max_batch: int = 50               # above it the whole request answers batch_error_code
     batch_error_code: int = 2008      # 2008 or 1060
     latency_ms: float = 0.0           # added to each processed answer
@@ -95,6 +97,7 @@ class SimConfig:
         if not 300 <= self.redirect_status <= 399:
             raise ValueError(f"redirect_status must be a 3xx, got {self.redirect_status}")
         for name in ("latency_ms", "jitter_ms", "rate_limit", "slow_s", "token_ttl", "token_503",
+                     "token_revoke_s",
                      "gateway_s", "gateway_apply_s", "stall_every_s", "stall_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

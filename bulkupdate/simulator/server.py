@@ -206,7 +206,7 @@ class SimState:
         for old in [t for t, expires in self.tokens.items() if expires <= now]:
             del self.tokens[old]
         token = secrets.token_urlsafe(24)
-        self.tokens[token] = now + self.config.token_ttl
+        self.tokens[token] = now + (self.config.token_revoke_s or self.config.token_ttl)
         return token
 
     # -- introspection ----------------------------------------------------------

@@ -64,13 +64,14 @@ class VerifyFile:
         return counts
 
 
-def write_reapply(run_dir: Path, input_path: Path, lines: set[int]) -> int:
-    """``reapply.jsonl``: the given input lines, byte for byte; how many."""
+def write_reapply(run_dir: Path, input_path: Path, lines: set[int], api: str) -> int:
+    """``reapply.jsonl``: the given input lines, byte for byte (a CSV's rows as
+    ``api``'s items); how many."""
     written = 0
     tmp = run_dir / (REAPPLY + ".tmp")
     with open_file(tmp, "wb") as fh:
         if lines:
-            for number, raw in iter_lines(input_path):
+            for number, raw in iter_lines(input_path, api=api):
                 if number in lines:
                     fh.write(bytes(raw) + b"\n")
                     written += 1

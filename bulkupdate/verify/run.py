@@ -1,11 +1,14 @@
 """The read driver: every chosen record read back through the engine's parts —
-the :class:`~bulkupdate.engine.throttle.Throttle` at ``--rate`` (reads count
+the one :class:`~bulkupdate.capillary.transport.Transport` (the token renewed
+after a 401, a certificate not trusted fatal, as for a run), the
+:class:`~bulkupdate.engine.throttle.Throttle` at ``--rate`` (reads count
 against the same key's limit as updates, and its 429 learning), the
 :class:`~bulkupdate.retry.RetryPolicy` (attempts, budget, backoff,
-``Retry-After``), ``--concurrency`` readers, the run directory's lock, the run's
-``events.jsonl`` and a :class:`~bulkupdate.control.Control` to drain on a signal.
-Reads change nothing, so nothing settles. Resumable: what ``verify.jsonl``
-already holds is never read again (unless ``again``).
+``Retry-After`` capped as the engine caps it), ``--concurrency`` readers, the
+run directory's lock, the run's ``events.jsonl`` and a
+:class:`~bulkupdate.control.Control` to drain on a signal. Reads change
+nothing, so nothing settles. Resumable: what ``verify.jsonl`` already holds is
+never read again (unless ``again``).
 
 A guest in the caller's process, like :func:`bulkupdate.runner.arun`.
 """
@@ -18,30 +21,29 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from ..capillary.auth import Auth
-from ..capillary.client import Client
-from ..capillary.read import ReadAnswer, ReadEndpoint, ReadKind, classify_read, read_identifier
+from ..capillary.client import transport_for
+from ..capillary.read import ReadEndpoint, ReadKind, read_answer, read_identifier
+from ..capillary.transport import Transport, Wire
 from ..control import Control
 from ..engine.throttle import Throttle
-from ..errors import RunAborted
+from ..errors import RunAborted, UsageError
 from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
 from ..logs import Logger, RunLog, null_logger
-from ..network import read_bounded
 from ..retry import RetryPolicy
 from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
-from ..rundir.manifest import check_input, read_manifest
+from ..rundir.manifest import api_of, check_input, read_manifest
 from ..rundir.private import prepare
 from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
-from .verdict import VERDICTS, Verdict, judge
+from .verdict import JUDGING, VERDICTS, Held, Verdict, judge
 from .watch import VerifyWatch
 
 OnVerdict = Callable[[dict[str, Any]], Any]
@@ -82,19 +84,24 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         manifest = read_manifest(run_dir)
         check_input(manifest)
         input_path = Path(manifest["input"])
+        api = api_of(manifest)
+        if api not in JUDGING:
+            raise UsageError(f"verify cannot read back a {api} run (it reads back "
+                             f"{', '.join(JUDGING)} runs)")
         # The same sample again for the same run and N: a verify run again continues it.
         rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
         lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng)
-        chosen = await asyncio.to_thread(load_chosen, input_path, lines)
+        chosen = await asyncio.to_thread(load_chosen, input_path, lines, api)
         vfile = files.VerifyFile(run_dir, again=again)
         try:
-            driver = _Driver(settings, vfile, on_result)
+            driver = _Driver(settings, vfile, on_result, api)
             code, reason = await driver.run(run_dir, chosen, control or Control())
         finally:
             vfile.close()
         counts = vfile.counts()
         differs = {n for n, v in vfile.done.items() if v == "differs"}
-        reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs)
+        reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs,
+                                          api)
         complete = all(c.line in vfile.done for c in chosen)
         summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason)
         files.write_summary(run_dir, summary.as_dict())
@@ -115,8 +122,11 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
 
 class _Driver:
     def __init__(self, settings: Settings, vfile: files.VerifyFile,
-                 on_result: OnVerdict | None) -> None:
+                 on_result: OnVerdict | None, api: str = "update",
+                 wire: Wire | None = None) -> None:
         self.settings = settings
+        self.api = api
+        self.wire = wire
         self.vfile = vfile
         self.on_result = on_result
         self.endpoint = ReadEndpoint(settings.read_path, settings.read_source,
@@ -170,13 +180,12 @@ class _Driver:
         return code, reason
 
     async def _read_all(self, todo: list[Chosen]) -> tuple[int | None, str]:
-        auth = Auth(self.settings.credentials, self.settings.base_url, self.log,
-                    proxy=self.settings.proxy, retry=self.retry)
-        async with Client(self.settings, auth) as client:
+        auth = Auth(self.settings.credentials, self.log, retry=self.retry)
+        async with transport_for(self.settings, auth, self.wire) as transport:
             queue: asyncio.Queue[Chosen] = asyncio.Queue()
             for item in todo:
                 queue.put_nowait(item)
-            self._tasks = [asyncio.create_task(self._reader(queue, client, auth))
+            self._tasks = [asyncio.create_task(self._reader(queue, transport))
                            for _ in range(max(1, self.settings.concurrency))]
             results = await asyncio.gather(*self._tasks, return_exceptions=True)
         for result in results:
@@ -187,14 +196,14 @@ class _Driver:
                 raise result
         return None, ""
 
-    async def _reader(self, queue: asyncio.Queue[Chosen], client: Client, auth: Auth) -> None:
+    async def _reader(self, queue: asyncio.Queue[Chosen], transport: Transport) -> None:
         while not self.stopping:
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             try:
-                verdict = await self._verdict(item, client, auth)
+                verdict = await self._verdict(item, transport)
             except RunAborted:
                 self.stopping = True   # the other readers stop too: nothing more is sent
                 raise
@@ -219,7 +228,7 @@ class _Driver:
         if self.on_result is not None:
             self.on_result(entry)
 
-    async def _verdict(self, item: Chosen, client: Client, auth: Auth) -> Verdict | None:
+    async def _verdict(self, item: Chosen, transport: Transport) -> Verdict | None:
         if item.superseded_by is not None:
             return Verdict("superseded", f"line {item.superseded_by} updates the same "
                            "customer's program later; that line is the one compared")
@@ -228,51 +237,35 @@ class _Driver:
         if ident is None:
             return Verdict("unverifiable", "the record names no identifier to read by")
         attempts, waited = 0, 0.0
+        query = self.endpoint.query(ident)
         while not self.stopping:
             sent_at = await self.throttle.acquire()
-            answer = await self._get(client, auth, ident, asked)
+            answer = read_answer(await transport.request("GET", self.endpoint.path,
+                                                         params=query),
+                                 asked if type(asked) is dict else {})
             attempts += 1
             self.requests += 1
             self.watch.answered(answer.status)
             if answer.kind is ReadKind.STATE:
                 self.throttle.clean()
                 assert answer.programs is not None
-                return judge(item.record.get("partnerProgramUpdates"), answer.programs)
+                return judge(item.record, Held(answer.programs, answer.complete,
+                                               datetime.now(UTC)), self.api)
             if answer.kind is ReadKind.NOT_FOUND:
                 return Verdict("unverifiable", answer.reason)
             if answer.kind is ReadKind.FATAL:
                 raise RunAborted(f"verify: {answer.reason}", status=answer.status)
+            wait = self.retry.next_wait(attempts, waited, answer.retry_after)
             if answer.throttled:
-                self.throttle.throttled(sent_at, answer.retry_after)
-            delay = self.retry.backoff(attempts, self.retry.paced(answer.retry_after))
-            why = self.retry.give_up(attempts, waited, delay, answer.retry_after)
-            if why is not None:
-                return Verdict("failed", f"{answer.reason} (gave up: {why}, "
+                self.throttle.throttled(sent_at, wait.paced)
+            if wait.gave_up is not None:
+                return Verdict("failed", f"{answer.reason} (gave up: {wait.gave_up}, "
                                f"{attempts} attempts)")
             self.log.info("verify.retry", line=item.line, reason=answer.reason,
-                          attempt=attempts, wait_s=round(delay, 3))
-            await asyncio.sleep(delay)
-            waited += delay
+                          attempt=attempts, wait_s=round(wait.delay, 3))
+            await asyncio.sleep(wait.delay)
+            waited += wait.delay
         return None
-
-    async def _get(self, client: Client, auth: Auth, ident: tuple[str, str],
-                   asked: Any) -> ReadAnswer:
-        url = self.settings.base_url.rstrip("/") + self.endpoint.path
-        session = client.session
-        try:
-            headers = await auth.headers(session)
-            async with session.get(url, params=self.endpoint.query(ident), headers=headers,
-                                   allow_redirects=False, proxy=client.proxy) as resp:
-                body = await read_bounded(resp, self.settings.max_response_bytes)
-                if body is None:
-                    return ReadAnswer(ReadKind.TRANSIENT, "answer longer than "
-                                      "max_response_bytes", resp.status)
-                return classify_read(resp.status, body, asked if type(asked) is dict else {},
-                                     resp.headers.get("Retry-After"))
-        except TimeoutError:
-            return ReadAnswer(ReadKind.TRANSIENT, "timed out waiting for the answer")
-        except aiohttp.ClientError as exc:
-            return ReadAnswer(ReadKind.TRANSIENT, f"no answer: {type(exc).__name__}")
 
 
 __all__ = ["VERDICTS", "VerifySummary", "averify", "verify"]

@@ -25,6 +25,7 @@ from ..capillary.read import read_identifier
 from ..rundir import RESULTS
 from ..rundir.files import read_lines
 from ..source.lines import iter_lines
+from .verdict import JUDGING
 
 
 @dataclass
@@ -49,10 +50,11 @@ def customer_key(customer: Any) -> tuple[str, str] | None:
     return name, value
 
 
-def record_keys(record: Any) -> list[tuple[str, str, str]]:
-    """(identifier name, value, program) for every program the record updates."""
+def record_keys(record: Any, programs_key: str) -> list[tuple[str, str, str]]:
+    """(identifier name, value, program) for every program the record names
+    (under ``programs_key``: the run's API's)."""
     key = customer_key(record.get("customer")) if type(record) is dict else None
-    updates = record.get("partnerProgramUpdates") if type(record) is dict else None
+    updates = record.get(programs_key) if type(record) is dict else None
     if key is None or type(updates) is not list:
         return []
     return [(key[0], key[1], u["partnerProgramName"]) for u in updates
@@ -82,12 +84,13 @@ def pick_lines(run_dir: Path, sample: int, rng: random.Random) -> dict[int, str]
     return chosen
 
 
-def load_chosen(input_path: Path, lines: dict[int, str]) -> list[Chosen]:
-    """The chosen records from the input, each marked with the last later line
-    that updates one of its (customer, program) pairs."""
+def load_chosen(input_path: Path, lines: dict[int, str], api: str) -> list[Chosen]:
+    """The chosen records from the input of a run of ``api``, each marked with the
+    last later line that updates one of its (customer, program) pairs."""
+    programs_key = JUDGING[api].programs_key
     chosen: list[Chosen] = []
     watching: dict[tuple[str, str, str], list[Chosen]] = {}
-    for number, raw in iter_lines(input_path):
+    for number, raw in iter_lines(input_path, api=api):   # a CSV's rows as the API's items
         if type(raw) is not bytes:
             continue
         wanted = number in lines
@@ -97,7 +100,7 @@ def load_chosen(input_path: Path, lines: dict[int, str]) -> list[Chosen]:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        keys = record_keys(record)
+        keys = record_keys(record, programs_key)
         for key in keys:
             for earlier in watching.get(key, ()):
                 earlier.superseded_by = number

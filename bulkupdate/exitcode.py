@@ -13,7 +13,9 @@ normal night. Pure.
 A run exits 0 when every record is ``ok``, or when every record that is not is
 *definite* — ``rejected``, ``partial`` or ``invalid``: the API (or validation)
 gave its final word — and there are no more of them than ``--allow-failures``
-(an :class:`Allowance`: a count ``N`` or a share ``P%`` of the input records).
+(an :class:`Allowance`: a count ``N`` or a share ``P%`` of the records sent, that
+is the input records but the ``unchanged`` ones). ``unchanged`` (``--state``:
+not sent, the store holds that state as confirmed) counts as ``ok``.
 A ``retryable`` record always exits 1: nobody knows what became of it, and
 ``retry.jsonl`` waits.
 
@@ -58,8 +60,9 @@ class Allowance:
     percent: float | None = None   # when given as P%
 
     @classmethod
-    def parse(cls, text: str | int | Allowance) -> Allowance:
-        """``"0"``, ``"25"``, ``25`` (records) or ``"0.5%"`` (of the input records)."""
+    def parse(cls, text: str | int | Allowance, what: str = "allow-failures") -> Allowance:
+        """``"0"``, ``"25"``, ``25`` (records) or ``"0.5%"`` (of the input records);
+        ``what``: the setting it is, for the error (``max-changes`` takes the same)."""
         if isinstance(text, Allowance):
             return text
         raw = str(text).strip()
@@ -76,7 +79,7 @@ class Allowance:
                     return cls(count=count)
         except ValueError:
             pass
-        raise UsageError(f"allow-failures {text!r} is not valid: use a number of records "
+        raise UsageError(f"{what} {text!r} is not valid: use a number of records "
                          "(e.g. 25) or a share of the input (e.g. 0.5%)")
 
     def allowed(self, records: int) -> float:
@@ -133,12 +136,15 @@ def finished_exit_code(summary: Mapping[str, Any],
     records = summary["input_records"] or 0
     if not summary.get("complete"):
         return EXIT_NOT_OK
-    if outcomes.get(Outcome.OK, 0) == records:
+    # ``unchanged`` (not sent: the state store holds it as confirmed) counts as ok.
+    unchanged = outcomes.get(Outcome.UNCHANGED, 0)
+    if outcomes.get(Outcome.OK, 0) + unchanged == records:
         return EXIT_OK
     if outcomes.get(Outcome.RETRYABLE, 0):
         return EXIT_NOT_OK
     # Everything not ok is one of DEFINITE_FAILURES here; counted from the total,
-    # so a summary missing an outcome can never pass for a clean one.
-    failures = records - outcomes.get(Outcome.OK, 0)
-    allowed = Allowance.parse(allowance).allowed(records)
+    # so a summary missing an outcome can never pass for a clean one. A share is
+    # of the records sent: a night that skips most of its file is no more lenient.
+    failures = records - outcomes.get(Outcome.OK, 0) - unchanged
+    allowed = Allowance.parse(allowance).allowed(records - unchanged)
     return EXIT_OK if failures <= allowed else EXIT_NOT_OK

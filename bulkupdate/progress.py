@@ -95,7 +95,8 @@ class Watch:
 
     @property
     def errors(self) -> int:
-        return self.done - self.ledger.results.outcomes.get("ok", 0)
+        outcomes = self.ledger.results.outcomes   # unchanged counts as ok
+        return self.done - outcomes.get("ok", 0) - outcomes.get("unchanged", 0)
 
     @property
     def throttled(self) -> int:

@@ -29,7 +29,8 @@ from .verification import html_block
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
 # The chart colour of each outcome (every Outcome has one: tests/test_report_html.py).
 COLORS = {Outcome.OK: "#2e7d32", Outcome.PARTIAL: "#f9a825", Outcome.REJECTED: "#c62828",
-          Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a"}
+          Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a",
+          Outcome.UNCHANGED: "#81c784"}
 EXIT_MEANING = {0: ("every record ok, or only allowed definite failures", "good"),
                 1: ("finished; some records are not ok", "warn"),
                 3: ("aborted by a fatal API condition: resume it", "bad"),
@@ -189,7 +190,9 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
     share = f"{100 * o['ok'] / records:.1f}%" if records else "&ndash;"
     throttled = figure(summary, "throttled_answers", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
-             ("not ok", _num(records - o["ok"])), ("retryable", _num(o["retryable"])),
+             ("unchanged", _num(o.get("unchanged", 0))),
+             ("not ok", _num(records - o["ok"] - o.get("unchanged", 0))),
+             ("retryable", _num(o["retryable"])),
              ("uncertain", _num(summary.get("uncertain", 0))),
              ("requests", _num(summary.get("requests"))), ("429 answers", _num(throttled)),
              ("duration", _duration(summary.get("duration_s"))),

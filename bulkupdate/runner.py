@@ -13,9 +13,11 @@ handler or loop policy. Each run logs through its own logger to its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +32,8 @@ from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .estimate import count_once
 from .exitcode import decide
 from .logs import Logger, RunLog
+from .planning.marks import Marks
+from .planning.night import OnPlan, end_night, open_store, plan_night, resume_night
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
 from .retry import RetryPolicy
@@ -48,28 +52,30 @@ __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                on_result: OnResult | None = None,
-               control: Control | None = None) -> RunResult:
+               control: Control | None = None, on_plan: OnPlan | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
 
     ``on_result`` is called on the event loop, once per final result as it is
-    written: it must not block (hand slow work to a queue or a thread)."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control)
+    written: it must not block (hand slow work to a queue or a thread).
+    ``on_plan``: with a state store (``settings.state``), given the plan's lines
+    before anything is sent."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, on_plan)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                 on_result: OnResult | None = None,
-                control: Control | None = None) -> RunResult:
+                control: Control | None = None, on_plan: OnPlan | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control)
+    return await _start(source, settings, LINK, run_dir, on_result, control, on_plan)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None) -> RunResult:
+                 control: Control | None, on_plan: OnPlan | None = None) -> RunResult:
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -78,23 +84,35 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                if intake.path else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api)
+    store = await asyncio.to_thread(open_store, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
+    marks: Marks | None = None
     try:
         path = await intake.materialize(target)
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
+        run_id = uuid.uuid4().hex
+        if store is not None:
+            # The plan, before the directory is a run: refused, it is removed.
+            marks = await plan_night(store, settings, path, api, run_id=run_id,
+                                     run_dir=target, on_plan=on_plan,
+                                     lines_hint=scanned[1] if scanned else None)
+            # The store's scope goes in the manifest: resume and verify find it.
+            settings = replace(settings, state_scope=settings.scope)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
-                                         scanned=scanned, api=api)
+                                         scanned=scanned, api=api, run_id=run_id)
     except BaseException:
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
+        if store is not None:
+            store.close()
         raise
-    return await _execute(ledger, settings, on_result, control)
+    return await _execute(ledger, settings, on_result, control, marks)
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -110,12 +128,16 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     if finished is not None:   # nothing to send: no credentials needed to say so
         ledger.release()
         return finished
+    marks: Marks | None = None
     try:
         check_settings(settings)
+        store = await asyncio.to_thread(open_store, settings)   # the run's own, if any
+        if store is not None:
+            marks = await resume_night(store, ledger.manifest["run_id"], run_dir, ledger.api)
     except BaseException:
         ledger.release()
         raise
-    return await _execute(ledger, settings, on_result, control)
+    return await _execute(ledger, settings, on_result, control, marks)
 
 
 def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
@@ -202,9 +224,12 @@ def check_settings(settings: Settings) -> None:
 
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                   control: Control | None) -> RunResult:
+                   control: Control | None, marks: Marks | None = None) -> RunResult:
     try:
-        return await _owned_session(ledger, settings, on_result, control)
+        try:
+            return await _owned_session(ledger, settings, on_result, control, marks)
+        finally:
+            await _close_store(marks)
     except BulkUpdateError:
         raise
     except Exception as exc:
@@ -218,8 +243,18 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
         ledger.release()
 
 
+async def _close_store(marks: Marks | None) -> None:
+    """The session's results into the store, the lease given back. A store that
+    fails here loses nothing: the next run, resume or verify replays the ledger."""
+    if marks is None:
+        return
+    with contextlib.suppress(Exception):
+        await end_night(marks)
+    marks.store.close()
+
+
 async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                         control: Control | None) -> RunResult:
+                         control: Control | None, marks: Marks | None = None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
     try:
@@ -234,7 +269,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
         try:
             state, stats, input_records, abort = await _session(
                 ledger, settings, log, bar.update, _typed(on_result), control, watch,
-                heartbeat=not show)
+                heartbeat=not show, marks=marks)
         finally:
             bar.close()
             if metrics is not None:
@@ -316,6 +351,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    on_results: Callable[[int], Any],
                    on_written: Callable[[list[dict[str, Any]]], None] | None,
                    control: Control | None, watch: Watch, *, heartbeat: bool,
+                   marks: Marks | None = None,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
@@ -326,7 +362,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     # The API the run directory records (an old one's is the update API).
     async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
-                            on_written=on_written, log=log)
+                            on_written=on_written, log=log, marks=marks)
         stopper = _Stopper(pipeline, log, control or Control())
         stopper.control.attach(stopper)
         try:

@@ -25,6 +25,7 @@ from ..settings import (
     ENV_PREFIX,
     FLAGS,
     MAX_BATCH,
+    STATE_FLAGS,
     declared,
     help_text,
     load_settings,
@@ -90,6 +91,14 @@ def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
     p.add_argument("--" + name.replace("_", "-"), **options)
 
 
+def state_flags(p: argparse.ArgumentParser) -> None:
+    """The state store's flags (``--state``, ``--max-changes`` ...): one group, shared
+    by every command that takes a store (run, link, plan, verify; delink too)."""
+    group = p.add_argument_group("state store (send only what changed; docs/nightly.md)")
+    for name in STATE_FLAGS:
+        _flag(group, name, resume=False)  # type: ignore[arg-type]
+
+
 def _verify_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="when the night ends with uncertain records, read them back "
@@ -111,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _verify_flag(run)
     _tuning(run)
+    state_flags(run)
 
     link = sub.add_parser(
         "link", help="link every customer of a JSONL/CSV file to its partner programs "
@@ -121,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(link)
+    state_flags(link)
 
     resume = sub.add_parser(
         "resume", help="finish an interrupted or aborted run", epilog=EPILOG,
@@ -142,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--again", action="store_true",
                         help="start verify.jsonl anew instead of continuing it")
     _tuning(verify, resume=True)
+    state_flags(verify)
+
+    plan = sub.add_parser(
+        "plan", help="what a run with a state store would send: new, changed, pending, "
+        "expired, refresh, unchanged, absent (offline but for the store)",
+        description="Reads the input and asks the store; sends nothing. Exit 0, or 2 when "
+        "--max-changes/--max-missing would stop the run.")
+    plan.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    plan.add_argument("--link", action="store_true",
+                      help="the input is link input (bulkupdate link), not updates")
+    _tuning(plan)
+    state_flags(plan)
 
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
@@ -234,7 +257,7 @@ def _settings(args: argparse.Namespace, base: dict[str, Any] | None = None) -> A
         logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
-    flags = {name: getattr(args, name, None) for name in FLAGS}
+    flags = {name: getattr(args, name, None) for name in (*FLAGS, *STATE_FLAGS)}
     return load_settings(flags, config_path=args.config, env=os.environ, base=base)
 
 
@@ -252,11 +275,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command in ("run", "link"):
         settings = _settings(args)
-        _say_estimate(args, settings)
+        if not settings.state:   # with a store, the plan says what the night will take
+            _say_estimate(args, settings)
         start = alink if args.command == "link" else arun
+        on_plan = _plan_printer(_stderr_format(args))
         result, checked = run_as_owner(lambda control: _then_verify(
-            start(args.input, settings, run_dir=args.run_dir, control=control), args, settings,
-            control), **_owner(args, settings))
+            start(args.input, settings, run_dir=args.run_dir, control=control,
+                  on_plan=on_plan), args, settings, control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
     if args.command == "resume":
@@ -271,6 +296,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _night_code(result, checked, settings)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "plan":
+        from .plan import plan_command
+
+        return plan_command(args.input, _settings(args), api="link" if args.link else "update")
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size, api="link" if args.link else "update")
@@ -369,6 +398,18 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"stopped: {result.abort}", file=sys.stderr)
     if result.exit_code in RESUMABLE:
         print(f"resume with: {hint}", file=sys.stderr)
+
+
+def _plan_printer(fmt: str) -> Any:
+    """A run's first lines with a state store: its plan, on stderr (a ``run.plan``
+    event off a terminal)."""
+    def show(lines: list[str]) -> None:
+        if fmt == "json":
+            logs.stderr_event("json", "info", "run.plan", plan="\n".join(lines))
+        else:
+            for line in lines:
+                print(f"bulkupdate: {line}", file=sys.stderr)
+    return show
 
 
 def _say_estimate(args: argparse.Namespace, settings: Any) -> None:

@@ -37,6 +37,7 @@ from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
 from ..estimate import counted, duration, seconds
 from ..logs import Logger, null_logger
+from ..planning.marks import Marks
 from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
@@ -58,8 +59,10 @@ class Pipeline:
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,
                  log: Logger | None = None, rng: random.Random | None = None,
-                 held: int | None = None) -> None:
-        """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s."""
+                 held: int | None = None, marks: Marks | None = None) -> None:
+        """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s;
+        ``marks``: the state store's side of the run (``--state``), if any."""
+        self.marks = marks
         self.settings = settings
         self.ledger = ledger
         self.client = client
@@ -117,7 +120,8 @@ class Pipeline:
                                       flow.fail, lambda: flow.stopping)
         _started(self.log, self.settings, self.ledger, flow)
         reader = asyncio.create_task(self.reader.run(disk), name="reader")
-        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY), name="fsync")
+        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY, self.marks),
+                                     name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")
         try:
             # Its own task, so that stop() can cut a throttle pause short by
@@ -253,6 +257,8 @@ class Pipeline:
         lines = [r.line for r in records]
         while True:
             if self._disk.ok.is_set():
+                if self.marks is not None:   # pending in the store before sent.jsonl
+                    self.marks.pending(records)
                 req = self.ledger.record_sent(lines, sent_at)
                 if req is not None:
                     return req, sent_at
@@ -272,12 +278,14 @@ def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> Non
              estimate=None if estimate is None else duration(estimate))
 
 
-async def _fsync_every(ledger: Ledger, seconds: float) -> None:
+async def _fsync_every(ledger: Ledger, seconds: float, marks: Marks | None) -> None:
     # In a thread: an fsync can take tens of milliseconds, and a loop stalled
     # that long sends the requests it had already paced in a bunch.
     while True:
         await asyncio.sleep(seconds)
         await asyncio.to_thread(ledger.fsync)
+        if marks is not None:   # confirm in the store what is now durably final
+            await marks.confirm_async()
 
 
 async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:

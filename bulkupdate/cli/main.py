@@ -354,6 +354,9 @@ def _say_verified(summary: Any) -> None:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in summary.counts.items())
     print(f"{summary.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
           f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
+    if getattr(summary, "drift", 0):
+        print(f"{summary.run_dir}: {summary.drift} customers the state store called unchanged "
+              "hold something else (drift): forgotten in the store, the next night sends them")
     if summary.exit_code in RESUMABLE:
         from ..report.commands import command
 
@@ -369,6 +372,15 @@ def _verify(args: argparse.Namespace) -> int:
         raise UsageError("--sample N: a number of records, 0 or more")
     manifest, _ = load(args.run_dir)
     settings = _settings(args, base=manifest.get("settings"))
+    if settings.state and args.sample:
+        from ..estimate import duration
+
+        # Reads count against the key's limit like updates: say what they cost first.
+        reads = 2 * args.sample   # N of the ok and N of the unchanged, at most
+        print(f"bulkupdate: verify reads back up to {reads:,} customers ({args.sample:,} ok, "
+              f"{args.sample:,} the store calls unchanged): about "
+              f"{duration(reads / settings.rate.per_second)} at {settings.rate}",
+              file=sys.stderr)
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
@@ -383,7 +395,8 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"{result.run_dir}: nothing to do: all {s['input_records']} records already "
               f"have a result (exit {result.exit_code})")
         return
-    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome)
+    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome
+                       if name != Outcome.UNCHANGED or o.get(name))   # only with --state
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
           f"{counts} (exit {result.exit_code})")
     from ..report.commands import command

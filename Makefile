@@ -37,6 +37,7 @@ test-stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/two_nights.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick

@@ -1,0 +1,78 @@
+"""One connection, either backend, behind the few operations the store uses:
+SQL is written once with ``?`` placeholders; a transaction is a ``with``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+
+class Db:
+    """A connection in autocommit mode; :meth:`transaction` groups statements."""
+
+    def __init__(self, conn: Any, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.pg = dialect == "postgresql"
+        self._depth = 0
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.pg else text
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.sql(text), params)
+
+    def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.pg:
+            with self.conn.cursor() as cur:
+                cur.executemany(self.sql(text), rows)
+        else:
+            self.conn.executemany(text, rows)
+
+    def all(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(text, params).fetchall())
+
+    def one(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(text, params).fetchone()
+
+    def member(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (values)``: one array parameter in PostgreSQL, one
+        placeholder per value in SQLite."""
+        if self.pg:
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.pg else f"max({a}, {b})"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing; nested ones join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            if self.pg:
+                with self.conn.transaction():
+                    yield
+            else:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()

@@ -6,8 +6,9 @@ the offset it last applied, so a kill between two steps loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,22 @@ class Marks:
     run_id: str
     api: str
     run_dir: Path
+    # One connection serves the loop's marks and a worker thread's confirmations:
+    # never both at once (a transaction is the connection's, not the thread's).
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def pending(self, records: Sequence[Record]) -> None:
         """Durably mark the records' keys pending, before the request is journaled
         (and so before it leaves): a key whose request may have gone is never skipped."""
         now = datetime.now(UTC)
-        self.store.mark_pending(self.run_id, [(r.line, r.keys, intents(self.api, r, now))
-                                              for r in records])
+        entries = [(r.line, r.keys, intents(self.api, r, now)) for r in records]
+        with self.lock:
+            self.store.mark_pending(self.run_id, entries)
 
     def confirm(self) -> int:
         """Apply what ``results.jsonl`` holds beyond the store's offset (a thread's work)."""
-        return int(self.store.apply_results(self.run_id, self.run_dir / RESULTS))
+        with self.lock:
+            return int(self.store.apply_results(self.run_id, self.run_dir / RESULTS))
 
     async def confirm_async(self) -> int:
         return await asyncio.to_thread(self.confirm)

@@ -34,7 +34,7 @@ class Classifier(Protocol):
                  now: datetime, refresh_after: timedelta | None,
                  full: bool) -> Sequence[DecisionLike]: ...
 
-    def absent(self, seen: Any) -> dict[str, int]: ...
+    def absent(self) -> dict[str, int]: ...
 
 
 def intents(api: str, record: Record, now: datetime) -> tuple[Any, ...]:
@@ -80,7 +80,7 @@ def plan_pass(path: Path, api: str, store: Classifier, *, now: datetime,
                 flush()
         if batch:
             flush()
-        tally.absent = dict(store.absent(None))
+        tally.absent = dict(store.absent())   # after the whole file: what it never named
         if writer is not None:
             writer.finish()
     finally:

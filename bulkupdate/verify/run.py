@@ -127,6 +127,13 @@ async def _store_check(settings: Settings, manifest: dict[str, Any]) -> StoreChe
     store = await asyncio.to_thread(open_store, settings)
     if store is None:
         return None
+    from ..state import StateError
+
+    try:
+        store.seq(str(manifest["run_id"]))
+    except StateError:   # a run made without this store: nothing of it to confirm
+        store.close()
+        return None
     return StoreCheck(store, str(manifest["run_id"]), str(manifest.get("api", "update")))
 
 

@@ -54,6 +54,13 @@ def held(sim: Any, tiers: dict[int, str]) -> dict[int, str]:
     return {i: t for i, t in tiers.items() if sim.world.link(i, PROGRAM)[0] != t}
 
 
+def dial(sim: Any, **dials: float) -> None:
+    """Turn the running simulator's fault dials (its world is kept)."""
+    state = sim.app[STATE]
+    state.config = replace(state.config, **dials)
+    state.decider = FaultDecider(FaultPlan.from_config(state.config), 3)
+
+
 def changed(tiers: dict[int, str], every: int) -> tuple[dict[int, str], int]:
     out = dict(tiers)
     picked = list(tiers)[::every]
@@ -153,16 +160,13 @@ def test_three_nights_with_lost_replies_every_unknown_fate_is_sent_again(
     with simulator() as sim:
         assert run(sim, night_file(tmp_path / "n1.jsonl", one), tmp_path / "n1",
                    state).returncode == 0
-        sim_state = sim.app[STATE]
-        lossy = replace(sim_state.config, p_lost=0.5)
-        sim_state.config, sim_state.decider = lossy, FaultDecider(FaultPlan.from_config(lossy), 3)
+        dial(sim, p_lost=0.5)
         second = run(sim, night_file(tmp_path / "n2.jsonl", two), tmp_path / "n2", state,
                      "--max-attempts", "1", "--batch-size", "10")
         assert second.returncode == 1, second.stderr
         unknown = [r for r in results(tmp_path / "n2").values() if r["outcome"] == "retryable"]
         assert unknown
-        calm = replace(sim_state.config, p_lost=0.0)
-        sim_state.config, sim_state.decider = calm, FaultDecider(FaultPlan.from_config(calm), 3)
+        dial(sim, p_lost=0.0)
         third = run(sim, tmp_path / "n1.jsonl", tmp_path / "n3", state)
         assert third.returncode == 0, third.stderr
         assert not held(sim, one)

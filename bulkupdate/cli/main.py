@@ -166,6 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     _tuning(plan)
     state_flags(plan)
 
+    state = sub.add_parser(
+        "state", help="what the state store holds; forget a customer, a program or keys "
+        "confirmed before a date; seed it from finished runs (docs/state.md)")
+    state.add_argument("action", nargs="?", choices=("show", "forget", "import"),
+                       default="show")
+    state.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
+                       help="import: finished run directories whose ok results seed the store")
+    state.add_argument("--customer", metavar="ID", help="forget: one person (5, id:5, "
+                       "mobile:91..., email:..., externalId:...)")
+    state.add_argument("--program", metavar="NAME", help="forget: every key of a program")
+    state.add_argument("--before", metavar="DATE", help="forget: keys confirmed before DATE")
+    state.add_argument("--json", action="store_true", help="show: as JSON")
+    state.add_argument("--config", type=Path, help="TOML settings file (see config/)")
+    _flag(state, "base_url", resume=False)
+    for name in ("state", "state_scope"):
+        _flag(state, name, resume=False)
+
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
     validate.add_argument("--quiet", action="store_true", help="only the counts")
@@ -296,6 +313,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _night_code(result, checked, settings)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "state":
+        from .state import state_command
+
+        return state_command(args.action, _settings(args), customer=args.customer,
+                             program=args.program, before=args.before,
+                             run_dirs=args.run_dirs, as_json=args.json)
     if args.command == "plan":
         from .plan import plan_command
 

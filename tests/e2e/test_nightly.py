@@ -230,3 +230,29 @@ def test_drift_found_by_verify_sample_is_put_right_the_next_night(tmp_path: Path
         assert third.returncode == 0, third.stderr
         assert not held(sim, one)
         assert summary(tmp_path / "n3")["outcomes"]["ok"] == 5
+
+
+def test_state_import_seeds_the_store_show_says_it_and_forget_erases_one_person(
+        tmp_path: Path) -> None:
+    ids = linked(100, world_for())
+    one = {i: TIERS[i % 4] for i in ids}
+    state = tmp_path / "state.db"
+    with simulator() as sim:
+        source = night_file(tmp_path / "n0.jsonl", one)
+        before = cli("run", str(source), "--base-url", sim.base_url, "--run-dir",
+                     str(tmp_path / "n0"), "--rate", "2000/s")   # a night without a store
+        assert before.returncode == 0, before.stderr
+        where = ("--state", str(state), "--base-url", sim.base_url)
+        seeded = cli("state", "import", str(tmp_path / "n0"), *where)
+        assert seeded.returncode == 0 and seeded.stdout.startswith("100 results"), seeded
+        shown = cli("state", *where)
+        assert shown.returncode == 0 and "Apparel-Partner" in shown.stdout, shown
+        gone = cli("state", "forget", "--customer", str(100_000 + ids[0]), *where)
+        assert gone.returncode == 0 and not gone.stdout.startswith("0 "), gone
+        first = run(sim, source, tmp_path / "n1", state)
+        assert first.returncode == 0, first.stderr
+        # Seeded: the first night with a store sends only the person it forgot.
+        assert summary(tmp_path / "n1")["outcomes"] == {**summary(tmp_path / "n1")["outcomes"],
+                                                        "ok": 1, "unchanged": 99}
+        bad = cli("state", "forget", *where)
+        assert bad.returncode == 2 and "--customer" in bad.stderr

@@ -89,9 +89,10 @@ class Store:
 
     def begin_run(self, run_id: str, run_dir: Path, api: str, *,
                   now: datetime | None = None) -> int:
-        """Take the lease (StateError naming the holder when busy) and register
-        the run (a resumed one keeps its seq)."""
-        if not self._lease.acquire():
+        """Take the lease (StateError naming the holder when busy; this store
+        keeps it if it holds it already) and register the run (a resumed one
+        keeps its seq)."""
+        if self._held is None and not self._lease.acquire():
             raise StateError(admin.busy(self.db, self.url))
         self._held = run_id
         admin.hold(self.db, run_id)
@@ -103,7 +104,7 @@ class Store:
 
     def end_run(self, run_id: str, *, now: datetime | None = None) -> None:
         self.db.execute("UPDATE runs SET ended_at = ? WHERE run_id = ?", (_micros(now), run_id))
-        if self._held == run_id:
+        if self._held is not None:
             self._lease.release()
             self._held = None
 

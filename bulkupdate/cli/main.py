@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     state = sub.add_parser(
         "state", help="what the state store holds; forget a customer, a program or keys "
         "confirmed before a date; seed it from finished runs (docs/state.md)")
-    state.add_argument("action", nargs="?", choices=("show", "forget", "import"),
+    state.add_argument("action", nargs="?", choices=("show", "forget", "import", "copy"),
                        default="show")
     state.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
                        help="import: finished run directories whose ok results seed the store")
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_argument("--program", metavar="NAME", help="forget: every key of a program")
     state.add_argument("--before", metavar="DATE", help="forget: keys confirmed before DATE")
     state.add_argument("--json", action="store_true", help="show: as JSON")
+    state.add_argument("--to", metavar="URL", help="copy: the empty store to copy everything "
+                       "into (e.g. from SQLite to postgresql://...)")
     state.add_argument("--config", type=Path, help="TOML settings file (see config/)")
     _flag(state, "base_url", resume=False)
     for name in ("state", "state_scope"):
@@ -318,7 +320,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return state_command(args.action, _settings(args), customer=args.customer,
                              program=args.program, before=args.before,
-                             run_dirs=args.run_dirs, as_json=args.json)
+                             run_dirs=args.run_dirs, to=args.to, as_json=args.json)
     if args.command == "plan":
         from .plan import plan_command
 

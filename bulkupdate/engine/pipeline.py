@@ -73,7 +73,7 @@ class Pipeline:
         self.retry = RetryPolicy.from_settings(settings, rng)
         self.throttle = Throttle(settings.rate)
         # One endpoint flows through: the client sends to it, the reader reads its items.
-        self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
+        self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint, marks)
         self.handler = Handler(self.flow, self.throttle, log, settings.rate)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
@@ -256,9 +256,9 @@ class Pipeline:
         assert self._disk is not None
         lines = [r.line for r in records]
         while True:
+            if self.marks is not None:   # pending in the store before sent.jsonl
+                await self.marks.before_sending(records)
             if self._disk.ok.is_set():
-                if self.marks is not None:   # pending in the store before sent.jsonl
-                    self.marks.pending(records)
                 req = self.ledger.record_sent(lines, sent_at)
                 if req is not None:
                     return req, sent_at

@@ -19,6 +19,7 @@ from ..capillary import outcomes
 from ..capillary.endpoint import UPDATE, Endpoint
 from ..logs import Logger
 from ..planning.files import PlanReader
+from ..planning.marks import Marks
 from ..rundir import Ledger
 from ..source.lines import iter_lines
 from ..validate import Invalid, Record, validator
@@ -44,7 +45,7 @@ class Reader:
     which items the lines are (a CSV's rows, and the validator)."""
 
     def __init__(self, flow: Flow, ledger: Ledger, settle: float, log: Logger,
-                 endpoint: Endpoint = UPDATE) -> None:
+                 endpoint: Endpoint = UPDATE, marks: Marks | None = None) -> None:
         self.flow = flow
         self.api = endpoint.name
         self.validate = validator(endpoint.name)
@@ -54,6 +55,7 @@ class Reader:
         self.input_records: int | None = None   # known once the end was seen
         self.resettled = 0
         self.plan = PlanReader.of(ledger.dir)   # None: no --state, every line is sent
+        self.marks = marks
 
     async def run(self, disk: DiskWatch) -> None:
         flow = self.flow
@@ -85,7 +87,7 @@ class Reader:
         flow, ledger = self.flow, self.ledger
         done, sent_before = ledger.done, ledger.sent_before
         unsent: list[dict[str, Any]] = []   # invalid or unchanged: final at once
-        validate, plan = self.validate, self.plan
+        validate, plan, marks = self.validate, self.plan, self.marks
         for line, raw in chunk:
             if plan is not None and plan.skipped(line):
                 result = plan.result(line)   # read in order, done or not
@@ -112,6 +114,8 @@ class Reader:
                 await flow.wait_change()
                 if flow.over:
                     return False
+            if marks is not None:
+                marks.admit(item)   # marked pending, with its neighbours, before it leaves
             if flow.sched.admit(item, hold=hold > 0) and hold > 0:
                 self._settle_first(item, hold)
         flow.changed.set()

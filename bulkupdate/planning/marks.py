@@ -1,14 +1,20 @@
 """A run's side of the state store while it sends: pending marks before a request
 leaves, confirmations from ``results.jsonl`` after each ledger fsync and at the
 end of a session. ``results.jsonl`` is the authority: the store replays it from
-the offset it last applied, so a kill between two steps loses nothing."""
+the offset it last applied, so a kill between two steps loses nothing.
+
+A mark is a durable commit (an fsync): one per request would cap the rate at what
+the disk commits per second. So the reader :meth:`~Marks.admit`\\ s each record it
+hands to the scheduler, and the first request that needs a mark marks everything
+admitted so far in one commit, in a worker thread: every key is still marked
+before its request is journaled and leaves (a mark for a record a killed session
+never sent only makes the next night send it: where in doubt, send)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,27 +24,45 @@ from ..validate import Record
 from .scan import intents
 
 
-@dataclass(frozen=True)
 class Marks:
-    store: Any          # a bulkupdate.state.Store
-    run_id: str
-    api: str
-    run_dir: Path
-    # One connection serves the loop's marks and a worker thread's confirmations:
-    # never both at once (a transaction is the connection's, not the thread's).
-    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    def __init__(self, store: Any, run_id: str, api: str, run_dir: Path) -> None:
+        self.store = store          # a bulkupdate.state.Store
+        self.run_id = run_id
+        self.api = api
+        self.run_dir = run_dir
+        self._admitted: list[Record] = []   # handed to the scheduler, not marked yet
+        # One connection serves the marks and a worker thread's confirmations: never
+        # both at once (a transaction is the connection's, not the thread's).
+        self._db = threading.Lock()
+        self._marking = asyncio.Lock()
+        self.commits = 0
 
-    def pending(self, records: Sequence[Record]) -> None:
-        """Durably mark the records' keys pending, before the request is journaled
-        (and so before it leaves): a key whose request may have gone is never skipped."""
-        now = datetime.now(UTC)
-        entries = [(r.line, r.keys, intents(self.api, r, now)) for r in records]
-        with self.lock:
+    def admit(self, record: Record) -> None:
+        if not record.marked:
+            self._admitted.append(record)
+
+    async def before_sending(self, records: Sequence[Record]) -> None:
+        """Return once every record of ``records`` is durably marked pending."""
+        async with self._marking:   # one commit at a time; the next waits, then finds its own
+            if all(r.marked for r in records):
+                return
+            batch = [*self._admitted, *(r for r in records if not r.marked)]
+            self._admitted = []
+            now = datetime.now(UTC)
+            entries = [(r.line, r.keys, intents(self.api, r, now))
+                       for r in {id(r): r for r in batch if not r.marked}.values()]
+            await asyncio.to_thread(self._mark, entries)
+            for record in batch:
+                record.marked = True
+
+    def _mark(self, entries: list[tuple[int, tuple[str, ...], tuple[Any, ...]]]) -> None:
+        with self._db:
             self.store.mark_pending(self.run_id, entries)
+            self.commits += 1
 
     def confirm(self) -> int:
         """Apply what ``results.jsonl`` holds beyond the store's offset (a thread's work)."""
-        with self.lock:
+        with self._db:
             return int(self.store.apply_results(self.run_id, self.run_dir / RESULTS))
 
     async def confirm_async(self) -> int:

@@ -62,7 +62,7 @@ def plan_pass(path: Path, api: str, store: Classifier, *, now: datetime,
         for (record, _), decision in zip(batch, decisions, strict=True):
             keys = record.keys
             customer_id = getattr(decision, "customer_id", None)
-            if customer_id is not None:
+            if customer_id is not None and f"id:{customer_id}" not in keys:
                 keys = (*keys, f"id:{customer_id}")
             if not tally.add(decision, seen.named_before(keys)) and writer is not None:
                 writer.skip(record.line, outcomes.unchanged(record, customer_id))

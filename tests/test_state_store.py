@@ -294,6 +294,38 @@ def test_import_seeds_from_a_finished_runs_ok_results(store: Store, tmp_path: Pa
     assert "P" in command.show(store)
 
 
+def test_a_verify_match_confirms_a_pending_key(store: Store, tmp_path: Path) -> None:
+    night = Night(store, tmp_path, "n1")
+    night.send((1, item(ANN)))
+    night.answer(result(1, item(ANN), 77, ok=False, code=None, outcome="retryable"))
+    night.end()
+    assert Night(store, tmp_path, "check").classify(item(ANN)) == ["pending"]
+    store.confirm_verified("n1", keys_of(ANN), 77, intents_of("update", item(ANN)), now=NOW)
+    assert store.classify([entry(item(ANN))], now=NOW, refresh_after=MONTH,
+                          full=False)[0].category == "unchanged"
+
+
+def test_sample_unchanged_draws_confirmed_keys_only(store: Store, tmp_path: Path) -> None:
+    bob = {"email": "bob@example.com"}
+    confirm(store, tmp_path, "n1", (item(ANN), 77), (item(bob), 78))
+    night = Night(store, tmp_path, "n2")
+    night.send((1, item(bob, "Silver")))    # pending: the store cannot vouch for it
+    sample = store.sample_unchanged(10, now=NOW)
+    assert [(k.customer_id, k.program, k.linked, k.tier) for k in sample] == \
+        [(77, "P", True, "Gold")]
+    assert sample[0].expiry == datetime.fromisoformat(EXPIRY)
+
+
+def test_show_counts_by_program_and_pending(store: Store, tmp_path: Path) -> None:
+    confirm(store, tmp_path, "n1", (item(ANN), 77), (item(ANN, program="Q"), 77))
+    Night(store, tmp_path, "n2").send((1, item({"email": "new@example.com"})))
+    text = command.show(store)
+    assert "1 customers, 3 keys, 1 pending" in text
+    assert "oldest confirmation: 2026-12-07T02:00:00+00:00" in text
+    with pytest.raises(StateError, match="exactly one"):
+        command.forget(store, customer="77", program="P")
+
+
 def test_a_store_of_another_scope_is_refused_naming_both(store: Store, url: str) -> None:
     with pytest.raises(StateError) as caught:
         open_store(url, scope="https://other.example till:x")

@@ -126,8 +126,9 @@ def sample_unchanged(db: Db, n: int, now: int) -> list[StoredKey]:
     """Up to ``n`` random keys the store would call unchanged: confirmed, not
     pending, the customer id known, the expiry (if any) still ahead."""
     rows = db.all("SELECT customer, program, linked, tier, expiry FROM state "
-                  "WHERE pending IS NULL AND confirmed_at IS NOT NULL AND customer LIKE 'id:%' "
-                  "AND (expiry IS NULL OR expiry > ?) ORDER BY random() LIMIT ?", (now, n))
+                  "WHERE pending IS NULL AND confirmed_at IS NOT NULL AND customer LIKE ? "
+                  "AND (expiry IS NULL OR expiry > ?) ORDER BY random() LIMIT ?",
+                  ("id:%", now, n))
     return [StoredKey(int(c[3:]), p, None if linked is None else bool(linked), tier,
                       from_micros(expiry)) for c, p, linked, tier, expiry in rows]
 

@@ -32,6 +32,27 @@ class Db:
         else:
             self.conn.executemany(text, rows)
 
+    def upsert(self, table: str, columns: Sequence[tuple[str, str]], conflict: str,
+               update: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (``columns``: name and PostgreSQL type), updating on
+        ``conflict``: one statement over arrays in PostgreSQL (a row at a time
+        costs a round trip each), ``executemany`` in SQLite (in-process)."""
+        if not rows:
+            return
+        names = ", ".join(name for name, _ in columns)
+        tail = f"ON CONFLICT ({conflict}) DO UPDATE SET {update}"
+        if not self.pg:
+            marks = ", ".join("?" * len(columns))
+            self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {tail}", rows)
+            return
+        keys = [name.strip() for name in conflict.split(",")]
+        at = [i for i, (name, _) in enumerate(columns) if name in keys]
+        last = {tuple(row[i] for i in at): row for row in rows}   # one row per key, the last
+        arrays = [list(column) for column in zip(*last.values(), strict=True)]
+        unnest = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        self.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}) {tail}",
+                     arrays)
+
     def all(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(text, params).fetchall())
 

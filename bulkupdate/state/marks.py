@@ -14,6 +14,10 @@ from .intent import Intent, dump_intents
 from .lookup import aliases_of, customer_key, resolve
 
 Entry = tuple[int, tuple[str, ...], tuple[Intent, ...]]
+MARK_TYPES = (("run", "bigint"), ("line", "bigint"), ("target", "text"), ("marked", "text"),
+              ("idents", "text"), ("intents", "text"))
+DOUBT_TYPES = (("customer", "text"), ("program", "text"), ("pending", "bigint"),
+               ("writer", "bigint"))
 
 
 def targets(keys: Sequence[str], aliases: dict[str, int]) -> tuple[str, list[str]]:
@@ -40,12 +44,10 @@ def mark_pending(db: Db, seq: int, entries: Sequence[Entry], *, rows: bool = Tru
         doubts.extend((customer, intent.program, seq, seq)
                     for customer in marked for intent in intents)
     with db.transaction():
-        db.executemany(
-            "INSERT INTO marks (run, line, target, marked, idents, intents) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run, line) DO UPDATE SET "
-            "target = excluded.target, marked = excluded.marked, idents = excluded.idents, "
-            "intents = excluded.intents", marks)
-        db.executemany(
-            "INSERT INTO state (customer, program, pending, writer) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (customer, program) DO UPDATE SET pending = excluded.pending, "
-            f"writer = {db.greatest('state.writer', 'excluded.writer')}", doubts if rows else [])
+        db.upsert("marks", MARK_TYPES, "run, line",
+                  "target = excluded.target, marked = excluded.marked, "
+                  "idents = excluded.idents, intents = excluded.intents", marks)
+        db.upsert("state", DOUBT_TYPES, "customer, program",
+                  f"pending = excluded.pending, "
+                  f"writer = {db.greatest('state.writer', 'excluded.writer')}",
+                  doubts if rows else [])

@@ -112,8 +112,8 @@ def apply_pairs(db: Db, seq: int, pairs: Sequence[tuple[dict[str, Any], Mark]], 
     for result, mark in pairs:
         apply_one(rows, result, mark, seq, now, writable, aliases)
     rows.save(db)
-    db.executemany("INSERT INTO aliases (alias, cid) VALUES (?, ?) ON CONFLICT (alias) "
-                   "DO UPDATE SET cid = excluded.cid", sorted(aliases.items()))
+    db.upsert("aliases", (("alias", "text"), ("cid", "bigint")), "alias", "cid = excluded.cid",
+              sorted(aliases.items()))
 
 
 def apply_one(rows: Rows, result: dict[str, Any], mark: Mark, seq: int, now: int,

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from .confirm import Known
 from .db import Db
 
-COLUMNS = ("customer, program, linked, tier, expiry, confirmed_at, confirmed_by, pending, "
-           "writer, rejected")
+TYPES = (("customer", "text"), ("program", "text"), ("linked", "smallint"), ("tier", "text"),
+         ("expiry", "bigint"), ("confirmed_at", "bigint"), ("confirmed_by", "bigint"),
+         ("pending", "bigint"), ("writer", "bigint"), ("rejected", "smallint"))
+COLUMNS = ", ".join(name for name, _ in TYPES)
 
 
 @dataclass(slots=True)
@@ -79,11 +81,10 @@ class Rows(dict[tuple[str, str], Row]):
                 if not (r := self[customer, p]).deleted]
 
     def save(self, db: Db) -> None:
-        gone = [(r.id,) for r in self.values() if r.deleted and r.id is not None]
-        db.executemany("DELETE FROM state WHERE id = ?", gone)
-        changed = [(*r.values(), r.id) for r in self.values()
-                   if r.dirty and not r.deleted and r.id is not None]
-        sets = ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(","))
-        db.executemany(f"UPDATE state SET {sets} WHERE id = ?", changed)
-        new = [r.values() for r in self.values() if r.dirty and not r.deleted and r.id is None]
-        db.executemany(f"INSERT INTO state ({COLUMNS}) VALUES ({', '.join('?' * 10)})", new)
+        gone = [r.id for r in self.values() if r.deleted and r.id is not None]
+        if gone:
+            where, params = db.member("id", gone)
+            db.execute(f"DELETE FROM state WHERE {where}", params)
+        changed = [r.values() for r in self.values() if r.dirty and not r.deleted]
+        db.upsert("state", TYPES, "customer, program",
+                  ", ".join(f"{name} = excluded.{name}" for name, _ in TYPES[2:]), changed)

@@ -51,10 +51,20 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
     if owner is not None:
         raise StateError(f"state import: {run_dir} is in use by {describe(owner)}: "
                          "import it once it has finished")
-    if not Path(manifest["input"]).is_file():
-        raise StateError(f"state import: {run_dir}: its input {manifest['input']} "
-                         "no longer exists")
+    manifest["input"] = str(_input_of(manifest, run_dir))
     return manifest
+
+
+def _input_of(manifest: dict[str, Any], run_dir: Path) -> Path:
+    """The run's input; a spooled one (standard input) in the run directory
+    even when the directory has moved since."""
+    path = Path(manifest["input"])
+    moved = run_dir / path.name
+    if not path.is_file() and manifest.get("spooled") and moved.is_file():
+        return moved
+    if not path.is_file():
+        raise StateError(f"state import: {run_dir}: its input {path} no longer exists")
+    return path
 
 
 def _import(db: Db, manifest: dict[str, Any], run_dir: Path, now: int) -> int:

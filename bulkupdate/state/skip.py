@@ -30,6 +30,7 @@ MARGIN = 48 * 3600 * 1_000_000     # an update without expiry: the confirmed one
 NEVER_KINDS = frozenset({RELINK_CANCEL, RENEWAL_INITIATION})
 # Which category a record takes when its programs differ: the first that applies.
 ORDER = ("pending", "changed", "never", "expired", "refresh", "unchanged")
+RANK = {category: rank for rank, category in enumerate(ORDER)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +74,18 @@ def decide(customer_id: int, rows: Mapping[str, StoredRow], intents: tuple[Inten
            clock: Clock) -> Decision:
     """The decision for a record whose identifiers all name ``customer_id``;
     ``rows`` are that customer's rows by program."""
-    found = {_program(rows.get(i.program), i, clock) for i in intents}
-    category = next(c for c in ORDER if c in found) if found else "changed"
-    if clock.full:
-        category = "full"
-    transitions = tuple((i.program, _tier(rows.get(i.program)), i.tier) for i in intents
-                        if i.tier is not None and i.tier != _tier(rows.get(i.program)))
-    rejected = any(r.rejected for r in (rows.get(i.program) for i in intents) if r)
-    return Decision(category != "unchanged", category, customer_id, transitions, rejected)
+    best = RANK["changed"] if not intents else len(ORDER) - 1
+    transitions = []
+    rejected = False
+    for intent in intents:
+        row = rows.get(intent.program)
+        best = min(best, RANK[_program(row, intent, clock)])
+        old = row.tier if row is not None and row.linked else None
+        if intent.tier is not None and intent.tier != old:
+            transitions.append((intent.program, old, intent.tier))
+        rejected = rejected or (row is not None and row.rejected)
+    category = "full" if clock.full else ORDER[best]
+    return Decision(category != "unchanged", category, customer_id, tuple(transitions), rejected)
 
 
 def skip_decision(customer_id: int, rows: Mapping[str, StoredRow],
@@ -88,10 +93,6 @@ def skip_decision(customer_id: int, rows: Mapping[str, StoredRow],
                   refresh_after: timedelta | None, full: bool) -> Decision:
     """:func:`decide` with the clock given as the CLI has it."""
     return decide(customer_id, rows, intents, Clock.of(now, refresh_after, full))
-
-
-def _tier(row: StoredRow | None) -> str | None:
-    return row.tier if row is not None and row.linked else None
 
 
 def _program(row: StoredRow | None, intent: Intent, clock: Clock) -> str:
@@ -122,5 +123,18 @@ def _same_tier(row: StoredRow, intent: Intent, now: int) -> bool:
     if intent.tier is None or intent.tier != row.tier:
         return False
     if intent.expiry is not None:
-        return to_micros(intent.expiry) == row.expiry
+        return _micros(intent.expiry) == row.expiry
     return row.expiry is not None and row.expiry - now > MARGIN
+
+
+_MICROS: dict[datetime, int | None] = {}
+
+
+def _micros(when: datetime) -> int | None:
+    """:func:`to_micros`, remembered: a night's file repeats a few expiries a million times."""
+    found = _MICROS.get(when)
+    if found is None:
+        if len(_MICROS) > 10_000:
+            _MICROS.clear()
+        found = _MICROS[when] = to_micros(when)
+    return found

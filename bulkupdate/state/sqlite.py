@@ -16,6 +16,7 @@ from ..safefiles import DIR_MODE, open_fd
 from .db import Db
 from .errors import StateError
 
+CACHE_KIB = 32_768   # a million customers' lookups stay in memory, within a night's RSS budget
 BUSY_MS = 30_000   # another process writing (a verify while a run works) waits, then fails
 
 
@@ -32,6 +33,7 @@ def connect(path: Path) -> Db:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     except sqlite3.DatabaseError as exc:
         raise StateError(f"state: {path} is not a usable SQLite database ({exc})") from None
     return Db(conn, "sqlite")

@@ -266,3 +266,32 @@ def test_state_import_seeds_the_store_show_says_it_and_forget_erases_one_person(
                                                         "ok": 1, "unchanged": 99}
         bad = cli("state", "forget", *where)
         assert bad.returncode == 2 and "--customer" in bad.stderr
+
+
+def test_resume_after_kill_finds_its_store_without_a_flag_and_keeps_its_plan(
+        tmp_path: Path) -> None:
+    ids = linked(300, world_for())
+    one = {i: TIERS[i % 4] for i in ids}
+    two, changes = changed(one, 2)
+    state = tmp_path / "state.db"
+    with simulator(latency_ms=150) as sim:
+        assert run(sim, night_file(tmp_path / "n1.jsonl", one), tmp_path / "n1",
+                   state).returncode == 0
+        run_dir = tmp_path / "n2"
+        proc = cli_popen("run", str(night_file(tmp_path / "n2.jsonl", two)), "--base-url",
+                         sim.base_url, "--run-dir", str(run_dir), "--state", str(state),
+                         "--rate", "2000/s", "--batch-size", "5", "--concurrency", "1")
+        wait_for_results(run_dir, 300 - changes + 10, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert held(sim, two)
+        done = cli("resume", str(run_dir), "--base-url", sim.base_url)
+        assert done.returncode == 0, done.stderr
+        assert not held(sim, two)
+        got = results(run_dir)
+        assert len(got) == 300
+        assert sum(r["outcome"] == "unchanged" for r in got.values()) == 300 - changes
+        # The store learnt night 2: the same file again sends nothing.
+        again = run(sim, tmp_path / "n2.jsonl", tmp_path / "n3", state)
+        assert again.returncode == 0, again.stderr
+        assert summary(tmp_path / "n3")["outcomes"]["unchanged"] == 300

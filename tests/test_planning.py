@@ -81,3 +81,13 @@ def test_the_plan_files_give_back_the_skipped_lines_in_order(tmp_path: Path) -> 
     assert [n for n in range(1, 4100) if reader.skipped(n)] == [1, 7, 8, 4000]
     assert [reader.result(n)["line"] for n in (1, 7, 8, 4000)] == [1, 7, 8, 4000]
     assert PlanReader.of(tmp_path / "none") is None
+
+
+def test_seen_grows_when_more_keys_come_than_expected() -> None:
+    seen = Seen(1000)   # a compressed input: its length was not known
+    for n in range(20_000):
+        assert not seen.named_before((f"id:{n}",)) or n > 0
+    assert len(seen.layers) > 1
+    assert all(seen.named_before((f"id:{n}",)) for n in range(0, 20_000, 7))
+    false = sum(seen.named_before((f"email:{n}",)) for n in range(10_000))
+    assert false < 10

@@ -88,7 +88,10 @@ def test_night_two_sends_only_the_changes_and_every_customer_ends_as_it_wants(
         first = run(sim, night_file(tmp_path / "n1.jsonl", one), tmp_path / "n1", state)
         assert first.returncode == 0, first.stderr
         assert not held(sim, one)
-        second = run(sim, night_file(tmp_path / "n2.jsonl", two), tmp_path / "n2", state)
+        plan = cli("plan", str(night_file(tmp_path / "n2.jsonl", two)), "--base-url",
+                   sim.base_url, "--state", state)
+        assert plan.returncode == 0 and f"{changes:,} to send" in plan.stdout, plan
+        second = run(sim, tmp_path / "n2.jsonl", tmp_path / "n2", state)
         assert second.returncode == 0, second.stderr
         assert not held(sim, two)
         s = summary(tmp_path / "n2")
@@ -101,6 +104,8 @@ def test_night_two_sends_only_the_changes_and_every_customer_ends_as_it_wants(
         skipped = next(r for r in got.values() if r["outcome"] == "unchanged")
         assert skipped["attempts"] == 0 and skipped["customerId"] is not None
         assert not (tmp_path / "n2" / "retry.jsonl").read_bytes()
+        full = run(sim, tmp_path / "n2.jsonl", tmp_path / "n3", state, "--full")
+        assert full.returncode == 0 and summary(tmp_path / "n3")["outcomes"]["ok"] == 1000
 
 
 def test_max_changes_and_max_missing_stop_before_anything_is_sent(tmp_path: Path,

@@ -158,17 +158,21 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 
 
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-        on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+        on_result: OnResult | None = None, control: Control | None = None,
+        on_plan: OnPlan | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("run", lambda: arun(source, settings, run_dir=run_dir,
-                                           on_result=on_result, control=control))
+                                           on_result=on_result, control=control,
+                                           on_plan=on_plan))
 
 
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-         on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+         on_result: OnResult | None = None, control: Control | None = None,
+         on_plan: OnPlan | None = None) -> RunResult:
     """:func:`alink` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("link", lambda: alink(source, settings, run_dir=run_dir,
-                                             on_result=on_result, control=control))
+                                             on_result=on_result, control=control,
+                                             on_plan=on_plan))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,

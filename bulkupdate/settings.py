@@ -340,6 +340,7 @@ class Settings:
         state=True, metavar="URL", default_help="none: every record is sent"))
     state_scope: str | None = field(default=None, metadata=setting(
         Rule(str, optional=True), "the store's scope: whose state it is", state=True,
+        metavar="SCOPE",
         default_help="the API root and the till user or OAuth key"))
     refresh_after: int = field(default=30, metadata=setting(
         Rule(int, 0, 3650), "days after which a confirmed key is sent again anyway; 0 = never",

@@ -285,7 +285,10 @@ async def _fsync_every(ledger: Ledger, seconds: float, marks: Marks | None) -> N
         await asyncio.sleep(seconds)
         await asyncio.to_thread(ledger.fsync)
         if marks is not None:   # confirm in the store what is now durably final
-            await marks.confirm_async()
+            # A store that fails here loses nothing and must not stop the night:
+            # results.jsonl is the authority, the next apply (or replay) catches up.
+            with contextlib.suppress(Exception):
+                await marks.confirm_async()
 
 
 async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:

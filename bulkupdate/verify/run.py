@@ -41,7 +41,7 @@ from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
-from .state import StoreCheck
+from .state import StoreCheck, open_check
 from .verdict import VERDICTS, Verdict, judge
 from .watch import VerifyWatch
 
@@ -86,7 +86,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         input_path = Path(manifest["input"])
         # The same sample again for the same run and N: a verify run again continues it.
         rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
-        check = await _store_check(settings, manifest)
+        check = await asyncio.to_thread(open_check, settings, manifest)
         lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng,
                                         sample if check else 0)
         chosen = await asyncio.to_thread(load_chosen, input_path, lines)
@@ -118,23 +118,6 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
     return on_own_loop("verify", lambda: averify(run_dir, settings, sample=sample,
                                                  on_result=on_result, again=again,
                                                  control=control))
-
-
-async def _store_check(settings: Settings, manifest: dict[str, Any]) -> StoreCheck | None:
-    """The run's state store (``--state`` or its manifest's), caught up with the ledgers."""
-    from ..planning.night import open_store
-
-    store = await asyncio.to_thread(open_store, settings)
-    if store is None:
-        return None
-    from ..state import StateError
-
-    try:
-        store.seq(str(manifest["run_id"]))
-    except StateError:   # a run made without this store: nothing of it to confirm
-        store.close()
-        return None
-    return StoreCheck(store, str(manifest["run_id"]), str(manifest.get("api", "update")))
 
 
 class _Driver:

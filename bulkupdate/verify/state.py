@@ -13,12 +13,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..planning.night import open_store
 from ..planning.scan import intents
+from ..settings import Settings
 from ..validate import Record, validator
 from .select import Chosen
 from .verdict import Verdict
 
 DRIFT = "unchanged"   # the why of a record sampled among the unchanged
+
+
+def open_check(settings: Settings, manifest: dict[str, Any]) -> StoreCheck | None:
+    """The run's state store (``--state`` or its manifest's), caught up with the
+    ledgers; None without one, or for a run the store never registered."""
+    store = open_store(settings)
+    if store is None:
+        return None
+    from ..state import StateError
+
+    run_id = str(manifest["run_id"])
+    try:
+        store.seq(run_id)
+    except StateError:   # a run made without this store: nothing of it to confirm
+        store.close()
+        return None
+    return StoreCheck(store, run_id, str(manifest.get("api", "update")))
 
 
 @dataclass

@@ -163,6 +163,8 @@ class Pipeline:
             if not await self.flow.batch_ready(self.settings.linger):
                 slots.release()
                 return
+            if self.marks is not None:   # commit the marks before the grant, not after
+                await self.marks.flush()
             try:
                 self._pacing = asyncio.current_task()
                 sent_at = await self.throttle.acquire()
@@ -256,8 +258,10 @@ class Pipeline:
         assert self._disk is not None
         lines = [r.line for r in records]
         while True:
-            if self.marks is not None:   # pending in the store before sent.jsonl
-                await self.marks.before_sending(records)
+            if self.marks is not None and await self.marks.before_sending(records):
+                # Pending in the store before sent.jsonl; marking took a commit (records
+                # admitted during the grant's wait): that grant went stale, ask again.
+                sent_at = await self.throttle.acquire()
             if self._disk.ok.is_set():
                 req = self.ledger.record_sent(lines, sent_at)
                 if req is not None:

@@ -41,19 +41,28 @@ class Marks:
         if not record.marked:
             self._admitted.append(record)
 
-    async def before_sending(self, records: Sequence[Record]) -> None:
-        """Return once every record of ``records`` is durably marked pending."""
+    async def flush(self) -> None:
+        """Mark everything admitted so far: the dispatcher's step before it asks the
+        pacer for a grant, so that a commit's time never delays a granted request."""
+        if self._admitted:
+            await self.before_sending(())
+
+    async def before_sending(self, records: Sequence[Record]) -> bool:
+        """Return once every record of ``records`` is durably marked pending; True
+        when that took a commit (a grant taken before it has gone stale)."""
         async with self._marking:   # one commit at a time; the next waits, then finds its own
-            if all(r.marked for r in records):
-                return
+            if all(r.marked for r in records) and (records or not self._admitted):
+                return False
             batch = [*self._admitted, *(r for r in records if not r.marked)]
             self._admitted = []
             now = datetime.now(UTC)
             entries = [(r.line, r.keys, intents(self.api, r, now))
                        for r in {id(r): r for r in batch if not r.marked}.values()]
-            await asyncio.to_thread(self._mark, entries)
+            if entries:
+                await asyncio.to_thread(self._mark, entries)
             for record in batch:
                 record.marked = True
+            return True
 
     def _mark(self, entries: list[tuple[int, tuple[str, ...], tuple[Any, ...]]]) -> None:
         with self._db:

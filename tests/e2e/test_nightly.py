@@ -23,6 +23,7 @@ from tests.helpers import (
     results,
     simulator,
     wait_for_results,
+    wait_until,
     world_for,
 )
 
@@ -154,6 +155,8 @@ def test_a_night_killed_half_way_then_run_again_skips_nothing_of_unknown_fate(
                          str(tmp_path / "n2"), "--state", str(state), "--rate", "2000/s",
                          "--batch-size", "5", "--concurrency", "1")
         wait_for_results(tmp_path / "n2", 400 - changes + 20, proc)   # unchanged + some sent
+        wait_until(lambda: sim.stats()["in_flight"] >= 1, what="a request in flight",
+                   alive=proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert held(sim, two), "the kill came too late to test anything"
@@ -161,9 +164,16 @@ def test_a_night_killed_half_way_then_run_again_skips_nothing_of_unknown_fate(
         again = run(sim, source, tmp_path / "n2b", state)
         assert again.returncode == 0, again.stderr
         assert not held(sim, two)
-        s = summary(tmp_path / "n2b")
-        # What night 2 confirmed before the kill is skipped; nothing else of the changes.
-        assert s["outcomes"]["unchanged"] >= 400 - changes
+        before, after = results(tmp_path / "n2"), results(tmp_path / "n2b")
+        in_flight = {line for raw in (tmp_path / "n2" / "sent.jsonl").read_bytes().splitlines()
+                     if b'"lines"' in raw for line in orjson.loads(raw)["lines"]} - set(before)
+        assert in_flight, "the kill found nothing in flight"
+        # The ledger is the authority: what night 2 had written ok is skipped now (the
+        # new run replayed it first); what was in flight, of unknown fate, is sent.
+        for line, result in before.items():
+            assert after[line]["outcome"] == "unchanged", (line, result, after[line])
+        for line in in_flight:
+            assert after[line]["outcome"] == "ok", after[line]
 
 
 def test_three_nights_with_lost_replies_every_unknown_fate_is_sent_again(

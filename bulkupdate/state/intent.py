@@ -9,8 +9,8 @@ spellings of one moment (``+05:30`` and ``Z``) are equal."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson

@@ -69,7 +69,8 @@ def absent(db: Db, programs: Iterable[str]) -> dict[str, int]:
         return {}
     where, params = db.member("program", wanted)
     rows = db.all(f"SELECT program, count(*) FROM state WHERE linked = 1 AND {where} "
-                  "AND id NOT IN (SELECT id FROM seen) GROUP BY program", params)
+                  "AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.id = state.id) "
+                  "GROUP BY program", params)   # an anti-join: NOT IN scans per row
     return {program: int(count) for program, count in rows}
 
 

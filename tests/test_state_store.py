@@ -265,6 +265,9 @@ def test_forget_a_customer_by_any_identifier_or_id(store: Store, tmp_path: Path)
     night = Night(store, tmp_path, "n2")
     assert night.classify(item(ANN), item(bob)) == ["new", "new"]
     assert store.summary()["keys"] == 0 and store.summary()["customers"] == 0
+    if store.where.path is not None:   # SQLite: not a byte of them left in the files
+        for each in store.where.path.parent.iterdir():
+            assert b"919740000001" not in each.read_bytes(), each
 
 
 def test_forget_a_program_and_keys_confirmed_before_a_date(store: Store,

@@ -101,7 +101,7 @@ def forget_customer(db: Db, identifier: str) -> int:
         names.add(customer_key(cid))
         names.update(a for (a,) in db.all("SELECT alias FROM aliases WHERE cid = ?", (cid,)))
     gone = 0
-    with db.transaction():
+    with db.scrubbing(), db.transaction():
         where, params = db.member("customer", sorted(names))
         gone += db.execute(f"DELETE FROM state WHERE {where}", params).rowcount
         where, params = db.member("alias", sorted(names))

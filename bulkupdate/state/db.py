@@ -110,18 +110,15 @@ class Db:
 
     @contextlib.contextmanager
     def scrubbing(self) -> Iterator[None]:
-        """Deletes that erase a person: SQLite overwrites the freed bytes and
-        empties its WAL of the old pages; PostgreSQL vacuums the tables after
-        (their space is reused; backups and replicas keep what they hold)."""
-        if not self.pg:
-            self.conn.execute("PRAGMA secure_delete = ON")
+        """Deletes that erase a person: SQLite (which overwrites what it deletes,
+        see :mod:`.sqlite`) empties its WAL of the old pages; PostgreSQL vacuums
+        the tables (their space is reused; backups and replicas keep what they hold)."""
         try:
             yield
         finally:
             if self.pg:
                 self.execute("VACUUM state, aliases, marks")
             else:
-                self.conn.execute("PRAGMA secure_delete = OFF")
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:

@@ -46,7 +46,9 @@ def busy(db: Db, where: str) -> str:
 
 
 def _seen_table(db: Db) -> None:
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id BIGINT PRIMARY KEY)")
+    if "seen" not in db.temp_tables:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id BIGINT PRIMARY KEY)")
+        db.temp_tables.add("seen")
 
 
 def note_seen(db: Db, ids: Sequence[int]) -> None:

@@ -19,6 +19,7 @@ class Db:
         self.pg = dialect == "postgresql"
         self._depth = 0
         self._written, self._analyze_at = 0, ANALYZE_FIRST
+        self.temp_tables: set[str] = set()   # created on this connection
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s") if self.pg else text

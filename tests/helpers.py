@@ -400,7 +400,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     except ImportError:
         raise NoPostgres("psycopg is not installed (pip install -e '.[postgres]')") from None
     as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="bu-pg-"))   # short: a socket path is at most 107 bytes
+    # In /tmp: short (a socket path is at most 107 bytes), and reachable by the postgres
+    # user whatever TMPDIR says.
+    root = Path(tempfile.mkdtemp(prefix="bu-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
     try:
         if os.geteuid() == 0:
             try:

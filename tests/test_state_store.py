@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from bulkupdate.rundir.files import MANIFEST, RESULTS, write_json_atomic
 from bulkupdate.rundir.manifest import new_manifest
 from bulkupdate.source.lines import fingerprint
 from bulkupdate.state import StateError, Store, command, intents_of, keys_of, open_store
+from tests.helpers import wait_until
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 EXPIRY = "2027-12-29T23:59:59+05:30"
@@ -262,6 +265,9 @@ def test_forget_a_customer_by_any_identifier_or_id(store: Store, tmp_path: Path)
     night = Night(store, tmp_path, "n2")
     assert night.classify(item(ANN), item(bob)) == ["new", "new"]
     assert store.summary()["keys"] == 0 and store.summary()["customers"] == 0
+    if store.where.path is not None:   # SQLite: not a byte of them left in the files
+        for each in store.where.path.parent.iterdir():
+            assert b"919740000001" not in each.read_bytes(), each
 
 
 def test_forget_a_program_and_keys_confirmed_before_a_date(store: Store,
@@ -324,6 +330,37 @@ def test_show_counts_by_program_and_pending(store: Store, tmp_path: Path) -> Non
     assert "oldest confirmation: 2026-12-07T02:00:00+00:00" in text
     with pytest.raises(StateError, match="exactly one"):
         command.forget(store, customer="77", program="P")
+
+
+def test_kill_9_during_replay_leaves_store_and_ledger_agreeing(store: Store, url: str,
+                                                              tmp_path: Path) -> None:
+    data = [item({"externalId": f"c{i}"}) for i in range(20_000)]
+    night = Night(store, tmp_path, "n1")
+    night.send(*enumerate(data, 1))
+    night.end()
+    night.results.write_bytes(b"".join(orjson.dumps(result(n, d, 1000 + n)) + b"\n"
+                                       for n, d in enumerate(data, 1)))
+    script = ("import sys; from bulkupdate.state import open_store; "
+              "open_store(sys.argv[1], scope=sys.argv[2]).apply_results('n1', sys.argv[3])")
+    proc = subprocess.Popen([sys.executable, "-c", script, url, SCOPE, str(night.results)])
+
+    def applied() -> int:
+        return int(store.db.one("SELECT applied FROM runs WHERE run_id = 'n1'")[0])
+
+    try:
+        wait_until(applied, what="a first batch applied", alive=proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = night.results.read_bytes()[:applied()].count(b"\n")
+    confirmed = store.db.one("SELECT count(*) FROM state WHERE confirmed_at IS NOT NULL")[0]
+    marks = store.db.one("SELECT count(*) FROM marks")[0]
+    assert (confirmed, marks) == (lines, len(data) - lines)
+    store.replay_all(now=NOW)
+    assert store.db.one("SELECT count(*) FROM marks")[0] == 0
+    decisions = store.classify([entry(d) for d in data], now=NOW, refresh_after=None,
+                               full=False)
+    assert {d.category for d in decisions} == {"unchanged"}
 
 
 def test_a_store_of_another_scope_is_refused_naming_both(store: Store, url: str) -> None:

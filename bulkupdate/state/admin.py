@@ -46,7 +46,9 @@ def busy(db: Db, where: str) -> str:
 
 
 def _seen_table(db: Db) -> None:
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id BIGINT PRIMARY KEY)")
+    if "seen" not in db.temp_tables:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id BIGINT PRIMARY KEY)")
+        db.temp_tables.add("seen")
 
 
 def note_seen(db: Db, ids: Sequence[int]) -> None:
@@ -69,7 +71,8 @@ def absent(db: Db, programs: Iterable[str]) -> dict[str, int]:
         return {}
     where, params = db.member("program", wanted)
     rows = db.all(f"SELECT program, count(*) FROM state WHERE linked = 1 AND {where} "
-                  "AND id NOT IN (SELECT id FROM seen) GROUP BY program", params)
+                  "AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.id = state.id) "
+                  "GROUP BY program", params)   # an anti-join: NOT IN scans per row
     return {program: int(count) for program, count in rows}
 
 
@@ -100,7 +103,7 @@ def forget_customer(db: Db, identifier: str) -> int:
         names.add(customer_key(cid))
         names.update(a for (a,) in db.all("SELECT alias FROM aliases WHERE cid = ?", (cid,)))
     gone = 0
-    with db.transaction():
+    with db.scrubbing(), db.transaction():
         where, params = db.member("customer", sorted(names))
         gone += db.execute(f"DELETE FROM state WHERE {where}", params).rowcount
         where, params = db.member("alias", sorted(names))

@@ -22,7 +22,7 @@ def show(store: Store) -> str:
              f"  oldest confirmation: {info['oldest_confirmation'] or '-'}; "
              f"{info['runs']} runs, the last started {info['last_run'] or '-'}"]
     if info["programs"]:
-        width = max(len(name) for name in info["programs"])
+        width = max(len("program"), *(len(name) for name in info["programs"]))
         lines.append(f"  {'program':<{width}}  {'linked':>10}  {'not linked':>10}  "
                      f"{'unknown':>10}  {'pending':>10}")
         for name, c in info["programs"].items():

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+ANALYZE_FIRST = 5_000   # rows written before PostgreSQL's statistics are refreshed, then x2
+
 
 class Db:
     """A connection in autocommit mode; :meth:`transaction` groups statements."""
@@ -16,6 +18,8 @@ class Db:
         self.dialect = dialect
         self.pg = dialect == "postgresql"
         self._depth = 0
+        self._written, self._analyze_at = 0, ANALYZE_FIRST
+        self.temp_tables: set[str] = set()   # created on this connection
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s") if self.pg else text
@@ -52,6 +56,16 @@ class Db:
         unnest = ", ".join(f"?::{kind}[]" for _, kind in columns)
         self.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}) {tail}",
                      arrays)
+        self._grew(len(last))
+
+    def _grew(self, rows: int) -> None:
+        """A store filling from empty (a first night) outgrows the planner's
+        statistics long before autovacuum looks: lookups by key would scan the
+        table. Refreshed each time the rows written since opening double."""
+        self._written += rows
+        if self._written >= self._analyze_at:
+            self.execute("ANALYZE state, aliases, marks")
+            self._analyze_at = 2 * self._written
 
     def all(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(text, params).fetchall())
@@ -94,6 +108,19 @@ class Db:
                 self.conn.execute("COMMIT")
         finally:
             self._depth = 0
+
+    @contextlib.contextmanager
+    def scrubbing(self) -> Iterator[None]:
+        """Deletes that erase a person: SQLite (which overwrites what it deletes,
+        see :mod:`.sqlite`) empties its WAL of the old pages; PostgreSQL vacuums
+        the tables (their space is reused; backups and replicas keep what they hold)."""
+        try:
+            yield
+        finally:
+            if self.pg:
+                self.execute("VACUUM state, aliases, marks")
+            else:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self.conn.close()

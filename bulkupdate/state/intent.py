@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -65,8 +66,12 @@ def _link(entry: dict[str, Any], now: datetime | None) -> Intent:
 def instant(value: Any) -> datetime | None:
     """An ISO 8601 date-time with an offset as a UTC instant; None when absent.
     (Validation has already refused a malformed one.)"""
-    if not isinstance(value, str):
-        return None
+    return _instant(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _instant(value: str) -> datetime | None:
+    # A night's file repeats a few expiries a million times: each is parsed once.
     when = datetime.fromisoformat(value)
     return when.astimezone(UTC) if when.tzinfo is not None else None
 

@@ -79,6 +79,7 @@ def test_the_plan_files_give_back_the_skipped_lines_in_order(tmp_path: Path) -> 
     reader = PlanReader.of(tmp_path)
     assert reader is not None
     assert [n for n in range(1, 4100) if reader.skipped(n)] == [1, 7, 8, 4000]
+    assert reader.skipped_count == 4
     assert [reader.result(n)["line"] for n in (1, 7, 8, 4000)] == [1, 7, 8, 4000]
     assert PlanReader.of(tmp_path / "none") is None
 

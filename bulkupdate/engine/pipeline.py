@@ -118,7 +118,9 @@ class Pipeline:
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
                                       flow.fail, lambda: flow.stopping)
-        _started(self.log, self.settings, self.ledger, flow)
+        plan = self.reader.plan   # lines a state store's plan does not send
+        unsent = plan.skipped_count - self.ledger.results.outcomes["unchanged"] if plan else 0
+        _started(self.log, self.settings, self.ledger, flow, unsent)
         reader = asyncio.create_task(self.reader.run(disk), name="reader")
         syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY, self.marks),
                                      name="fsync")
@@ -272,9 +274,10 @@ class Pipeline:
             sent_at = await self.throttle.acquire()
 
 
-def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow) -> None:
+def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow,
+             unsent: int = 0) -> None:
     total = counted(ledger.input_path)     # counted already: the bar's total
-    left = None if total is None else max(0, total - ledger.done.count)
+    left = None if total is None else max(0, total - ledger.done.count - unsent)
     estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
     log.info("run.started", api=ledger.api, window=flow.window, batch_size=flow.batch_size,
              concurrency=settings.concurrency, rate=str(settings.rate),

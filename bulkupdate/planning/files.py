@@ -73,6 +73,11 @@ class PlanReader:
     def of(cls, run_dir: Path) -> PlanReader | None:
         return cls(run_dir) if (run_dir / SKIP).exists() else None
 
+    @property
+    def skipped_count(self) -> int:
+        """Lines not to send, in all."""
+        return int.from_bytes(self.bits, "little").bit_count()
+
     def skipped(self, line: int) -> bool:
         byte = line >> 3
         return byte < len(self.bits) and bool(self.bits[byte] & (1 << (line & 7)))

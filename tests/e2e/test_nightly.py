@@ -100,6 +100,9 @@ def test_night_two_sends_only_the_changes_and_every_customer_ends_as_it_wants(
         assert s["requests"] <= math.ceil(changes / 50) * 1.05
         # The plan came first, with the transitions it found.
         assert "plan: 1,000 records" in second.stderr and "→" in second.stderr
+        started = next(orjson.loads(line) for line in second.stderr.splitlines()
+                       if '"run.started"' in line)
+        assert started["records_left"] == changes   # what will be sent, not the file
         got = results(tmp_path / "n2")
         assert len(got) == 1000
         skipped = next(r for r in got.values() if r["outcome"] == "unchanged")

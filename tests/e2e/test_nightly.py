@@ -313,3 +313,24 @@ def test_resume_after_kill_finds_its_store_without_a_flag_and_keeps_its_plan(
         again = run(sim, tmp_path / "n2.jsonl", tmp_path / "n3", state)
         assert again.returncode == 0, again.stderr
         assert summary(tmp_path / "n3")["outcomes"]["unchanged"] == 300
+
+
+def test_a_link_night_then_the_same_file_again_sends_nothing(tmp_path: Path) -> None:
+    world = world_for()
+    people = [i for i in range(2000) if world.link(i, PROGRAM)[0] is None][:60]
+    source = tmp_path / "link.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({
+        "customer": {"id": 100_000 + i}, "linkToPartnerPrograms": [{
+            "partnerProgramName": PROGRAM, "customerPartnerReference": {
+                "partnerTierName": "Silver", "partnerTierExpiryDate": EXPIRY}}]}) + b"\n"
+        for i in people))
+    state = tmp_path / "state.db"
+    with simulator() as sim:
+        for night in ("l1", "l2"):
+            done = cli("link", str(source), "--base-url", sim.base_url, "--run-dir",
+                       str(tmp_path / night), "--state", str(state), "--rate", "2000/s")
+            assert done.returncode == 0, done.stderr
+        assert summary(tmp_path / "l1")["outcomes"]["ok"] == 60
+        assert summary(tmp_path / "l2")["outcomes"]["unchanged"] == 60
+        assert summary(tmp_path / "l2")["requests"] == 0
+        assert all(sim.world.link(i, PROGRAM)[0] == "Silver" for i in people)

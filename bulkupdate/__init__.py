@@ -11,7 +11,7 @@ The public API (``CONTRACT.md``, "Library")::
     result = await bulkupdate.alink(source, settings, ...)   # the Link Customer API;
     result = bulkupdate.link(...)     # same rules, resumed by aresume/resume
     result = await bulkupdate.adelink(source, settings, ..., max_delinks=None,
-                                      on_plan=None)   # the delink API (docs/delink.md)
+                                      on_delinks=None)   # the delink API (docs/delink.md)
     result = bulkupdate.delink(...)
     summary = await bulkupdate.averify(run_dir, settings=None, *, sample=0,
                                        on_result=None, control=None)

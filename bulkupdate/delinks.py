@@ -107,6 +107,11 @@ class MaxDelinks:
         return f"{self.percent:g}%" if self.percent is not None else str(self.count)
 
 
+DEFAULT_MAX_DELINKS_WITH_STORE = "10%"
+"""With a state store, a delink night is guarded by default: at most this share of
+the keys the store holds linked in each program."""
+
+
 def check_max_delinks(plan: DelinkPlan, guard: MaxDelinks,
                       linked: Mapping[str, int] | None = None) -> None:
     """Refuse (exit 2) a plan beyond ``guard``. ``linked``: per program, the keys
@@ -134,12 +139,8 @@ def check_max_delinks(plan: DelinkPlan, guard: MaxDelinks,
 
 def store_linked_counts(store: Any, programs: Iterable[str]) -> Mapping[str, int] | None:
     """Per program, the keys the state store holds linked there: what a ``P%``
-    guard is a share of. None without a store (the guard then takes a count only).
-
-    The seam for the state store ("only what changed"): wire its query here."""
+    guard is a share of. None without a store (the guard then takes a count only)."""
     if store is None:
         return None
-    count = getattr(store, "linked_count", None)
-    if count is None:
-        return None
-    return {name: int(count(name)) for name in programs}
+    held = store.summary()["programs"]
+    return {name: int(held.get(name, {}).get("linked", 0)) for name in programs}

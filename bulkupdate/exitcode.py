@@ -16,7 +16,9 @@ relink cancel 2027, a delink 2004) counts as done, like ``ok``.
 A run exits 0 when every record is done, or when every record that is not is
 *definite* — ``rejected``, ``partial`` or ``invalid``: the API (or validation)
 gave its final word — and there are no more of them than ``--allow-failures``
-(an :class:`Allowance`: a count ``N`` or a share ``P%`` of the input records).
+(an :class:`Allowance`: a count ``N`` or a share ``P%`` of the records sent, that
+is the input records but the ``unchanged`` ones). ``unchanged`` (``--state``:
+not sent, the store holds that state as confirmed) counts as ``ok``.
 A ``retryable`` record always exits 1: nobody knows what became of it, and
 ``retry.jsonl`` waits.
 
@@ -50,7 +52,7 @@ EXIT_OK, EXIT_NOT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 RESUMABLE = frozenset({EXIT_ABORTED, EXIT_INTERRUPTED})
 DEFINITE_FAILURES = (Outcome.PARTIAL, Outcome.REJECTED, Outcome.INVALID)
 # Outcomes that reach the night's goal: the exit code counts them as ok.
-DONE = (Outcome.OK, Outcome.ALREADY)
+DONE = (Outcome.OK, Outcome.ALREADY, Outcome.UNCHANGED)
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ class Allowance:
     percent: float | None = None   # when given as P%
 
     @classmethod
-    def parse(cls, text: str | int | Allowance) -> Allowance:
-        """``"0"``, ``"25"``, ``25`` (records) or ``"0.5%"`` (of the input records)."""
+    def parse(cls, text: str | int | Allowance, what: str = "allow-failures") -> Allowance:
+        """``"0"``, ``"25"``, ``25`` (records) or ``"0.5%"`` (of the input records);
+        ``what``: the setting it is, for the error (``max-changes`` takes the same)."""
         if isinstance(text, Allowance):
             return text
         raw = str(text).strip()
@@ -81,7 +84,7 @@ class Allowance:
                     return cls(count=count)
         except ValueError:
             pass
-        raise UsageError(f"allow-failures {text!r} is not valid: use a number of records "
+        raise UsageError(f"{what} {text!r} is not valid: use a number of records "
                          "(e.g. 25) or a share of the input (e.g. 0.5%)")
 
     def allowed(self, records: int) -> float:
@@ -144,7 +147,8 @@ def finished_exit_code(summary: Mapping[str, Any],
     if outcomes.get(Outcome.RETRYABLE, 0):
         return EXIT_NOT_OK
     # Everything not done is one of DEFINITE_FAILURES here; counted from the total,
-    # so a summary missing an outcome can never pass for a clean one.
+    # so a summary missing an outcome can never pass for a clean one. A share is
+    # of the records sent: a night that skips most of its file is no more lenient.
     failures = records - done
-    allowed = Allowance.parse(allowance).allowed(records)
+    allowed = Allowance.parse(allowance).allowed(records - outcomes.get(Outcome.UNCHANGED, 0))
     return EXIT_OK if failures <= allowed else EXIT_NOT_OK

@@ -95,8 +95,9 @@ class Watch:
 
     @property
     def errors(self) -> int:
-        outcomes = self.ledger.results.outcomes   # already: done, not an error
-        return self.done - outcomes.get("ok", 0) - outcomes.get("already", 0)
+        outcomes = self.ledger.results.outcomes   # already, unchanged: done, not errors
+        return (self.done - outcomes.get("ok", 0) - outcomes.get("already", 0)
+                - outcomes.get("unchanged", 0))
 
     @property
     def throttled(self) -> int:

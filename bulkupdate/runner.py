@@ -16,9 +16,11 @@ handler or loop policy. Each run logs through its own logger to its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
@@ -27,12 +29,21 @@ from typing import Any, TypeVar
 from .capillary.auth import Auth
 from .capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
 from .control import Control
-from .delinks import DelinkPlan, MaxDelinks, check_max_delinks, plan_file, store_linked_counts
+from .delinks import (
+    DEFAULT_MAX_DELINKS_WITH_STORE,
+    DelinkPlan,
+    MaxDelinks,
+    check_max_delinks,
+    plan_file,
+    store_linked_counts,
+)
 from .engine.crash import crashed, reraise
 from .engine.pipeline import Pipeline
 from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
 from .exitcode import decide
 from .logs import Logger, RunLog
+from .planning.marks import Marks
+from .planning.night import OnPlan, end_night, open_store, plan_night, resume_night
 from .progress import Watch, WatchedClient, progress_bar
 from .results import RecordResult, RunResult, Summary
 from .retry import RetryPolicy
@@ -52,7 +63,7 @@ __all__ = ["RunResult", "adelink", "alink", "aresume", "arun", "delink", "link",
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                on_result: OnResult | None = None, control: Control | None = None,
-               records: int | None = None) -> RunResult:
+               records: int | None = None, on_plan: OnPlan | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
@@ -60,51 +71,62 @@ async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None
     ``on_result`` is called on the event loop, once per final result as it is
     written: it must not block (hand slow work to a queue or a thread).
     ``records``: how many records the path holds, when the caller has counted
-    them already (the CLI does, for its estimate): the run does not count again."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control, records)
+    them already (the CLI does, for its estimate): the run does not count again.
+    ``on_plan``: with a state store (``settings.state``), given the plan's lines
+    before anything is sent."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, records,
+                        on_plan=on_plan)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                 on_result: OnResult | None = None, control: Control | None = None,
-                records: int | None = None) -> RunResult:
+                records: int | None = None, on_plan: OnPlan | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control, records)
+    return await _start(source, settings, LINK, run_dir, on_result, control, records,
+                        on_plan=on_plan)
 
 
 async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                   on_result: OnResult | None = None, control: Control | None = None,
                   max_delinks: str | int | MaxDelinks | None = None,
-                  on_plan: Callable[[DelinkPlan], Any] | None = None,
-                  batch_size_chosen: bool = False, records: int | None = None) -> RunResult:
+                  on_delinks: Callable[[DelinkPlan], Any] | None = None,
+                  batch_size_chosen: bool = False, records: int | None = None,
+                  on_plan: OnPlan | None = None) -> RunResult:
     """:func:`arun` for the delink API: each record is an item of ``deLinkCustomers``
-    (plus the optional ``ref``). Before anything is sent, the plan is counted
-    (``on_plan`` gets it) and ``max_delinks`` (``N`` memberships, or ``"P%"``,
-    which needs the state store) refuses a larger night with a UsageError.
-    ``batch_size_chosen``: ``settings.batch_size`` was chosen, and is kept even
-    when answers come back short (a size below the most always is)."""
+    (plus the optional ``ref``). Before anything is sent, the delinks are counted
+    (``on_delinks`` gets them) and ``max_delinks`` (``N`` memberships, or ``"P%"`` of
+    the keys the state store holds linked in each program; with a store, 10% unless
+    given) refuses a larger night with a UsageError. ``batch_size_chosen``:
+    ``settings.batch_size`` was chosen, and is kept even when answers come back short
+    (a size below the most always is). ``on_plan``: the state store's plan, as
+    :func:`arun`'s."""
     guard = None if max_delinks is None else MaxDelinks.parse(max_delinks)
+    if guard is None and settings.state:
+        guard = MaxDelinks.parse(DEFAULT_MAX_DELINKS_WITH_STORE)
 
-    def check(path: Path) -> None:
+    def check(path: Path, store: Any) -> None:
         plan = plan_file(path)
-        if on_plan is not None:
-            on_plan(plan)
+        if on_delinks is not None:
+            on_delinks(plan)
         if guard is not None:
-            check_max_delinks(plan, guard, store_linked_counts(None, plan.per_program))
+            check_max_delinks(plan, guard, store_linked_counts(store, plan.per_program))
 
     return await _start(source, settings, DELINK, run_dir, on_result, control, records, check,
-                        {"batch_size_chosen": True} if batch_size_chosen else None)
+                        {"batch_size_chosen": True} if batch_size_chosen else None,
+                        on_plan=on_plan)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
                  control: Control | None, records: int | None = None,
-                 check: Callable[[Path], None] | None = None,
-                 noted: dict[str, Any] | None = None) -> RunResult:
+                 check: Callable[[Path, Any], None] | None = None,
+                 noted: dict[str, Any] | None = None, *,
+                 on_plan: OnPlan | None = None) -> RunResult:
     """``records``: the input's count, when the caller counted it; ``check``: the
-    input (once saved) is looked at before the ledger is made; ``noted``: more for
-    the manifest (what a resume must know)."""
+    input (once saved) and the state store (None without one) are looked at before
+    the ledger is made; ``noted``: more for the manifest (what a resume must know)."""
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
@@ -113,30 +135,42 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                if intake.path else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api)
+    store = await asyncio.to_thread(open_store, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
+    marks: Marks | None = None
     try:
         path = await intake.materialize(target)
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
         if check is not None:
-            await asyncio.to_thread(check, path)
+            await asyncio.to_thread(check, path, store)
+        run_id = uuid.uuid4().hex
+        if store is not None:
+            # The plan, before the directory is a run: refused, it is removed.
+            marks = await plan_night(store, settings, path, api, run_id=run_id,
+                                     run_dir=target, on_plan=on_plan,
+                                     lines_hint=scanned[1] if scanned else None)
+            # The store's scope goes in the manifest: resume and verify find it.
+            settings = replace(settings, state_scope=settings.scope)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
-                                         scanned=scanned, api=api)
+                                         scanned=scanned, api=api, run_id=run_id)
         if noted:
             ledger.manifest.update(noted)
             ledger.save()
     except BaseException:
         lock.release()
         abandon(target, remove_dir=created)   # what this call made, and nothing else
+        if store is not None:
+            store.close()
         raise
     # A count of the caller's file holds for a saved copy of it, not for another source.
     return await _execute(ledger, settings, on_result, control,
-                          records if intake.kind == "file" else None)
+                          records if intake.kind == "file" else None, marks)
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -152,12 +186,16 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     if finished is not None:   # nothing to send: no credentials needed to say so
         ledger.release()
         return finished
+    marks: Marks | None = None
     try:
         check_settings(settings)
+        store = await asyncio.to_thread(open_store, settings)   # the run's own, if any
+        if store is not None:
+            marks = await resume_night(store, ledger.manifest["run_id"], run_dir, ledger.api)
     except BaseException:
         ledger.release()
         raise
-    return await _execute(ledger, settings, on_result, control)
+    return await _execute(ledger, settings, on_result, control, marks=marks)
 
 
 def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
@@ -178,28 +216,33 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 
 
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-        on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+        on_result: OnResult | None = None, control: Control | None = None,
+        on_plan: OnPlan | None = None) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("run", lambda: arun(source, settings, run_dir=run_dir,
-                                           on_result=on_result, control=control))
+                                           on_result=on_result, control=control,
+                                           on_plan=on_plan))
 
 
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-         on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+         on_result: OnResult | None = None, control: Control | None = None,
+         on_plan: OnPlan | None = None) -> RunResult:
     """:func:`alink` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("link", lambda: alink(source, settings, run_dir=run_dir,
-                                             on_result=on_result, control=control))
+                                             on_result=on_result, control=control,
+                                             on_plan=on_plan))
 
 
 def delink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
            on_result: OnResult | None = None, control: Control | None = None,
            max_delinks: str | int | MaxDelinks | None = None,
-           on_plan: Callable[[DelinkPlan], Any] | None = None,
-           batch_size_chosen: bool = False) -> RunResult:
+           on_delinks: Callable[[DelinkPlan], Any] | None = None,
+           batch_size_chosen: bool = False, on_plan: OnPlan | None = None) -> RunResult:
     """:func:`adelink` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("delink", lambda: adelink(
         source, settings, run_dir=run_dir, on_result=on_result, control=control,
-        max_delinks=max_delinks, on_plan=on_plan, batch_size_chosen=batch_size_chosen))
+        max_delinks=max_delinks, on_delinks=on_delinks, batch_size_chosen=batch_size_chosen,
+        on_plan=on_plan))
 
 
 def resume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -255,9 +298,13 @@ def check_settings(settings: Settings) -> None:
 
 
 async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                   control: Control | None, records: int | None = None) -> RunResult:
+                   control: Control | None, records: int | None = None,
+                   marks: Marks | None = None) -> RunResult:
     try:
-        return await _owned_session(ledger, settings, on_result, control, records)
+        try:
+            return await _owned_session(ledger, settings, on_result, control, records, marks)
+        finally:
+            await _close_store(marks)
     except BulkUpdateError:
         raise
     except Exception as exc:
@@ -271,8 +318,19 @@ async def _execute(ledger: Ledger, settings: Settings, on_result: OnResult | Non
         ledger.release()
 
 
+async def _close_store(marks: Marks | None) -> None:
+    """The session's results into the store, the lease given back. A store that
+    fails here loses nothing: the next run, resume or verify replays the ledger."""
+    if marks is None:
+        return
+    with contextlib.suppress(Exception):
+        await end_night(marks)
+    marks.store.close()
+
+
 async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult | None,
-                         control: Control | None, records: int | None) -> RunResult:
+                         control: Control | None, records: int | None,
+                         marks: Marks | None = None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
     try:
@@ -289,7 +347,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
         try:
             state, stats, input_records, abort = await _session(
                 ledger, settings, log, bar.update, _typed(on_result), control, watch,
-                heartbeat=not show)
+                heartbeat=not show, marks=marks)
         finally:
             bar.close()
             if metrics is not None:
@@ -371,6 +429,7 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    on_results: Callable[[int], Any],
                    on_written: Callable[[list[dict[str, Any]]], None] | None,
                    control: Control | None, watch: Watch, *, heartbeat: bool,
+                   marks: Marks | None = None,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:
     """(state, session figures, input records if all were read, the abort if any):
     an aborted session's figures belong in the manifest as much as a finished one's."""
@@ -380,7 +439,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     # The API the run directory records (an old one's is the update API).
     async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
-                            on_written=on_written, log=log, records=watch.total)
+                            on_written=on_written, log=log, records=watch.total,
+                            marks=marks)
         stopper = _Stopper(pipeline, log, control or Control())
         stopper.control.attach(stopper)
         try:

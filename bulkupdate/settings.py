@@ -157,7 +157,8 @@ class Rule:
         elif self.kind is Rate and isinstance(value, str):
             value = parse_rate(value)    # the library takes rate="100/min", as documented
         elif self.kind is Allowance and isinstance(value, str | int):
-            value = Allowance.parse(value)   # "25", 25 or "0.5%", from any source
+            # "25", 25 or "0.5%", from any source
+            value = Allowance.parse(value, name.replace("_", "-"))
         if type(value) is not self.kind or not self._in_range(value):
             shown = shown or f"{name} = {_show(value)}"
             raise UsageError(f"{shown} is not valid: must be {self.expects()}")
@@ -198,9 +199,7 @@ class Rule:
             return words.get(text.lower(), text)
         if self.kind is Rate:
             return parse_rate(text)
-        if self.kind is Allowance:
-            return Allowance.parse(text)
-        return text
+        return text   # an Allowance too: check() parses it, naming the setting
 
 @dataclass(frozen=True)
 class Declared:
@@ -218,6 +217,7 @@ class Declared:
     resume_help: str | None = None   # resume's --help, when it differs
     resumed: bool = True             # False: a resume decides it afresh
     settable: bool = True            # False: not from a file, the environment or a manifest
+    state: bool = False              # a flag of the commands that take --state (STATE_FLAGS)
 
 
 def setting(rule: Rule, help: str = "", **declared: Any) -> dict[str, Declared]:
@@ -334,6 +334,28 @@ class Settings:
         metavar="N|P%"))
     allow_empty: bool = field(default=False, metadata=setting(
         Rule(bool), "an input with no records exits 0, not 2", flag=True))
+    # The state store (docs/state.md, docs/nightly.md): send only what changed.
+    state: str | None = field(default=None, metadata=setting(
+        Rule(str, optional=True), "state store: sqlite:///path.db, a plain path, or "
+        "postgresql://... (no password in it: PGPASSWORD, ~/.pgpass); only what changed is sent",
+        state=True, metavar="URL", default_help="none: every record is sent"))
+    state_scope: str | None = field(default=None, metadata=setting(
+        Rule(str, optional=True), "the store's scope: whose state it is", state=True,
+        metavar="SCOPE",
+        default_help="the API root and the till user or OAuth key"))
+    refresh_after: int = field(default=30, metadata=setting(
+        Rule(int, 0, 3650), "days after which a confirmed key is sent again anyway; 0 = never",
+        state=True, metavar="DAYS"))
+    full: bool = field(default=False, metadata=setting(
+        Rule(bool), "send every record (the store is still updated)", state=True))
+    max_changes: Allowance | None = field(default=None, metadata=setting(
+        Rule(Allowance, optional=True), "exit 2 before anything is sent when more than N "
+        "(or P% of the keys the file names) would be sent", state=True, metavar="N|P%",
+        default_help="no limit"))
+    max_missing: Allowance | None = field(default=None, metadata=setting(
+        Rule(Allowance, optional=True), "exit 2 before anything is sent when more than N "
+        "(or P%) of the keys the store holds are absent from the file", state=True,
+        metavar="N|P%", default_help="no limit"))
     # `bulkupdate verify` (docs/verify.md): what Capillary's docs leave open about the read.
     read_path: str = field(default=READ_PATH,
                            metadata=setting(Rule(str), "the read's path (the docs' examples also "
@@ -363,6 +385,16 @@ class Settings:
         return max(self.settle, self.timeout)
 
     @property
+    def scope(self) -> str:
+        """Whose state the store holds: ``state_scope``, else the API root and the
+        credential's identity (the till user or the OAuth key, never a secret)."""
+        if self.state_scope:
+            return self.state_scope
+        c = self.credentials
+        who = c.client_key if c.scheme == "oauth" else c.username
+        return f"{self.base_url.rstrip('/')} {who or ''}".strip()
+
+    @property
     def wants_metrics(self) -> bool:
         """Prometheus metrics served (``metrics_port``) or written (``metrics_file``)."""
         return self.metrics_port is not None or bool(self.metrics_file)
@@ -389,6 +421,10 @@ class Settings:
 
 
 def _check_operations(s: Settings) -> None:
+    if s.state and "://" in s.state and urlsplit(s.state).password is not None:
+        # Not echoed. libpq has its own ways: PGPASSWORD, ~/.pgpass, a service file.
+        raise UsageError("state URL must not contain a password: use PGPASSWORD, ~/.pgpass "
+                         "or a service file")
     c = s.credentials
     if c.username and c.password and c.client_key and c.client_secret:
         # Guessing which one the operator meant could send under the wrong identity.
@@ -459,6 +495,8 @@ NOT_RESUMED = frozenset(f.name for f in fields(Settings) if not declared(f).resu
 SETTABLE = tuple(f.name for f in fields(Settings) if declared(f).settable)
 # The flags of run and resume, in declaration order.
 FLAGS = tuple(f.name for f in fields(Settings) if declared(f).flag)
+# The flags of the commands that take a state store (run, link, plan, verify ...).
+STATE_FLAGS = tuple(f.name for f in fields(Settings) if declared(f).state)
 
 
 def _convert(name: str, value: Any, origin: str) -> Any:

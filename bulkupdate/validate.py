@@ -59,6 +59,7 @@ class Record:
     # Sent again after an attempt of unknown fate, it would act again if that one
     # was applied: a future-dated link queues a relink each time. Never re-sent then.
     once: bool = False
+    marked: bool = False                     # pending in the state store (--state)
 
 
 @dataclass(slots=True, frozen=True)

@@ -337,3 +337,93 @@ def killed_with_a_request_in_flight(tmp_path: Path, sim: Any) -> Path:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
     return run_dir
+
+
+# -- a real PostgreSQL for the state store's tests ------------------------------
+
+class NoPostgres(Exception):
+    """PostgreSQL's server binaries (Debian's ``postgresql`` package) are missing."""
+
+
+def postgres_bin() -> Path:
+    """The newest ``/usr/lib/postgresql/*/bin`` holding initdb and pg_ctl (or PATH's)."""
+    import glob
+    import shutil
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("pg_ctl"):
+        return Path(initdb).parent
+    raise NoPostgres("PostgreSQL's initdb/pg_ctl not found (Debian: apt-get install postgresql)")
+
+
+class PostgresServer:
+    """A throwaway server on a unix socket in its own temporary directory."""
+
+    def __init__(self, root: Path, bindir: Path, as_user: list[str]) -> None:
+        self.root, self.bindir, self.as_user = root, bindir, as_user
+        self.socket = root / "s"
+        self._databases = 0
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://bulkupdate@/{database}?host={self.socket}&port=5432"
+
+    def new_database(self) -> str:
+        """A fresh, empty database's URL (one per test: stores never share one)."""
+        import psycopg
+
+        self._databases += 1
+        name = f"t{os.getpid()}_{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """initdb + pg_ctl into a temporary directory, listening only on a unix
+    socket there; as the ``postgres`` user when running as root (initdb refuses
+    root). Raises :class:`NoPostgres` when the binaries or that user are missing."""
+    import pwd
+    import shutil
+    import tempfile
+
+    bindir = postgres_bin()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise NoPostgres("psycopg is not installed (pip install -e '.[postgres]')") from None
+    as_user: list[str] = []
+    # In /tmp: short (a socket path is at most 107 bytes), and reachable by the postgres
+    # user whatever TMPDIR says.
+    root = Path(tempfile.mkdtemp(prefix="bu-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    try:
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise NoPostgres("running as root and no 'postgres' user to run "
+                                 "initdb as") from None
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        server = PostgresServer(root, bindir, as_user)
+        server.run(str(bindir / "initdb"), "-D", str(root / "data"), "-U", "bulkupdate",
+                   "-A", "trust", "-E", "UTF8", "--no-sync")
+        server.run("mkdir", "-m", "0700", str(server.socket))
+        options = (f"-c listen_addresses='' -c unix_socket_directories={server.socket} "
+                   "-c fsync=off -c full_page_writes=off -p 5432")
+        server.run(str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", options, "-w",
+                   "-t", "60", "-l", str(root / "log"), "start")
+        try:
+            yield server
+        finally:
+            server.run(str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate",
+                       "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -72,7 +72,7 @@ def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "retry.jsonl").read_bytes() == b'{"a":2}\n'
     assert summary["complete"] and summary["input_records"] == 3
     assert summary["outcomes"] == {"ok": 1, "already": 0, "partial": 0, "rejected": 1,
-                                   "retryable": 1, "invalid": 0}
+                                   "retryable": 1, "invalid": 0, "unchanged": 0}
     assert summary["codes"] == {"200": 1, "8015": 1}
     assert summary["uncertain"] == 1 and summary["results_per_s"] == 2.0
 

@@ -85,3 +85,14 @@ def test_the_exit_code_of_a_closed_session() -> None:
     assert decide(summary(), interrupted=True) == EXIT_INTERRUPTED
     assert decide(summary(rejected=1), Allowance(count=1)) == 0
     assert decide(summary(complete=False), Allowance(percent=100.0)) == 1
+
+
+def test_unchanged_counts_as_ok() -> None:
+    assert finished_exit_code(summary(unchanged=990)) == 0
+    assert finished_exit_code(summary(unchanged=990, retryable=1)) == 1
+
+
+def test_a_share_allowed_is_of_the_records_sent_not_of_the_unchanged() -> None:
+    # 1000 records, 900 unchanged: 100 sent; 1% of them is 1 failure, not 10.
+    assert finished_exit_code(summary(unchanged=900, rejected=1), "1%") == 0
+    assert finished_exit_code(summary(unchanged=900, rejected=2), "1%") == 1

@@ -45,6 +45,7 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     RETRYABLE = "retryable"
     INVALID = "invalid"
+    UNCHANGED = "unchanged"   # not sent: the state store holds this state as confirmed
 
 
 class Mismatch(Exception):
@@ -339,6 +340,20 @@ def rejected_batch(record: Record, code: int | None, reason: str, *,
     result["message"] = reason
     result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": False,
                            "code": code, "message": reason} for n, k in record.programs]
+    return result
+
+
+UNCHANGED_MESSAGE = "not sent: the state store holds this state as confirmed by the API"
+
+
+def unchanged(record: Record, customer_id: int | None) -> dict[str, Any]:
+    """Not sent: every program update would leave the confirmed state as it is
+    (``--state``). Each program ``ok`` with no code: the API said nothing tonight."""
+    result = _head(record, Outcome.UNCHANGED, attempts=0)
+    result["customerId"] = customer_id
+    result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": True,
+                           "code": None, "message": UNCHANGED_MESSAGE}
+                          for n, k in record.programs]
     return result
 
 

@@ -23,6 +23,7 @@ from ..logs import mask_text
 from ..report import FORMATS
 from ..settings import (
     FLAGS,
+    STATE_FLAGS,
     declared,
     early,
     help_text,
@@ -89,6 +90,14 @@ def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
     p.add_argument("--" + name.replace("_", "-"), **options)
 
 
+def state_flags(p: argparse.ArgumentParser) -> None:
+    """The state store's flags (``--state``, ``--max-changes`` ...): one group, shared
+    by every command that takes a store (run, link, plan, verify; delink too)."""
+    group = p.add_argument_group("state store (send only what changed; docs/nightly.md)")
+    for name in STATE_FLAGS:
+        _flag(group, name, resume=False)  # type: ignore[arg-type]
+
+
 def _verify_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="when the night ends with uncertain records, read them back "
@@ -110,8 +119,9 @@ def _delink_parser(sub: Any) -> None:
     delink.add_argument("--max-delinks", metavar="N|P%",
                         help="refuse (exit 2, nothing sent) an input that would delink more "
                         "than N program memberships (P%%: of those the state store holds "
-                        "linked per program)")
+                        "linked per program; with a state store 10%% unless given)")
     _tuning(delink)
+    state_flags(delink)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _verify_flag(run)
     _tuning(run)
+    state_flags(run)
 
     link = sub.add_parser(
         "link", help="link every customer of a JSONL/CSV file to its partner programs "
@@ -138,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
     _tuning(link)
+    state_flags(link)
 
     _delink_parser(sub)
 
@@ -161,6 +173,41 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--again", action="store_true",
                         help="start verify.jsonl anew instead of continuing it")
     _tuning(verify, resume=True)
+    state_flags(verify)
+
+    plan = sub.add_parser(
+        "plan", help="what a run with a state store would send: new, changed, pending, "
+        "expired, refresh, unchanged, absent (offline but for the store)",
+        description="Reads the input and asks the store; sends nothing. Exit 0, or 2 when "
+        "--max-changes/--max-missing would stop the run.")
+    plan.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
+    kind = plan.add_mutually_exclusive_group()
+    kind.add_argument("--link", action="store_true",
+                      help="the input is link input (bulkupdate link), not updates")
+    kind.add_argument("--delink", action="store_true",
+                      help="the input is delink input (bulkupdate delink): says how many "
+                      "customers and memberships it would delink, with or without a store")
+    _tuning(plan)
+    state_flags(plan)
+
+    state = sub.add_parser(
+        "state", help="what the state store holds; forget a customer, a program or keys "
+        "confirmed before a date; seed it from finished runs (docs/state.md)")
+    state.add_argument("action", nargs="?", choices=("show", "forget", "import", "copy"),
+                       default="show")
+    state.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
+                       help="import: finished run directories whose ok results seed the store")
+    state.add_argument("--customer", metavar="ID", help="forget: one person (5, id:5, "
+                       "mobile:91..., email:..., externalId:...)")
+    state.add_argument("--program", metavar="NAME", help="forget: every key of a program")
+    state.add_argument("--before", metavar="DATE", help="forget: keys confirmed before DATE")
+    state.add_argument("--json", action="store_true", help="show: as JSON")
+    state.add_argument("--to", metavar="URL", help="copy: the empty store to copy everything "
+                       "into (e.g. from SQLite to postgresql://...)")
+    state.add_argument("--config", type=Path, help="TOML settings file (see config/)")
+    _flag(state, "base_url", resume=False)
+    for name in ("state", "state_scope"):
+        _flag(state, name, resume=False)
 
     validate = sub.add_parser("validate", help="check an input offline (exit 0 clean, 1 not)")
     validate.add_argument("input")
@@ -261,7 +308,7 @@ def _load(args: argparse.Namespace, base: dict[str, Any] | None = None) -> tuple
         logs.stderr_event(_stderr_format(args), "warning", "settings.unknown_variable",
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
-    flags = {name: getattr(args, name, None) for name in FLAGS}
+    flags = {name: getattr(args, name, None) for name in (*FLAGS, *STATE_FLAGS)}
     return load(flags, config_path=args.config, env=os.environ, base=base)
 
 
@@ -279,11 +326,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command in ("run", "link", "delink"):
         settings, sources = _load(args)
-        records = _say_estimate(args, settings, sources)
+        # With a store, the plan says what the night will take.
+        records = None if settings.state else _say_estimate(args, settings, sources)
         start = _starter(args, sources)
+        on_plan = _plan_printer(_stderr_format(args))
         result, checked = run_as_owner(lambda control: _then_verify(
             start(args.input, settings, run_dir=args.run_dir, control=control,
-                  records=records), args, settings, control), **_owner(args, settings))
+                  records=records, on_plan=on_plan), args, settings, control),
+            **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
     if args.command == "resume":
@@ -298,6 +348,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _night_code(result, checked, settings)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "state":
+        from .state import state_command
+
+        return state_command(args.action, _settings(args), customer=args.customer,
+                             program=args.program, before=args.before,
+                             run_dirs=args.run_dirs, to=args.to, as_json=args.json)
+    if args.command == "plan":
+        from .plan import plan_command
+
+        return plan_command(args.input, _settings(args),
+                            api="link" if args.link else "delink" if args.delink else "update")
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size,
@@ -331,7 +392,7 @@ def _starter(args: argparse.Namespace, sources: Any) -> Any:
         def say(plan: Any) -> None:
             print(f"bulkupdate: {plan.sentence()}", file=sys.stderr)
 
-        return partial(adelink, max_delinks=args.max_delinks, on_plan=say,
+        return partial(adelink, max_delinks=args.max_delinks, on_delinks=say,
                        # --batch-size (or its variable, or the config file) set the size: a delink
                        # keeps it even when the API answers fewer customers than sent.
                        batch_size_chosen="batch_size" in sources.origins)
@@ -370,6 +431,9 @@ def _say_verified(summary: Any) -> None:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in summary.counts.items())
     print(f"{summary.run_dir}: verified {sum(summary.counts.values())}/{summary.records} "
           f"records: {counts}; {summary.reapply} in reapply.jsonl (exit {summary.exit_code})")
+    if getattr(summary, "drift", 0):
+        print(f"{summary.run_dir}: {summary.drift} customers the state store called unchanged "
+              "hold something else (drift): forgotten in the store, the next night sends them")
     if summary.exit_code in RESUMABLE:
         from ..report.commands import command
 
@@ -387,6 +451,15 @@ def _verify(args: argparse.Namespace) -> int:
         raise UsageError("--sample N: a number of records, 0 or more")
     manifest, _ = load(args.run_dir)
     settings = _settings(args, base=manifest.get("settings"))
+    if settings.state and args.sample:
+        from ..estimate import duration
+
+        # Reads count against the key's limit like updates: say what they cost first.
+        reads = 2 * args.sample   # N of the ok and N of the unchanged, at most
+        print(f"bulkupdate: verify reads back up to {reads:,} customers ({args.sample:,} ok, "
+              f"{args.sample:,} the store calls unchanged): about "
+              f"{duration(reads / settings.rate.per_second)} at {settings.rate}",
+              file=sys.stderr)
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
@@ -401,7 +474,8 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"{result.run_dir}: nothing to do: all {s['input_records']} records already "
               f"have a result (exit {result.exit_code})")
         return
-    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome)
+    counts = ", ".join(f"{o.get(name, 0)} {name}" for name in Outcome
+                       if name != Outcome.UNCHANGED or o.get(name))   # only with --state
     print(f"{result.run_dir}: {s['results']}/{s['input_records']} records reported: "
           f"{counts} (exit {result.exit_code})")
     from ..report.commands import command
@@ -416,6 +490,18 @@ def _say(result: Any, fmt: str = "text") -> None:
         print(f"stopped: {result.abort}", file=sys.stderr)
     if result.exit_code in RESUMABLE:
         print(f"resume with: {hint}", file=sys.stderr)
+
+
+def _plan_printer(fmt: str) -> Any:
+    """A run's first lines with a state store: its plan, on stderr (a ``run.plan``
+    event off a terminal)."""
+    def show(lines: list[str]) -> None:
+        if fmt == "json":
+            logs.stderr_event("json", "info", "run.plan", plan="\n".join(lines))
+        else:
+            for line in lines:
+                print(f"bulkupdate: {line}", file=sys.stderr)
+    return show
 
 
 def _say_estimate(args: argparse.Namespace, settings: Any, sources: Any) -> int | None:

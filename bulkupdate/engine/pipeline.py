@@ -37,6 +37,7 @@ from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
 from ..estimate import duration, seconds
 from ..logs import Logger, null_logger
+from ..planning.marks import Marks
 from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
@@ -58,9 +59,12 @@ class Pipeline:
                  on_results: Callable[[int], None] | None = None,
                  on_written: Callable[[list[dict[str, Any]]], None] | None = None,
                  log: Logger | None = None, rng: random.Random | None = None,
-                 held: int | None = None, records: int | None = None) -> None:
+                 held: int | None = None, records: int | None = None,
+                 marks: Marks | None = None) -> None:
         """``held``: the held bound in records, if not :func:`~.flow.held_limit`'s;
-        ``records``: the input's records, when counted (for ``run.started``'s estimate)."""
+        ``records``: the input's records, when counted (for ``run.started``'s estimate);
+        ``marks``: the state store's side of the run (``--state``), if any."""
+        self.marks = marks
         self.settings = settings
         self.records = records
         self.ledger = ledger
@@ -72,7 +76,7 @@ class Pipeline:
         self.retry = RetryPolicy.from_settings(settings, rng)
         self.throttle = Throttle(settings.rate)
         # One endpoint flows through: the client sends to it, the reader reads its items.
-        self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
+        self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint, marks)
         # A batch size the operator chose (or below the most) is kept when answers are short.
         self.handler = Handler(self.flow, self.throttle, log, settings.rate, fixed_batch=bool(
             ledger.manifest.get("batch_size_chosen")) or settings.batch_size < MAX_BATCH)
@@ -119,9 +123,12 @@ class Pipeline:
         self.ledger.open()
         self._disk = disk = DiskWatch(self.ledger, self.log, self.settings.disk_wait,
                                       flow.fail, lambda: flow.stopping)
-        _started(self.log, self.settings, self.ledger, flow, self.records)
+        plan = self.reader.plan   # lines a state store's plan does not send
+        unsent = plan.skipped_count - self.ledger.results.outcomes["unchanged"] if plan else 0
+        _started(self.log, self.settings, self.ledger, flow, self.records, unsent)
         reader = asyncio.create_task(self.reader.run(disk), name="reader")
-        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY), name="fsync")
+        syncer = asyncio.create_task(_fsync_every(self.ledger, FSYNC_EVERY, self.marks),
+                                     name="fsync")
         watch = asyncio.create_task(disk.keep(), name="disk")
         try:
             # Its own task, so that stop() can cut a throttle pause short by
@@ -163,6 +170,8 @@ class Pipeline:
             if not await self.flow.batch_ready(self.settings.linger):
                 slots.release()
                 return
+            if self.marks is not None:   # commit the marks before the grant, not after
+                await self.marks.flush()
             try:
                 self._pacing = asyncio.current_task()
                 sent_at = await self.throttle.acquire()
@@ -256,6 +265,10 @@ class Pipeline:
         assert self._disk is not None
         lines = [r.line for r in records]
         while True:
+            if self.marks is not None and await self.marks.before_sending(records):
+                # Pending in the store before sent.jsonl; marking took a commit (records
+                # admitted during the grant's wait): that grant went stale, ask again.
+                sent_at = await self.throttle.acquire()
             if self._disk.ok.is_set():
                 req = self.ledger.record_sent(lines, sent_at)
                 if req is not None:
@@ -267,8 +280,8 @@ class Pipeline:
 
 
 def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow,
-             total: int | None) -> None:
-    left = None if total is None else max(0, total - ledger.done.count)
+             total: int | None, unsent: int = 0) -> None:
+    left = None if total is None else max(0, total - ledger.done.count - unsent)
     estimate = None if left is None else seconds(left, settings.rate, flow.batch_size)
     log.info("run.started", api=ledger.api, window=flow.window, batch_size=flow.batch_size,
              concurrency=settings.concurrency, rate=str(settings.rate),
@@ -276,12 +289,17 @@ def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow,
              estimate=None if estimate is None else duration(estimate))
 
 
-async def _fsync_every(ledger: Ledger, seconds: float) -> None:
+async def _fsync_every(ledger: Ledger, seconds: float, marks: Marks | None) -> None:
     # In a thread: an fsync can take tens of milliseconds, and a loop stalled
     # that long sends the requests it had already paced in a bunch.
     while True:
         await asyncio.sleep(seconds)
         await asyncio.to_thread(ledger.fsync)
+        if marks is not None:   # confirm in the store what is now durably final
+            # A store that fails here loses nothing and must not stop the night:
+            # results.jsonl is the authority, the next apply (or replay) catches up.
+            with contextlib.suppress(Exception):
+                await marks.confirm_async()
 
 
 async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:

@@ -3,7 +3,9 @@ while the window (records ready or in flight) and the held bound (records
 settling, in backoff, or behind their customer's earlier record) both have room
 (see :mod:`.flow`), so memory does not grow with the input and held customers do
 not stall the others. Invalid records go straight to the ledger; lines with a
-result are skipped."""
+result are skipped. With a state store's plan (:mod:`~bulkupdate.planning`), the
+lines it decided not to send are not validated again: their ready-made
+``unchanged`` results are copied to the ledger as the reader passes them."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from typing import Any
 from ..capillary import outcomes
 from ..capillary.endpoint import UPDATE, Endpoint
 from ..logs import Logger
+from ..planning.files import PlanReader
+from ..planning.marks import Marks
 from ..rundir import Ledger
 from ..source.lines import iter_lines
 from ..validate import Invalid, Record, validator
@@ -41,7 +45,7 @@ class Reader:
     which items the lines are (a CSV's rows, and the validator)."""
 
     def __init__(self, flow: Flow, ledger: Ledger, settle: float, log: Logger,
-                 endpoint: Endpoint = UPDATE) -> None:
+                 endpoint: Endpoint = UPDATE, marks: Marks | None = None) -> None:
         self.flow = flow
         self.api = endpoint.name
         self.validate = validator(endpoint.name)
@@ -50,6 +54,8 @@ class Reader:
         self.log = log
         self.input_records: int | None = None   # known once the end was seen
         self.resettled = 0
+        self.plan = PlanReader.of(ledger.dir)   # None: no --state, every line is sent
+        self.marks = marks
 
     async def run(self, disk: DiskWatch) -> None:
         flow = self.flow
@@ -80,14 +86,19 @@ class Reader:
         """Validate and admit one slice; False when the run stopped meanwhile."""
         flow, ledger = self.flow, self.ledger
         done, sent_before = ledger.done, ledger.sent_before
-        invalid: list[dict[str, Any]] = []
-        validate = self.validate
+        unsent: list[dict[str, Any]] = []   # invalid or unchanged: final at once
+        validate, plan, marks = self.validate, self.plan, self.marks
         for line, raw in chunk:
+            if plan is not None and plan.skipped(line):
+                result = plan.result(line)   # read in order, done or not
+                if line not in done:
+                    unsent.append(result)
+                continue
             if line in done:
                 continue
             item = validate(line, raw, now)
             if type(item) is Invalid:
-                invalid.append(outcomes.invalid(item))
+                unsent.append(outcomes.invalid(item))
                 continue
             assert type(item) is Record
             hold = 0.0
@@ -103,11 +114,13 @@ class Reader:
                 await flow.wait_change()
                 if flow.over:
                     return False
+            if marks is not None:
+                marks.admit(item)   # marked pending, with its neighbours, before it leaves
             if flow.sched.admit(item, hold=hold > 0) and hold > 0:
                 self._settle_first(item, hold)
         flow.changed.set()
-        if invalid:
-            flow.final(invalid)
+        if unsent:
+            flow.final(unsent)
         return True
 
     def _settle_first(self, record: Record, left: float) -> None:

@@ -30,8 +30,10 @@ MAX_POINTS = 240        # timeline points drawn per chart, however long the nigh
 # The chart colour of each outcome (every Outcome has one: tests/test_report_html.py).
 COLORS = {Outcome.OK: "#2e7d32", Outcome.PARTIAL: "#f9a825", Outcome.REJECTED: "#c62828",
           Outcome.ALREADY: "#00897b",   # the goal held: not red
-          Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a"}
-EXIT_MEANING = {0: ("every record ok or already, or only allowed definite failures", "good"),
+          Outcome.RETRYABLE: "#6a1b9a", Outcome.INVALID: "#546e7a",
+          Outcome.UNCHANGED: "#81c784"}
+EXIT_MEANING = {0: ("every record ok, already or unchanged, or only allowed definite failures",
+                    "good"),
                 1: ("finished; some records are not ok", "warn"),
                 3: ("aborted by a fatal API condition: resume it", "bad"),
                 130: ("interrupted: resume it", "bad")}
@@ -193,7 +195,8 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
     throttled = figure(summary, "throttled_answers", 0)
     already = o.get("already", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
-             ("already", _num(already)), ("not done", _num(records - o["ok"] - already)),
+             ("already", _num(already)), ("unchanged", _num(o.get("unchanged", 0))),
+             ("not done", _num(records - o["ok"] - already - o.get("unchanged", 0))),
              ("retryable", _num(o["retryable"])),
              ("uncertain", _num(summary.get("uncertain", 0))),
              ("requests", _num(summary.get("requests"))), ("429 answers", _num(throttled)),

@@ -84,7 +84,7 @@ class Ledger:
     def create(cls, run_dir: Path, input_path: Path, settings: dict[str, Any], *,
                from_stdin: bool = False, spooled: bool = False, lock: RunLock | None = None,
                scanned: tuple[dict[str, Any], int] | None = None,
-               api: str = "update") -> Ledger:
+               api: str = "update", run_id: str | None = None) -> Ledger:
         """A new run in ``run_dir``, owned by this process until :meth:`release`.
         ``lock``: the caller already made the directory ready and owns it;
         ``scanned``: the input's :func:`~bulkupdate.source.lines.scan_input`, if done;
@@ -96,7 +96,7 @@ class Ledger:
             fingerprint, lines = scanned or scan_input(input_path, api)
             manifest = manifests.new_manifest(input_path, settings, from_stdin=from_stdin,
                                               spooled=spooled, fingerprint=fingerprint,
-                                              api=api)
+                                              api=api, run_id=run_id)
             write_json_atomic(run_dir / MANIFEST, manifest)
         except BaseException:
             lock.release()

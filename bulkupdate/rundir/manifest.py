@@ -19,11 +19,12 @@ MAX_MANIFEST = 1 << 24   # a manifest is a few kB; more is not ours
 
 def new_manifest(input_path: Path, settings: dict[str, Any], *, from_stdin: bool,
                  spooled: bool, fingerprint: dict[str, Any],
-                 api: str = "update") -> dict[str, Any]:
+                 api: str = "update", run_id: str | None = None) -> dict[str, Any]:
     """``api``: which API the run serves (an endpoint's name: ``update``, ``link``),
-    so ``resume`` and ``report`` need no flag to know."""
+    so ``resume`` and ``report`` need no flag to know; ``run_id``: one chosen
+    before (a state store registered the run under it), else a new one."""
     return {
-        "run_id": uuid.uuid4().hex,
+        "run_id": run_id or uuid.uuid4().hex,
         "api": api,
         "tool_version": __version__,
         "input": str(input_path.resolve()),

@@ -48,7 +48,7 @@ class ResultsFile:
             self.uncertain += 1
         if outcome == "retryable":
             self.retry.add(result["line"])
-        elif outcome != "invalid":
+        elif outcome not in ("invalid", "unchanged"):   # neither was sent
             codes = self.codes
             # A customer-level code (8015: not found) is repeated on each of the
             # record's programs: it counts once per customer, not per program.

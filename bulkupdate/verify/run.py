@@ -43,6 +43,7 @@ from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
+from .state import StoreCheck, open_check
 from .verdict import JUDGING, VERDICTS, Held, Verdict, judge
 from .watch import VerifyWatch
 
@@ -58,10 +59,11 @@ class VerifySummary:
     reapply: int                # records in reapply.jsonl
     exit_code: int
     reason: str = ""
+    drift: int = 0              # unchanged records that read back differs (--state)
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": self.counts, "records": self.records, "complete": self.complete,
-                "reapply": self.reapply, "exit_code": self.exit_code,
+                "reapply": self.reapply, "exit_code": self.exit_code, "drift": self.drift,
                 "reason": self.reason or None, "ended_at": now_iso()}
 
 
@@ -90,20 +92,25 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
                              f"{', '.join(JUDGING)} runs)")
         # The same sample again for the same run and N: a verify run again continues it.
         rng = random.Random(f"{manifest.get('run_id')}/{sample}" if seed is None else seed)
-        lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng)
+        check = await asyncio.to_thread(open_check, settings, manifest)
+        lines = await asyncio.to_thread(pick_lines, run_dir, sample, rng,
+                                        sample if check else 0)
         chosen = await asyncio.to_thread(load_chosen, input_path, lines, api)
         vfile = files.VerifyFile(run_dir, again=again)
         try:
-            driver = _Driver(settings, vfile, on_result, api)
+            driver = _Driver(settings, vfile, on_result, api, check=check)
             code, reason = await driver.run(run_dir, chosen, control or Control())
         finally:
             vfile.close()
+            if check is not None:
+                check.close()
         counts = vfile.counts()
         differs = {n for n, v in vfile.done.items() if v == "differs"}
         reapply = await asyncio.to_thread(files.write_reapply, run_dir, input_path, differs,
                                           api)
         complete = all(c.line in vfile.done for c in chosen)
-        summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason)
+        summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason,
+                                len(check.drift) if check else 0)
         files.write_summary(run_dir, summary.as_dict())
         return summary
     finally:
@@ -123,7 +130,8 @@ def verify(run_dir: str | Path, settings: Settings | None = None, *, sample: int
 class _Driver:
     def __init__(self, settings: Settings, vfile: files.VerifyFile,
                  on_result: OnVerdict | None, api: str = "update",
-                 wire: Wire | None = None) -> None:
+                 wire: Wire | None = None, check: StoreCheck | None = None) -> None:
+        self.check = check
         self.settings = settings
         self.api = api
         self.wire = wire
@@ -223,6 +231,8 @@ class _Driver:
             entry["programs"] = verdict.programs
         entry["input"] = item.record
         self.vfile.append(entry)
+        if self.check is not None:   # matches confirms; an unchanged one differing drifted
+            self.check.judged(item, verdict)
         self.watch.judged()
         self.log.debug("verify.verdict", line=item.line, verdict=verdict.verdict)
         if self.on_result is not None:

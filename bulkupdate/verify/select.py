@@ -61,26 +61,32 @@ def record_keys(record: Any, programs_key: str) -> list[tuple[str, str, str]]:
             if type(u) is dict and type(u.get("partnerProgramName")) is str]
 
 
-def pick_lines(run_dir: Path, sample: int, rng: random.Random) -> dict[int, str]:
-    """line → why, from the ledger's results (a reservoir sample of the ``ok``)."""
+def pick_lines(run_dir: Path, sample: int, rng: random.Random,
+               unchanged: int = 0) -> dict[int, str]:
+    """line → why, from the ledger's results (a reservoir sample of the ``ok``, and
+    with a state store one of ``unchanged`` records: why ``"unchanged"``)."""
     chosen: dict[int, str] = {}
-    pool: list[int] = []
-    seen_ok = 0
+    pools: dict[str, tuple[int, list[int], list[int]]] = {
+        "ok": (sample, [], [0]), "unchanged": (unchanged, [], [0])}
     for _, raw in read_lines(run_dir / RESULTS):
         result = orjson.loads(raw)
         line = result["line"]
         if result.get("uncertain"):
             chosen[line] = "uncertain"
-        elif result.get("outcome") == "ok" and sample > 0:
-            seen_ok += 1
-            if len(pool) < sample:
-                pool.append(line)
-            else:
-                k = rng.randrange(seen_ok)
-                if k < sample:
-                    pool[k] = line
-    for line in pool:
+        elif result.get("outcome") in pools:
+            size, pool, seen = pools[result["outcome"]]
+            if size > 0:
+                seen[0] += 1
+                if len(pool) < size:
+                    pool.append(line)
+                else:
+                    k = rng.randrange(seen[0])
+                    if k < size:
+                        pool[k] = line
+    for line in pools["ok"][1]:
         chosen.setdefault(line, "sample")
+    for line in pools["unchanged"][1]:
+        chosen.setdefault(line, "unchanged")
     return chosen
 
 

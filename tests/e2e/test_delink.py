@@ -225,7 +225,7 @@ def test_the_library_counts_the_plan_and_guards_before_sending(tmp_path: Path) -
             bulkupdate.delink(records, settings, run_dir=tmp_path / "no", max_delinks=4)
         assert sim.stats()["requests"] == 0 and not (tmp_path / "no").exists()
         result = bulkupdate.delink(records, settings, run_dir=tmp_path / "r",
-                                   on_plan=plans.append, max_delinks="5")
+                                   on_delinks=plans.append, max_delinks="5")
         seen: list[Any] = []
         again = bulkupdate.delink(records, settings, run_dir=tmp_path / "again",
                                   on_result=seen.append)

@@ -69,6 +69,9 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token-ttl", type=int, default=d.token_ttl, help="OAuth token seconds")
     add("--token-503", type=int, default=d.token_503, metavar="N",
         help="the token endpoint answers 503 (Retry-After: 1) N times before each token")
+    add("--token-revoke-s", type=float, default=d.token_revoke_s, metavar="S",
+        help="revoke each OAuth token S seconds after issue, before its ttl (a key "
+        "rotation, a server restart): the client must renew it; 0 = never")
     add("--max-batch", type=int, default=d.max_batch, help="items per request accepted")
     add("--batch-error-code", type=int, choices=(2008, 1060), default=d.batch_error_code,
         help="code answered above --max-batch (default %(default)s)")
@@ -128,7 +131,8 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         seed=ns.seed, customers=ns.customers, allow_relinking=ns.allow_relinking,
         username=None if ns.no_auth else ns.username, password=ns.password,
         client_key=ns.client_key, client_secret=ns.client_secret, token_ttl=ns.token_ttl,
-        token_503=ns.token_503, max_batch=ns.max_batch, batch_error_code=ns.batch_error_code,
+        token_503=ns.token_503, token_revoke_s=ns.token_revoke_s, max_batch=ns.max_batch,
+        batch_error_code=ns.batch_error_code,
         latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, rate_limit=rate, rate_period=period,
         slow_s=ns.slow_s, fail_auth=ns.fail_auth, track=ns.track, world_file=ns.world_file,
         gateway_s=ns.gateway_s, gateway_apply_s=ns.gateway_apply_s, p_not_now=ns.p_not_now,

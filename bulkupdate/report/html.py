@@ -175,7 +175,8 @@ def _head(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]) -> s
                                          ("unknown", "warn"))
         if not summary.get("complete"):
             meaning, tone = "INCOMPLETE: some records have no result; resume it", "bad"
-        banner = (f"exit {escape(str(code))}: {escape(meaning)}", tone)
+        shown = "none (the last session was killed)" if code is None else str(code)
+        banner = (f"exit {escape(shown)}: {escape(meaning)}", tone)
     title = "link report" if api_of(manifest) == "link" else "night report"
     return (f"<h1>bulkupdate {title}</h1><p class=sub>{sub}</p>"
             f"<div class='banner {banner[1]}'>{banner[0]}</div>")

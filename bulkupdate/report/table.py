@@ -84,7 +84,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         return
     state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
     w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")
-    w(f"exit code  {summary.get('exit_code')}\n")
+    code = summary.get("exit_code")
+    w(f"exit code  {'none: the last session was killed' if code is None else code}\n")
     killed = summary.get("sessions_killed") or 0
     w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
       f"{summary['sessions']} session(s)"

@@ -24,6 +24,7 @@ from ..progress import TIMELINE, TIMELINE_EVERY
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
+from .table import advice
 from .verification import html_block
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
@@ -196,6 +197,8 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
              ("duration", _duration(summary.get("duration_s"))),
              ("results/s", _num(figure(summary, "results_per_s"))),
              ("learned limit", escape(summary.get("learned_rate") or "none"))]
+    if summary.get("learned_rate"):
+        tiles.append(("advised --rate", escape(advice(summary["learned_rate"]))))
     return "<h2>Totals</h2><div class=tiles>" + "".join(
         f"<div class=tile><b>{value}</b><span>{escape(name)}</span></div>"
         for name, value in tiles) + "</div>"

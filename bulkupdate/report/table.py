@@ -37,6 +37,14 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
         out.write(f"  {name:<11} {count:>8}\n")
 
 
+def advice(learned: str) -> str:
+    """The ``--rate`` to pass next time, from a summary's ``learned_rate``."""
+    from ..engine.throttle import advised
+    from ..settings import parse_rate
+
+    return str(advised(parse_rate(learned)))
+
+
 def _customer(customer: dict[str, Any] | None) -> str:
     if not customer:
         return ""
@@ -96,7 +104,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w(f"throughput {figure(summary, 'results_per_s')} results/s\n")
     if summary.get("learned_rate"):
         w(f"server     admitted about {summary['learned_rate']} (learned from its 429s while "
-          "sending at full pace); a --rate a little under it avoids them\n")
+          f"sending at full pace); --rate {advice(summary['learned_rate'])} stays under it "
+          "in every second\n")
     w("\noutcome       records\n")
     for name, count in summary["outcomes"].items():
         w(f"  {name:<11} {count:>8}\n")

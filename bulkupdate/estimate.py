@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from .settings import ENV_PREFIX, Rate, Settings
 from .source.lines import count_records
+from .words import plural
 
 _COUNTED: dict[tuple[str, int, int, int], int | None] = {}
 
@@ -101,5 +102,5 @@ def sentence(records: int | None, rate: Rate, batch_size: int, source: str,
     if records is None:
         return (f"{unknown} {at}: no estimate until it has been read "
                 f"({seconds(1_000_000, rate, batch_size) / 3600:,.1f} h per million records)")
-    return (f"{records:,} records {at}, {batch_size} a request: about "
+    return (f"{plural(records, 'record')} {at}, {batch_size} a request: about "
             f"{duration(seconds(records, rate, batch_size))} (more with retries and 429s)")

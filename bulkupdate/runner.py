@@ -38,6 +38,7 @@ from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
 from .source.lines import iter_lines, scan_input
+from .source.sniff import check_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
@@ -78,6 +79,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                if intake.path else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api)
+        check_input(intake.path, str(intake.path), api)
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
@@ -86,6 +88,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
+            check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
                                          spooled=intake.kind != "file", lock=lock,
@@ -116,6 +119,21 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
         ledger.release()
         raise
     return await _execute(ledger, settings, on_result, control)
+
+
+def _warn_if_seen_before(ledger: Ledger, settings: Settings, log: Logger) -> None:
+    """The same input (by content) already finished beside this run: say which run
+    (``input.seen_before``), send anyway. Not for a run's own follow-up files, nor
+    with a state store (it skips what is already confirmed)."""
+    from .rundir.siblings import FOLLOW_UPS, finished_with
+
+    if Path(ledger.manifest["input"]).name in FOLLOW_UPS or getattr(settings, "state", None):
+        return
+    earlier = finished_with(ledger.dir.parent, ledger.manifest["input_fingerprint"], ledger.dir)
+    if earlier is not None:
+        log.warning("input.seen_before", run=str(earlier),
+                    message=f"this input (same content) already finished in {earlier}: "
+                            "it is sent again")
 
 
 def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
@@ -222,6 +240,8 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
                          control: Control | None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
+    if not ledger.manifest["sessions"]:
+        _warn_if_seen_before(ledger, settings, log)
     try:
         started = time.monotonic()
         show = sys.stderr.isatty() if settings.progress is None else settings.progress

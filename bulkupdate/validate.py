@@ -200,15 +200,22 @@ def _mobile(digits: str) -> None:
 
 
 def _scientific(text: str) -> bool:
-    """``9.19700000123E+11``: how a spreadsheet shows a long number."""
+    """``9.19700000123E+11`` (or ``9,197E+11``): how a spreadsheet shows a long number."""
     mantissa, e, exponent = text.lower().partition("e")
+    # 9,19700E+11: the decimal comma a semicolon-delimited (European) Excel writes.
+    mantissa = mantissa.replace(",", ".", 1)
     return bool(e) and mantissa.replace(".", "", 1).isdigit() and \
         exponent.lstrip("+-").isdigit()
 
 
 def _encoding_hint(raw: bytes) -> str:
-    """What the bytes probably are, for a line that is not UTF-8: a byte in
-    0x80-0x9F is printable only in Windows-1252 (Excel's "CSV" in the West)."""
+    """What the bytes probably are, for a line that is not UTF-8."""
+    return f": the file looks like {likely_encoding(raw)}; save it as UTF-8"
+
+
+def likely_encoding(raw: bytes) -> str:
+    """The encoding bytes that are not UTF-8 most likely are: a byte in 0x80-0x9F
+    is printable only in Windows-1252 (Excel's "CSV" in the West)."""
     if b"\x00" in raw:
         what = "UTF-16 (Excel's \"Unicode text\")"
     elif any(0x80 <= b <= 0x9F for b in raw):
@@ -219,7 +226,7 @@ def _encoding_hint(raw: bytes) -> str:
             what = "Latin-1 (ISO-8859-1)"
     else:
         what = "Latin-1 (ISO-8859-1) or Windows-1252"
-    return f": the file looks like {what}; save it as UTF-8"
+    return what
 
 
 def _entries(value: Any, where: str, one: str, many: str) -> None:

@@ -31,6 +31,7 @@ from ..settings import (
     unknown_environment,
 )
 from ..version import __version__
+from ..words import plural
 
 EPILOG = """exit status:
   0    every record ok (or only definite failures within --allow-failures)
@@ -151,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
     validate.add_argument("--batch-size", help=help_text("batch_size"))
+    validate.add_argument("--allow-empty", action="store_true",
+                          help="an input without records is fine (exit 0), as for run")
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
@@ -273,12 +276,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
-                         batch_size=args.batch_size, api="link" if args.link else "update")
+                         batch_size=args.batch_size, api="link" if args.link else "update",
+                         allow_empty=args.allow_empty)
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
         count = write_unlinked(args.run_dir, sys.stdout)
-        print(f"{count} customers refused with 2004 (not linked)", file=sys.stderr)
+        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
         return 0
     if args.command == "report":
         from ..report import write_report
@@ -390,11 +394,14 @@ def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
 
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
-              batch_size: str | None = None, api: str = "update") -> int:
+              batch_size: str | None = None, api: str = "update",
+              allow_empty: bool = False) -> int:
     from ..estimate import default_rate, rate_source, sentence
     from ..settings import parse_rate
     from ..source.lines import is_csv, iter_lines, json_array
+    from ..source.sniff import check_input
     from ..validate import Invalid, validator
+    from .validating import Findings
 
     rate_text = rate or os.environ.get(ENV_PREFIX + "RATE") or None
     size_text = batch_size or os.environ.get(ENV_PREFIX + "BATCH_SIZE") or None
@@ -408,19 +415,23 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
 
     # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
+    if input_arg != "-":
+        check_input(path, input_arg, api)    # another command's input, not UTF-8: as run
     now = datetime.now(UTC)
     records = bad = 0
     validate_line = validator(api)
+    findings = Findings(quiet=quiet)
     for line, raw in iter_lines(path, api=api):
         if not records and raw.lstrip()[:1] == b"[" and not is_csv(path):
             raise json_array(input_arg)
         records += 1
         item = validate_line(line, raw, now)
-        if isinstance(item, Invalid):
-            bad += 1
-            if not quiet:
-                print(item.describe())
-    print(f"{records} records, {records - bad} valid, {bad} invalid", file=sys.stderr)
+        bad += isinstance(item, Invalid)
+        findings.add(item, sys.stdout)
+    findings.write(sys.stdout, sys.stderr)
+    if not records and not allow_empty:
+        raise UsageError(f"no records in {input_arg} (--allow-empty if that is normal)")
+    print(f"{plural(records, 'record')}, {records - bad} valid, {bad} invalid", file=sys.stderr)
     print(sentence(records - bad, at, size, rate_source(rate, os.environ, {}, None)),
           file=sys.stderr)
     return 1 if bad else 0

@@ -1,0 +1,106 @@
+"""The wrong file, refused before the first request: a few lines from the top of
+the input say whether it is another command's input (link items given to ``run``)
+or not UTF-8 at all (a spreadsheet saved as Windows-1252). Either would otherwise
+start a night that ends with every record ``invalid`` — the same exit as a night
+with a few planted mistakes, and nothing on screen to tell the two apart.
+
+One stray byte among millions of lines stays one ``invalid`` line, as before:
+the encoding is judged on the first ``SAMPLE`` lines, refused only when more than
+``ENCODING_SHARE`` of them are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import orjson
+
+from ..capillary.endpoint import ENDPOINTS
+from ..errors import UsageError
+from ..validate import likely_encoding
+from ..words import plural
+from .files import BOM, Unreadable, bounded_lines, is_csv, open_input
+
+SAMPLE = 1000            # lines judged for the encoding
+KIND_SAMPLE = 20         # records judged for their kind: all must be another command's
+ENCODING_SHARE = 0.01    # more than this share of the sample not UTF-8: refused
+
+
+def command_of(api: str) -> str:
+    """The command that sends items of ``api``: ``run`` for updates, else its name."""
+    return "run" if api == "update" else api
+
+
+def other_command(records: list[object], api: str) -> str | None:
+    """The command whose items ``records`` all are, when that is not ``api``'s:
+    each a JSON object holding another endpoint's programs key and not this one's.
+    Pure; None when any record could be this command's (or is not JSON at all)."""
+    own = ENDPOINTS[api].programs_key if api in ENDPOINTS else None
+    found: set[str] = set()
+    for record in records:
+        if not isinstance(record, dict) or own is None or own in record:
+            return None
+        names = {name for name, e in ENDPOINTS.items()
+                 if name != api and e.programs_key in record}
+        if len(names) != 1:
+            return None
+        found |= names
+    return command_of(found.pop()) if len(found) == 1 else None
+
+
+def not_utf8(lines: list[bytes]) -> list[bytes]:
+    """The lines of ``lines`` that are not UTF-8 (a NUL counts: UTF-16)."""
+    bad = []
+    for raw in lines:
+        try:
+            if b"\x00" in raw:
+                raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL")
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(raw)
+    return bad
+
+
+def check_input(path: Path, name: str, api: str) -> None:
+    """Refuse (exit 2) an input that is another command's or not UTF-8, naming
+    what to do instead; ``name`` is the input as the user gave it."""
+    head = _head(path)
+    bad = not_utf8(head)
+    if bad and len(bad) > ENCODING_SHARE * len(head):
+        raise UsageError(
+            f"{name}: {len(bad)} of its first {len(head)} lines are not UTF-8 (the file looks "
+            f"like {likely_encoding(b''.join(bad))}); nothing was sent. Save it as UTF-8 "
+            "(Excel: Save As > \"CSV UTF-8\"), or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
+            f"{name} > utf8-{Path(name).name}")
+    if is_csv(path):
+        return    # its header says its kind (source.csvfile)
+    records = []
+    for raw in itertools.islice((r for r in head if r.strip()), KIND_SAMPLE):
+        try:
+            records.append(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            return
+    other = other_command(records, api)
+    if other is not None and records:
+        raise UsageError(
+            f"{name}: {'its first record is' if len(records) == 1 else 'its first '}"
+            f"{'' if len(records) == 1 else plural(len(records), 'record') + ' are'} input "
+            f"for `bulkupdate {other}`, "
+            f"not `bulkupdate {command_of(api)}`: did you mean `bulkupdate {other} {name}`? "
+            "Nothing was sent")
+
+
+def _head(path: Path) -> list[bytes]:
+    """The first ``SAMPLE`` physical lines, as stored (a ``.gz`` decompressed)."""
+    out: list[bytes] = []
+    with open_input(path) as fh:
+        for number, line in enumerate(bounded_lines(fh), 1):
+            if type(line) is Unreadable:
+                continue
+            if number == 1:
+                line = line.removeprefix(BOM)
+            out.append(line.rstrip(b"\r\n"))
+            if number >= SAMPLE:
+                break
+    return out

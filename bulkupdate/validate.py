@@ -28,10 +28,11 @@ from .capillary.api import (
     UPDATE_TYPES,
 )
 
-TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
+# "error": what errors.jsonl says went wrong; accepted and ignored, so that file runs as it is.
+TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref", "error"})
 UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))
 DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))
-LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref"})
+LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref", "error"})
 LINK_KEYS = frozenset(("partnerProgramName", "customerPartnerReference"))
 REFERENCE_KEYS = frozenset(LINK_REFERENCE_KEYS)
 
@@ -145,8 +146,8 @@ def _top(data: Any, allowed: frozenset[str], programs_key: str) -> None:
 def _body(raw: bytes, data: dict[str, Any], customer: dict[str, Any],
           programs_key: str) -> bytes:
     """The API item: the line's own bytes, or re-serialised without the ``ref``
-    (which is ours, never sent)."""
-    if "ref" not in data:
+    and ``error`` (which are ours, never sent)."""
+    if "ref" not in data and "error" not in data:
         return raw.strip()
     return orjson.dumps({"customer": customer, programs_key: data[programs_key]})
 

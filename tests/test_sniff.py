@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.source.sniff import check_input, not_utf8, other_command
+from bulkupdate.source.sniff import check_input, foreign, not_utf8, other_command
 
 UPDATE = {"customer": {"id": 1}, "partnerProgramUpdates": [
     {"partnerProgramName": "P", "updateType": "RENEW", "updateDetails": {"updatedTierName": "G"}}]}
@@ -61,7 +61,16 @@ def test_one_stray_byte_among_many_lines_is_left_to_validation(tmp_path: Path) -
     src = tmp_path / "big.jsonl"
     lines = [orjson.dumps(UPDATE)] * 999 + [b'{"customer":{"email":"caf\xe9"}}']
     src.write_bytes(b"\n".join(lines) + b"\n")
-    check_input(src, str(src), "update")      # 1 in 1,000: not more than 1 %
-    lines[500] = lines[-1]
+    check_input(src, str(src), "update")      # 1 in 1,000
+    for n in range(0, 1000, 9):
+        lines[n] = lines[-1]
     src.write_bytes(b"\n".join(lines) + b"\n")
-    check_input(src, str(src), "update")      # 2 in 1,000 neither
+    with pytest.raises(UsageError, match="112 of its first 1000 lines are not UTF-8"):
+        check_input(src, str(src), "update")  # more than 10 % of a JSONL file
+
+
+def test_a_csv_that_is_utf8_elsewhere_keeps_its_stray_byte_as_one_invalid_line() -> None:
+    stray, accented = "caf\u00e9".encode("cp1252"), "caf\u00e9".encode()
+    assert foreign([b"id", stray, b"1"], csv=True) == [stray]
+    assert foreign([b"id", stray, accented], csv=True) == []
+    assert foreign([b"id", stray] + [b"1"] * 8, csv=False) == []

@@ -18,6 +18,7 @@ from typing import TextIO
 
 import orjson
 
+from ..rundir.errorfile import described
 from ..rundir.lock import holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import load
@@ -43,6 +44,9 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
         verified = verification(run_dir)
         if verified is not None:
             shown = {**shown, "verification": verified}
+        errors = described(run_dir, summary.get("outcomes") or {}) if summary else None
+        if errors is not None:
+            shown = {**shown, "errors": errors}
         out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         write_csv(run_dir, out)

@@ -21,6 +21,7 @@ import orjson
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..capillary.outcomes import Outcome
 from ..progress import TIMELINE, TIMELINE_EVERY
+from ..rundir.errorfile import TO_FIX, described
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
@@ -69,7 +70,7 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     parts = [_head(run_dir, manifest, summary), _tiles(summary, points),
              _outcomes(summary), html_block(run_dir), _charts(points),
              _codes(by_program, likely),
-             _invalid(invalid),
+             _invalid(invalid), _errors(run_dir, summary),
              # A killed session timed from its journal, as in summary.json.
              _sessions({"sessions": session_figures(run_dir, manifest.get("sessions") or [])})]
     out.write("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
@@ -102,6 +103,18 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
 
 # One name per figure, as in run.progress and summary.json; older runs' names read too.
 OLD_TIMELINE_KEYS = (("throttled", "throttled_answers"), ("share", "throttle_pace_ratio"))
+
+
+def _errors(run_dir: Path, summary: dict[str, Any]) -> str:
+    """The error file's name and counts (aggregate only: the page is mailed)."""
+    errors = described(run_dir, summary.get("outcomes") or {}) if summary else None
+    if errors is None:
+        return ""
+    held = ", ".join(f"{_num(errors[k])} {k}" for k in TO_FIX if errors[k])
+    return (f"<h2>To fix and reload</h2><div class=card><p><b>{escape(errors['file'])}</b> "
+            f"({escape(held)}): each record's input line with its reason in "
+            f"<code>error</code>, ready to edit and run again; the same as CSV in "
+            f"<b>{escape(errors['csv'])}</b>.</p></div>")
 
 
 def _timeline(path: Path) -> list[dict[str, Any]]:

@@ -10,10 +10,12 @@ from typing import Any, TextIO
 
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
+from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
 from ..rundir.lock import describe, holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
+from ..source.sniff import command_of
 from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:
@@ -134,3 +136,9 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w(f"to finish:  {command('resume', run_dir)}\n")
     if summary["outcomes"].get("retryable"):
         w(f"to retry:   {command('run', run_dir / 'retry.jsonl')}\n")
+    errors = described(run_dir, summary["outcomes"])
+    if errors is not None:
+        held = ", ".join(f"{errors[k]} {k}" for k in TO_FIX if errors[k])
+        w(f"to fix:     {errors['file']} ({held}; each with its \"error\"; edit, then "
+          f"{command(command_of(api_of(manifest)), Path(errors['file']))}), "
+          f"or {ERRORS_CSV} beside it\n")

@@ -32,10 +32,11 @@ from ..validate import Unreadable, unreadable
 from .files import BOM, TOO_LONG, bounded_lines, open_input
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
-KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
+# "error": errors.csv's reason column, accepted and ignored (rundir/errorfile.py).
+KNOWN = frozenset((*IDENTIFIERS, "ref", "error", *UPDATE_COLUMNS))
 # Link input (``api="link"``): one row per program to link to.
 LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
-LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", *LINK_COLUMNS))
+LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", "error", *LINK_COLUMNS))
 DELIMITERS = (",", ";", "\t")      # in order of preference on a tie
 
 
@@ -44,6 +45,8 @@ def _record(row: dict[str, str], api: str = "update"
     customer: dict[str, Any] = {}
     for name in IDENTIFIERS:
         value = (row.get(name) or "").strip()
+        if value.startswith('="') and value.endswith('"'):
+            value = value[2:-1].strip()    # ="919740000000": kept as text by a spreadsheet
         if value:
             # isascii: "²".isdigit() is True, and int("²") raises.
             customer[name] = int(value) if name == "id" and value.isascii() and \

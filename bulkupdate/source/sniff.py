@@ -4,9 +4,12 @@ or not UTF-8 at all (a spreadsheet saved as Windows-1252). Either would otherwis
 start a night that ends with every record ``invalid`` — the same exit as a night
 with a few planted mistakes, and nothing on screen to tell the two apart.
 
-One stray byte among millions of lines stays one ``invalid`` line, as before:
-the encoding is judged on the first ``SAMPLE`` lines, refused only when more than
-``ENCODING_SHARE`` of them are not UTF-8.
+The encoding is judged on the first ``SAMPLE`` lines (:func:`foreign`). A CSV is
+a spreadsheet's export, re-encoded whole: one line there that is not UTF-8, with
+no line that is UTF-8 beyond ASCII, means the file is in another encoding. A
+JSONL file is refused only when more than ``JSONL_SHARE`` of its lines are not
+UTF-8. One stray byte among millions of lines stays one ``invalid`` line, as
+before — and so does one in a file that is UTF-8 elsewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .files import BOM, Unreadable, bounded_lines, is_csv, open_input
 
 SAMPLE = 1000            # lines judged for the encoding
 KIND_SAMPLE = 20         # records judged for their kind: all must be another command's
-ENCODING_SHARE = 0.01    # more than this share of the sample not UTF-8: refused
+JSONL_SHARE = 0.1        # more than this share of a JSONL sample not UTF-8: refused
 
 
 def command_of(api: str) -> str:
@@ -49,6 +52,17 @@ def other_command(records: list[object], api: str) -> str | None:
     return command_of(found.pop()) if len(found) == 1 else None
 
 
+def foreign(lines: list[bytes], csv: bool) -> list[bytes]:
+    """The lines that show ``lines`` (a file's first) are not UTF-8 at all, or []."""
+    bad = not_utf8(lines)
+    if not bad:
+        return []
+    if csv:
+        utf8_beyond_ascii = any(not raw.isascii() for raw in lines if raw not in bad)
+        return [] if utf8_beyond_ascii else bad
+    return bad if len(bad) > JSONL_SHARE * len(lines) else []
+
+
 def not_utf8(lines: list[bytes]) -> list[bytes]:
     """The lines of ``lines`` that are not UTF-8 (a NUL counts: UTF-16)."""
     bad = []
@@ -66,8 +80,8 @@ def check_input(path: Path, name: str, api: str) -> None:
     """Refuse (exit 2) an input that is another command's or not UTF-8, naming
     what to do instead; ``name`` is the input as the user gave it."""
     head = _head(path)
-    bad = not_utf8(head)
-    if bad and len(bad) > ENCODING_SHARE * len(head):
+    bad = foreign(head, is_csv(path))
+    if bad:
         raise UsageError(
             f"{name}: {len(bad)} of its first {len(head)} lines are not UTF-8 (the file looks "
             f"like {likely_encoding(b''.join(bad))}); nothing was sent. Save it as UTF-8 "

@@ -289,3 +289,12 @@ def test_a_quoted_number_in_the_config_file_is_refused(tmp_path: Path, text: str
 def test_the_endpoint_path_as_base_url_is_refused_naming_the_root(url: str, root: str) -> None:
     with pytest.raises(UsageError, match=f"give the API root, --base-url {root}$"):
         Settings(base_url=url)
+
+
+def test_resume_help_says_its_defaults_are_the_runs_own() -> None:
+    from bulkupdate.settings import help_text
+
+    assert help_text("rate", resume=True).endswith("(default: the run's own)")
+    assert "100/min" in help_text("rate")
+    # Decided afresh on each resume: the tool's own default is shown.
+    assert "terminal" in help_text("progress", resume=True)

@@ -71,7 +71,8 @@ class Pipeline:
         self.throttle = Throttle(settings.rate)
         # One endpoint flows through: the client sends to it, the reader reads its items.
         self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint)
-        self.handler = Handler(self.flow, self.throttle, log, settings.rate)
+        self.handler = Handler(self.flow, self.throttle, log, settings.rate,
+                               base_url=settings.base_url)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._pacing: asyncio.Task[None] | None = None   # the dispatcher, while paced

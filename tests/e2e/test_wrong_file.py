@@ -71,3 +71,18 @@ def test_the_same_input_twice_is_sent_with_a_warning_naming_the_first_run(
     proc = cli("run", str(runs / "one" / "retry.jsonl"), "--base-url", sim.base_url,
                "--run-dir", str(runs / "three"), "--log-format", "text")
     assert proc.returncode == 0 and "already finished" not in proc.stderr
+
+
+def test_a_wrong_port_says_check_base_url(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:       # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(updates([100_001]))
+    proc = cli("run", str(src), "--base-url", url, "--run-dir", str(tmp_path / "run"),
+               "--max-attempts", "2", "--log-format", "text")
+    assert proc.returncode == 3, proc.stderr
+    assert f"nothing answers at {url}: check --base-url" in proc.stderr
+    assert "when it is back" not in proc.stderr

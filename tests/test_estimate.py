@@ -50,3 +50,15 @@ def test_an_unchanged_file_is_counted_once(tmp_path: Path) -> None:
     assert count_once(src) == 2 and counted(src) == 2
     src.write_bytes(b"{}\n{}\n{}\n{}\n")            # changed: counted again
     assert counted(src) is None and count_once(src) == 4
+
+
+def test_verify_says_its_reads_and_their_time_before_reading() -> None:
+    from bulkupdate.estimate import verify_reads, verify_sentence
+    from bulkupdate.settings import parse_rate
+
+    assert verify_reads(uncertain=1300, ok=40_000, sample=50) == 1350
+    assert verify_reads(uncertain=0, ok=3, sample=50) == 3
+    assert verify_sentence(1350, parse_rate("200/min")) == (
+        "verify reads back 1,350 records, one read each, at --rate 200/min: about 6 min 45 s "
+        "(more with retries and 429s)")
+    assert verify_sentence(1, parse_rate("10/s")).startswith("verify reads back 1 record,")

@@ -309,6 +309,7 @@ async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace
         return result, None
     from ..verify import averify
 
+    _say_reads(result.summary.uncertain, 0, 0, settings)
     return result, await averify(result.run_dir, settings, control=control)
 
 
@@ -342,13 +343,24 @@ def _verify(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise UsageError("--sample N: a number of records, 0 or more")
-    manifest, _ = load(args.run_dir)
+    manifest, night = load(args.run_dir)
     settings = _settings(args, base=manifest.get("settings"))
+    if night:
+        _say_reads(night.get("uncertain") or 0, night["outcomes"].get("ok", 0), args.sample,
+                   settings)
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
     _say_verified(summary)
     return int(summary.exit_code)
+
+
+def _say_reads(uncertain: int, ok: int, sample: int, settings: Any) -> None:
+    """verify's estimate, before it reads: a long verify is no surprise."""
+    from ..estimate import verify_reads, verify_sentence
+
+    print(f"bulkupdate: {verify_sentence(verify_reads(uncertain, ok, sample), settings.rate)}",
+          file=sys.stderr)
 
 
 def _say(result: Any, fmt: str = "text") -> None:

@@ -105,6 +105,18 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
 OLD_TIMELINE_KEYS = (("throttled", "throttled_answers"), ("share", "throttle_pace_ratio"))
 
 
+def percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` to a tenth of a percent; a share that is there but
+    rounds to nothing reads ``<0.1%`` (4 of 30,000 are not "0.0%"), and one just
+    short of all ``>99.9%``."""
+    share = 100 * part / whole if whole else 0.0
+    if 0 < share < 0.05:
+        return "<0.1%"
+    if 99.95 <= share < 100:
+        return ">99.9%"
+    return f"{share:.1f}%"
+
+
 def _errors(run_dir: Path, summary: dict[str, Any]) -> str:
     """The error file's name and counts (aggregate only: the page is mailed)."""
     errors = described(run_dir, summary.get("outcomes") or {}) if summary else None
@@ -201,7 +213,7 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
         return ""
     o = summary["outcomes"]
     records = summary.get("input_records") or 0
-    share = f"{100 * o['ok'] / records:.1f}%" if records else "&ndash;"
+    share = percent(o["ok"], records) if records else "&ndash;"
     throttled = figure(summary, "throttled_answers", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
              ("not ok", _num(records - o["ok"])), ("retryable", _num(o["retryable"])),
@@ -238,7 +250,7 @@ def _outcomes(summary: dict[str, Any]) -> str:
                          f"fill='{COLORS[name]}'><title>{name}: {o[name]}</title></rect>")
         x += width
     legend = "".join(f"<span><i style='background:{COLORS[n]}'></i>{n} "
-                     f"<b>{_num(o.get(n, 0))}</b> ({100 * o.get(n, 0) / total:.1f}%)</span>"
+                     f"<b>{_num(o.get(n, 0))}</b> ({escape(percent(o.get(n, 0), total))})</span>"
                      for n in Outcome)
     return ("<h2>Outcomes</h2><div class=card><svg viewBox='0 0 860 26' "
             "role=img aria-label='outcomes'>" + "".join(rects) +

@@ -16,6 +16,7 @@ from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
 from ..source.sniff import command_of
+from ..words import plural
 from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:
@@ -98,7 +99,7 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
     w(f"exit code  {'none: the last session was killed' if code is None else code}\n")
     killed = summary.get("sessions_killed") or 0
     w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
-      f"{summary['sessions']} session(s)"
+      f"{plural(summary['sessions'], 'session')}"
       + (f" ({killed} killed: timed from their journal)" if killed else "") + "\n")
     w(f"answers    {figure(summary, 'transient_answers', 0)} transient (retried or given up), "
       f"of which {figure(summary, 'throttled_answers', 0)} throttled (429)\n")

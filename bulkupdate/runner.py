@@ -16,7 +16,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,61 +37,72 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source.lines import iter_lines, scan_input
+from .source.csvfile import write_without
+from .source.lines import is_csv, iter_lines, scan_input
 from .source.sniff import check_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
+IGNORED = "input.csv"   # a CSV input without its --ignore-column columns
 T = TypeVar("T")
 
 __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-               on_result: OnResult | None = None,
-               control: Control | None = None) -> RunResult:
+               on_result: OnResult | None = None, control: Control | None = None,
+               ignore_columns: Collection[str] = ()) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
 
     ``on_result`` is called on the event loop, once per final result as it is
-    written: it must not block (hand slow work to a queue or a thread)."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control)
+    written: it must not block (hand slow work to a queue or a thread).
+
+    ``ignore_columns``: extra columns of a CSV input to leave unread (any other
+    unknown column is a usage error); the run reads a copy without them."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, ignore_columns)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-                on_result: OnResult | None = None,
-                control: Control | None = None) -> RunResult:
+                on_result: OnResult | None = None, control: Control | None = None,
+                ignore_columns: Collection[str] = ()) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control)
+    return await _start(source, settings, LINK, run_dir, on_result, control, ignore_columns)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None) -> RunResult:
+                 control: Control | None, ignore: Collection[str] = ()) -> RunResult:
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
+    if ignore and (intake.path is None or not is_csv(intake.path)):
+        raise UsageError("--ignore-column is for a CSV input file")
     # A damaged file is refused before anything is created (a spooled one, once saved).
-    scanned = (await asyncio.to_thread(scan_input, intake.path, api)
+    scanned = (await asyncio.to_thread(scan_input, intake.path, api, ignore)
                if intake.path else None)
     if intake.path is not None:
-        _check_not_empty(intake.path, str(intake.path), settings, api)
+        _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
         check_input(intake.path, str(intake.path), api)
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
     try:
         path = await intake.materialize(target)
+        if ignore:   # the run reads a copy without them: resume and retry need not know
+            path = await asyncio.to_thread(write_without, path, target / IGNORED, ignore)
+            scanned = None
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
             check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
-                                         spooled=intake.kind != "file", lock=lock,
+                                         spooled=intake.kind != "file" or bool(ignore),
+                                         lock=lock,
                                          scanned=scanned, api=api)
     except BaseException:
         lock.release()
@@ -136,9 +147,11 @@ def _warn_if_seen_before(ledger: Ledger, settings: Settings, log: Logger) -> Non
                             "it is sent again")
 
 
-def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
+def _check_not_empty(path: Path, name: str, settings: Settings, api: str,
+                     ignore: Collection[str] = ()) -> None:
     """An empty input is most often an upstream export that failed: not a green night."""
-    if not settings.allow_empty and next(iter_lines(path, api=api), None) is None:
+    if not settings.allow_empty and next(iter_lines(path, api=api, ignore=ignore),
+                                         None) is None:
         raise UsageError(f"no records in {name} (--allow-empty if that is normal)")
 
 
@@ -154,10 +167,12 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 
 
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
-        on_result: OnResult | None = None, control: Control | None = None) -> RunResult:
+        on_result: OnResult | None = None, control: Control | None = None,
+        ignore_columns: Collection[str] = ()) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("run", lambda: arun(source, settings, run_dir=run_dir,
-                                           on_result=on_result, control=control))
+                                           on_result=on_result, control=control,
+                                           ignore_columns=ignore_columns))
 
 
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,

@@ -91,6 +91,12 @@ def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
     p.add_argument("--" + name.replace("_", "-"), **options)
 
 
+def _ignore_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ignore-column", action="append", default=[], metavar="NAME",
+                   help="a CSV column of yours to leave unread (repeat for more); any "
+                   "other unknown column is refused")
+
+
 def _verify_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="when the night ends with uncertain records, read them back "
@@ -110,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _ignore_flag(run)
     _verify_flag(run)
     _tuning(run)
 
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the optional ref). Everything run has: the ledger, resume, report, the lock.")
     link.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _ignore_flag(link)
     _tuning(link)
 
     resume = sub.add_parser(
@@ -152,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
     validate.add_argument("--batch-size", help=help_text("batch_size"))
+    _ignore_flag(validate)
     validate.add_argument("--allow-empty", action="store_true",
                           help="an input without records is fine (exit 0), as for run")
 
@@ -258,7 +267,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _say_estimate(args, settings)
         start = alink if args.command == "link" else arun
         result, checked = run_as_owner(lambda control: _then_verify(
-            start(args.input, settings, run_dir=args.run_dir, control=control), args, settings,
+            start(args.input, settings, run_dir=args.run_dir, control=control,
+                  ignore_columns=tuple(args.ignore_column)), args, settings,
             control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
@@ -277,7 +287,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size, api="link" if args.link else "update",
-                         allow_empty=args.allow_empty)
+                         allow_empty=args.allow_empty, ignore=tuple(args.ignore_column))
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
@@ -407,7 +417,7 @@ def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None, api: str = "update",
-              allow_empty: bool = False) -> int:
+              allow_empty: bool = False, ignore: tuple[str, ...] = ()) -> int:
     from ..estimate import default_rate, rate_source, sentence
     from ..settings import parse_rate
     from ..source.lines import is_csv, iter_lines, json_array
@@ -433,7 +443,7 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
     records = bad = 0
     validate_line = validator(api)
     findings = Findings(quiet=quiet)
-    for line, raw in iter_lines(path, api=api):
+    for line, raw in iter_lines(path, api=api, ignore=ignore):
         if not records and raw.lstrip()[:1] == b"[" and not is_csv(path):
             raise json_array(input_arg)
         records += 1

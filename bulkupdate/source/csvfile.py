@@ -18,9 +18,10 @@ Link input (``api="link"``) has the same shape, one row per program to link to:
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,20 +99,50 @@ class _TextLines:
             yield line.decode("utf-8", "surrogateescape")
 
 
-def iter_csv_records(path: Path, api: str = "update") -> Iterator[tuple[int, bytes]]:
-    """Records of a CSV file for the update API, or (``api="link"``) link items."""
+def iter_csv_records(path: Path, api: str = "update",
+                     ignore: Collection[str] = ()) -> Iterator[tuple[int, bytes]]:
+    """Records of a CSV file for the update API, or (``api="link"``) link items;
+    ``ignore``: extra columns the user named (``--ignore-column``), left unread."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
         reader = _reader(lines)
-        _check_header(path, reader, lines, api)
+        _check_header(path, reader, lines, api, ignore)
         yield from _group(reader, lines, api)
 
 
-def check_csv_header(path: Path, api: str = "update") -> None:
+def check_csv_header(path: Path, api: str = "update", ignore: Collection[str] = ()) -> None:
     """A header the run cannot use is a usage error: found before anything is sent."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
-        _check_header(path, _reader(lines), lines, api)
+        _check_header(path, _reader(lines), lines, api, ignore)
+
+
+def write_without(path: Path, target: Path, ignore: Collection[str]) -> Path:
+    """A copy of the CSV at ``path`` without the ``ignore`` columns, in ``target``:
+    what a run with ``--ignore-column`` reads, so its resume, retry file and error
+    file need not know. Row for row and line for line: a line break inside a
+    dropped field becomes a blank line before its row (a record is numbered by
+    its row's last line); the same delimiter; bytes not UTF-8 kept as they were."""
+    from ..safefiles import open_file
+
+    with open_input(path) as raw, open_file(target, "wb") as out:
+        lines = _TextLines(raw)
+        it = iter(lines)
+        header = next(it, "")
+        sep = delimiter(header)
+        rows = csv.reader(itertools.chain((header,), it), delimiter=sep)
+        names = next(rows, [])
+        keep = [i for i, name in enumerate(names) if name not in set(ignore)]
+        dropped = [i for i in range(len(names)) if i not in keep]
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
+        for row in itertools.chain((names,), rows):
+            buf.write("\n" * sum(row[i].count("\n") for i in dropped if i < len(row)))
+            writer.writerow([row[i] for i in keep if i < len(row)] + row[len(names):])
+            out.write(buf.getvalue().encode("utf-8", "surrogateescape"))
+            buf.seek(0)
+            buf.truncate()
+    return target
 
 
 def delimiter(header: str) -> str:
@@ -129,8 +160,8 @@ def _reader(lines: _TextLines) -> csv.DictReader[str]:
 
 
 def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
-                  api: str = "update") -> None:
-    known = LINK_KNOWN if api == "link" else KNOWN
+                  api: str = "update", ignore: Collection[str] = ()) -> None:
+    known = (LINK_KNOWN if api == "link" else KNOWN) | frozenset(ignore)
     try:
         columns = reader.fieldnames or ()
     except csv.Error as exc:
@@ -143,9 +174,19 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
         if found:
             raise UsageError(f"{path}: the CSV header is delimited by {found}: save the file "
                              "with commas (or semicolons or tabs) between the columns")
+    absent = sorted(set(ignore) - {str(c) for c in columns})
+    if absent:
+        raise UsageError(f"{path}: --ignore-column {absent[0]}: the header has no such "
+                         f"column (it has {', '.join(str(c) for c in columns)[:200]})")
+    other = KNOWN if api == "link" else LINK_KNOWN
+    if unknown and set(columns) <= other:
+        command = "run" if api == "link" else "link"
+        raise UsageError(f"{path}: its columns are input for `bulkupdate {command}`: "
+                         f"did you mean `bulkupdate {command} {path}`? Nothing was sent")
     if unknown:
         raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "
-                         f"known: {', '.join(sorted(known))}")
+                         f"known: {', '.join(sorted(known - frozenset(ignore)))}; to read "
+                         f"the file without one, name it: --ignore-column {unknown[0]}")
 
 
 def _group(reader: csv.DictReader[str], lines: _TextLines,

@@ -86,3 +86,23 @@ def test_a_wrong_port_says_check_base_url(tmp_path: Path) -> None:
     assert proc.returncode == 3, proc.stderr
     assert f"nothing answers at {url}: check --base-url" in proc.stderr
     assert "when it is back" not in proc.stderr
+
+
+def test_an_extra_csv_column_runs_only_when_named(tmp_path: Path, sim: Any) -> None:
+    ids = linked_spp_ids(sim, 2)
+    src = tmp_path / "tiers.csv"
+    src.write_text("id,partnerProgramName,updateType,updatedTierName,Notes\n" + "".join(
+        f'{i},SPP_1,RENEW,Plus,"agent, call"\n' for i in ids))
+    proc = cli("run", str(src), "--base-url", sim.base_url)
+    assert proc.returncode == 2 and "--ignore-column Notes" in proc.stderr
+    assert cli("validate", str(src), "--ignore-column", "Notes").returncode == 0
+    run_dir = tmp_path / "run"
+    proc = cli("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+               "--ignore-column", "Notes")
+    assert proc.returncode == 0, proc.stderr
+    assert sim.stats()["items"] == 2
+    assert "nothing to do" in cli("resume", str(run_dir)).stdout
+    src = tmp_path / "links.csv"
+    src.write_text(f"id,partnerProgramName,partnerTierName\n{ids[0]},SPP_1,Plus\n")
+    proc = cli("run", str(src), "--base-url", sim.base_url)
+    assert proc.returncode == 2 and f"did you mean `bulkupdate link {src}`" in proc.stderr

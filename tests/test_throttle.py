@@ -406,7 +406,9 @@ def test_a_per_minute_rate_never_bunches_more_than_its_share_into_a_second() -> 
                 await asyncio.sleep(1.3)               # a stall: the bucket's slack fills
             times.append(await t.acquire())
         for i, start in enumerate(times):
-            assert sum(1 for x in times[i:] if x < start + 1.0) <= 4, i
+            # A server's clock sees arrivals a little bunched: what 230/min spares
+            # in a second (4 / 3.83 s: 43 ms) is kept as margin.
+            assert sum(1 for x in times[i:] if x < start + 1.04) <= 4, i
         # And the pace is kept: the stalls aside, about 230/min.
         busy = times[-1] - times[0] - (120 // 9) * 1.3
         assert 119 / busy >= 0.9 * 230 / 60

@@ -298,7 +298,10 @@ class Throttle:
         # A longer period's rate, held in every second too (see the module).
         per_second = min(LOG_MAX, math.ceil(rate.per_second))
         self._second: deque[float] = deque(maxlen=per_second if rate.period > 1 else 0)
-        self._second_window = 1 + min(JITTER_MARGIN, 0.5 / per_second)
+        # Its margin for send jitter: what the rate leaves to spare in a second
+        # (230/min is 3.83/s under 4: up to 43 ms), at least the usual one.
+        spare = min(0.1, per_second / rate.per_second - 1)
+        self._second_window = 1 + max(min(JITTER_MARGIN, 0.5 / per_second), spare)
         self._lock = asyncio.Lock()
         self.finder = LimitFinder(rate, clock)
         self._next_slot = 0.0

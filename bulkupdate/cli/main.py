@@ -319,7 +319,7 @@ async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace
         return result, None
     from ..verify import averify
 
-    _say_reads(result.summary.uncertain, 0, 0, settings)
+    _say_reads(result.summary.uncertain, 0, 0, settings, _stderr_format(args))
     return result, await averify(result.run_dir, settings, control=control)
 
 
@@ -357,7 +357,7 @@ def _verify(args: argparse.Namespace) -> int:
     settings = _settings(args, base=manifest.get("settings"))
     if night:
         _say_reads(night.get("uncertain") or 0, night["outcomes"].get("ok", 0), args.sample,
-                   settings)
+                   settings, _stderr_format(args))
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
@@ -365,12 +365,17 @@ def _verify(args: argparse.Namespace) -> int:
     return int(summary.exit_code)
 
 
-def _say_reads(uncertain: int, ok: int, sample: int, settings: Any) -> None:
-    """verify's estimate, before it reads: a long verify is no surprise."""
+def _say_reads(uncertain: int, ok: int, sample: int, settings: Any, fmt: str) -> None:
+    """verify's estimate, before it reads: a long verify is no surprise (a json
+    stderr stays all JSON: ``verify.estimate``)."""
     from ..estimate import verify_reads, verify_sentence
 
-    print(f"bulkupdate: {verify_sentence(verify_reads(uncertain, ok, sample), settings.rate)}",
-          file=sys.stderr)
+    reads = verify_reads(uncertain, ok, sample)
+    if fmt == "json":
+        logs.stderr_event("json", "info", "verify.estimate", reads=reads,
+                          rate=str(settings.rate), estimate=verify_sentence(reads, settings.rate))
+        return
+    print(f"bulkupdate: {verify_sentence(reads, settings.rate)}", file=sys.stderr)
 
 
 def _say(result: Any, fmt: str = "text") -> None:

@@ -7,7 +7,15 @@ from typing import Any
 
 import orjson
 
-from tests.helpers import cli, linked, linked_spp_ids, simulator, tier_updates
+from tests.helpers import (
+    cli,
+    linked,
+    linked_spp_ids,
+    max_in_window,
+    send_times,
+    simulator,
+    tier_updates,
+)
 
 EXPIRY = "2031-01-01T00:00:00Z"
 
@@ -41,3 +49,17 @@ def test_run_verify_says_its_reads_before_reading(tmp_path: Path) -> None:
     assert uncertain > 0
     assert (f"bulkupdate: verify reads back {uncertain} record{'s' if uncertain > 1 else ''}, "
             "one read each, at --rate 1000/s") in proc.stderr
+
+
+def test_a_per_minute_rate_holds_its_share_of_every_second_in_sent_jsonl(
+        tmp_path: Path) -> None:
+    with simulator(customers=300) as sim:
+        src = tmp_path / "night.jsonl"
+        tier_updates(src, linked(36, sim.world), per_customer=1)
+        run_dir = tmp_path / "run"
+        proc = cli("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+                   "--batch-size", "1", "--rate", "230/min")
+        assert proc.returncode == 0, proc.stderr
+    times = send_times(run_dir)
+    assert len(times) == 36
+    assert max_in_window(times, 1.0) <= 4      # ceil(230 / 60)

@@ -94,7 +94,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         _so_far(run_dir, out)
         return
     state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
-    w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")
+    total = "?" if summary["input_records"] is None else summary["input_records"]   # input gone
+    w(f"records    {summary['results']} of {total} reported ({state})\n")
     code = summary.get("exit_code")
     w(f"exit code  {'none: the last session was killed' if code is None else code}\n")
     killed = summary.get("sessions_killed") or 0

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from ..capillary.outcomes import Outcome
+from ..errors import BulkUpdateError
 from ..results import OLD_KEYS, Summary
 from ..source.lines import iter_lines
 from .files import RESULTS, RETRY, SENT, SUMMARY, write_json_atomic
@@ -82,7 +83,10 @@ def recount(run_dir: Path, manifest: dict[str, Any], written: dict[str, Any]) ->
         results.tally(result)
     records = written.get("input_records")
     if records is None:
-        records = sum(1 for _ in iter_lines(Path(manifest["input"]), api=api_of(manifest)))
+        try:
+            records = sum(1 for _ in iter_lines(Path(manifest["input"]), api=api_of(manifest)))
+        except (OSError, BulkUpdateError):
+            records = None   # the input is gone: the ledger's counts still stand
     last = manifest["sessions"][-1] if manifest["sessions"] else {}
     return replace(count_summary(run_dir, manifest, results, records),
                    exit_code=last.get("exit_code"))
@@ -96,7 +100,7 @@ def is_stale(manifest: dict[str, Any], written: dict[str, Any]) -> bool:
 
 
 def count_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
-                  records: int) -> Summary:
+                  records: int | None) -> Summary:
     outcomes, codes = results.outcomes, results.codes
     sessions = session_figures(run_dir, manifest["sessions"])
     duration = sum(s.get("duration_s") or 0.0 for s in sessions)

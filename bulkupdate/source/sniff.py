@@ -79,6 +79,7 @@ def not_utf8(lines: list[bytes]) -> list[bytes]:
 def check_input(path: Path, name: str, api: str) -> None:
     """Refuse (exit 2) an input that is another command's or not UTF-8, naming
     what to do instead; ``name`` is the input as the user gave it."""
+    shown = "-" if name == "standard input" else name   # as a command takes it
     head = _head(path)
     bad = foreign(head, is_csv(path))
     if bad:
@@ -86,7 +87,7 @@ def check_input(path: Path, name: str, api: str) -> None:
             f"{name}: {len(bad)} of its first {len(head)} lines are not UTF-8 (the file looks "
             f"like {likely_encoding(b''.join(bad))}); nothing was sent. Save it as UTF-8 "
             "(Excel: Save As > \"CSV UTF-8\"), or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
-            f"{name} > utf8-{Path(name).name}")
+            f"{shown} > utf8-{Path(name).name if shown != '-' else 'input'}")
     if is_csv(path):
         return    # its header says its kind (source.csvfile)
     records = []
@@ -101,7 +102,7 @@ def check_input(path: Path, name: str, api: str) -> None:
             f"{name}: {'its first record is' if len(records) == 1 else 'its first '}"
             f"{'' if len(records) == 1 else plural(len(records), 'record') + ' are'} input "
             f"for `bulkupdate {other}`, "
-            f"not `bulkupdate {command_of(api)}`: did you mean `bulkupdate {other} {name}`? "
+            f"not `bulkupdate {command_of(api)}`: did you mean `bulkupdate {other} {shown}`? "
             "Nothing was sent")
 
 

@@ -37,13 +37,12 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source.csvfile import write_without
 from .source.lines import is_csv, iter_lines, scan_input
+from .source.prepare import check_encoding, prepare_input
 from .source.sniff import check_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
-IGNORED = "input.csv"   # a CSV input without its --ignore-column columns
 T = TypeVar("T")
 
 __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
@@ -51,7 +50,7 @@ __all__ = ["RunResult", "alink", "aresume", "arun", "link", "resume", "run"]
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                on_result: OnResult | None = None, control: Control | None = None,
-               ignore_columns: Collection[str] = ()) -> RunResult:
+               ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
@@ -60,40 +59,48 @@ async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None
     written: it must not block (hand slow work to a queue or a thread).
 
     ``ignore_columns``: extra columns of a CSV input to leave unread (any other
-    unknown column is a usage error); the run reads a copy without them."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control, ignore_columns)
+    unknown column is a usage error); ``encoding``: the input's, when it is not
+    UTF-8 (``"WINDOWS-1252"``). The run then reads a copy: without those columns,
+    in UTF-8."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control, ignore_columns,
+                        encoding)
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                 on_result: OnResult | None = None, control: Control | None = None,
-                ignore_columns: Collection[str] = ()) -> RunResult:
+                ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control, ignore_columns)
+    return await _start(source, settings, LINK, run_dir, on_result, control, ignore_columns,
+                        encoding)
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None, ignore: Collection[str] = ()) -> RunResult:
+                 control: Control | None, ignore: Collection[str] = (),
+                 encoding: str | None = None) -> RunResult:
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
     if ignore and (intake.path is None or not is_csv(intake.path)):
         raise UsageError("--ignore-column is for a CSV input file")
+    if encoding is not None:
+        check_encoding(encoding)
     # A damaged file is refused before anything is created (a spooled one, once saved).
     scanned = (await asyncio.to_thread(scan_input, intake.path, api, ignore)
-               if intake.path else None)
+               if intake.path and not encoding else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
-        check_input(intake.path, str(intake.path), api)
+        check_input(intake.path, str(intake.path), api, encoding=encoding)
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
     try:
         path = await intake.materialize(target)
-        if ignore:   # the run reads a copy without them: resume and retry need not know
-            path = await asyncio.to_thread(write_without, path, target / IGNORED, ignore)
+        if ignore or encoding:   # the run reads a copy: resume and retry need not know
+            path = await asyncio.to_thread(prepare_input, path, target, encoding=encoding,
+                                           ignore=ignore)
             scanned = None
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
@@ -101,7 +108,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
             check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
-                                         spooled=intake.kind != "file" or bool(ignore),
+                                         spooled=intake.kind != "file" or path != intake.path,
                                          lock=lock,
                                          scanned=scanned, api=api)
     except BaseException:

@@ -92,9 +92,13 @@ def _flag(p: argparse.ArgumentParser, name: str, *, resume: bool) -> None:
 
 
 def _ignore_flag(p: argparse.ArgumentParser) -> None:
+    """--ignore-column and --encoding: how to read an input as it is (docs/input.md)."""
     p.add_argument("--ignore-column", action="append", default=[], metavar="NAME",
                    help="a CSV column of yours to leave unread (repeat for more); any "
                    "other unknown column is refused")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="the input's encoding when it is not UTF-8, e.g. WINDOWS-1252 "
+                   "(default: UTF-8; another is refused before anything is sent)")
 
 
 def _verify_flag(p: argparse.ArgumentParser) -> None:
@@ -268,7 +272,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         start = alink if args.command == "link" else arun
         result, checked = run_as_owner(lambda control: _then_verify(
             start(args.input, settings, run_dir=args.run_dir, control=control,
-                  ignore_columns=tuple(args.ignore_column)), args, settings,
+                  ignore_columns=tuple(args.ignore_column), encoding=args.encoding),
+            args, settings,
             control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
@@ -287,7 +292,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size, api="link" if args.link else "update",
-                         allow_empty=args.allow_empty, ignore=tuple(args.ignore_column))
+                         allow_empty=args.allow_empty, ignore=tuple(args.ignore_column),
+                         encoding=args.encoding)
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
@@ -422,7 +428,8 @@ def _say_estimate(args: argparse.Namespace, settings: Any) -> None:
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None, api: str = "update",
-              allow_empty: bool = False, ignore: tuple[str, ...] = ()) -> int:
+              allow_empty: bool = False, ignore: tuple[str, ...] = (),
+              encoding: str | None = None) -> int:
     from ..estimate import default_rate, rate_source, sentence
     from ..settings import parse_rate
     from ..source.lines import is_csv, iter_lines, json_array
@@ -442,6 +449,10 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
 
     # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
+    if encoding:
+        return _validate_decoded(path, input_arg, encoding, quiet=quiet, rate=rate,
+                                 batch_size=batch_size, api=api, allow_empty=allow_empty,
+                                 ignore=ignore)
     if input_arg != "-":
         check_input(path, input_arg, api)    # another command's input, not UTF-8: as run
     now = datetime.now(UTC)
@@ -462,6 +473,19 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
     print(sentence(records - bad, at, size, rate_source(rate, os.environ, {}, None)),
           file=sys.stderr)
     return 1 if bad else 0
+
+
+def _validate_decoded(path: Path, input_arg: str, encoding: str, **how: Any) -> int:
+    """validate --encoding: the UTF-8 copy a run would read, checked as a run would."""
+    import tempfile
+
+    from ..source.prepare import check_encoding, transcode
+
+    check_encoding(encoding)
+    with tempfile.TemporaryDirectory(prefix="bulkupdate-validate-") as tmp:
+        copy = transcode(path, Path(tmp) / f"input-utf8{''.join(path.suffixes[:1]) or ''}",
+                         encoding)
+        return _validate(str(copy), **how)
 
 
 if __name__ == "__main__":  # pragma: no cover

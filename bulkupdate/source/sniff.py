@@ -76,17 +76,19 @@ def not_utf8(lines: list[bytes]) -> list[bytes]:
     return bad
 
 
-def check_input(path: Path, name: str, api: str) -> None:
+def check_input(path: Path, name: str, api: str, *, encoding: str | None = None) -> None:
     """Refuse (exit 2) an input that is another command's or not UTF-8, naming
-    what to do instead; ``name`` is the input as the user gave it."""
+    what to do instead; ``name`` is the input as the user gave it. With
+    ``encoding`` (``--encoding``) the user said what it is: not judged."""
     shown = "-" if name == "standard input" else name   # as a command takes it
     head = _head(path)
-    bad = foreign(head, is_csv(path))
+    bad = [] if encoding else foreign(head, is_csv(path))
     if bad:
         raise UsageError(
             f"{name}: {len(bad)} of its first {len(head)} lines are not UTF-8 (the file looks "
-            f"like {likely_encoding(b''.join(bad))}); nothing was sent. Save it as UTF-8 "
-            "(Excel: Save As > \"CSV UTF-8\"), or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
+            f"like {likely_encoding(b''.join(bad))}); nothing was sent. Read it as it is with "
+            "--encoding WINDOWS-1252, or save it as UTF-8 (Excel: Save As > \"CSV UTF-8\"), "
+            "or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
             f"{shown} > utf8-{Path(name).name if shown != '-' else 'input'}")
     if is_csv(path):
         return    # its header says its kind (source.csvfile)

@@ -106,3 +106,19 @@ def test_an_extra_csv_column_runs_only_when_named(tmp_path: Path, sim: Any) -> N
     src.write_text(f"id,partnerProgramName,partnerTierName\n{ids[0]},SPP_1,Plus\n")
     proc = cli("run", str(src), "--base-url", sim.base_url)
     assert proc.returncode == 2 and f"did you mean `bulkupdate link {src}`" in proc.stderr
+
+
+def test_a_windows_1252_csv_is_refused_then_read_with_encoding(tmp_path: Path, sim: Any) -> None:
+    ids = linked_spp_ids(sim, 3)
+    src = tmp_path / "excel.csv"
+    src.write_bytes("".join(f"{i};SPP_1;RENEW;Plus;caf\u00e9\r\n" for i in ids).join(
+        ["id;partnerProgramName;updateType;updatedTierName;ref\r\n", ""]).encode("cp1252"))
+    proc = cli("run", str(src), "--base-url", sim.base_url)
+    assert proc.returncode == 2 and "--encoding WINDOWS-1252" in proc.stderr
+    assert sim.stats()["requests"] == 0
+    run_dir = tmp_path / "run"
+    proc = cli("run", str(src), "--base-url", sim.base_url, "--run-dir", str(run_dir),
+               "--encoding", "WINDOWS-1252")
+    assert proc.returncode == 0, proc.stderr
+    got = [orjson.loads(raw) for raw in (run_dir / "results.jsonl").read_bytes().splitlines()]
+    assert [r["ref"] for r in got] == ["caf\u00e9"] * 3

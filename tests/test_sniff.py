@@ -9,7 +9,13 @@ import orjson
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.source.sniff import check_input, foreign, not_utf8, other_command
+from bulkupdate.source.sniff import (
+    check_input,
+    foreign,
+    not_utf8,
+    other_command,
+    reads_as_text,
+)
 
 UPDATE = {"customer": {"id": 1}, "partnerProgramUpdates": [
     {"partnerProgramName": "P", "updateType": "RENEW", "updateDetails": {"updatedTierName": "G"}}]}
@@ -53,7 +59,7 @@ def test_a_windows_1252_file_is_refused_naming_it_and_what_to_do(tmp_path: Path)
         [f"{100 + i};Caf\u00e9 \u201cPlus\u201d;RENEW;Gold" for i in range(50)]
     src.write_bytes("\r\n".join(rows).encode("cp1252"))
     with pytest.raises(UsageError, match=r"50 of its first 51 lines are not UTF-8 \(the file "
-                                         r"looks like Windows-1252\).*Save it as UTF-8"):
+                                         r"looks like Windows-1252\).*--encoding WINDOWS-1252.*save it as UTF-8"):
         check_input(src, "excel.csv", "update")
 
 
@@ -70,7 +76,15 @@ def test_one_stray_byte_among_many_lines_is_left_to_validation(tmp_path: Path) -
 
 
 def test_a_csv_that_is_utf8_elsewhere_keeps_its_stray_byte_as_one_invalid_line() -> None:
-    stray, accented = "caf\u00e9".encode("cp1252"), "caf\u00e9".encode()
-    assert foreign([b"id", stray, b"1"], csv=True) == [stray]
-    assert foreign([b"id", stray, accented], csv=True) == []
-    assert foreign([b"id", stray] + [b"1"] * 8, csv=False) == []
+    latin, accented = "caf\u00e9".encode("cp1252"), "caf\u00e9".encode()
+    assert foreign([b"id", latin, b"1"], csv=True) == [latin]
+    assert foreign([b"id", latin, accented], csv=True) == []
+    assert foreign([b"id", latin] + [b"1"] * 8, csv=False) == []
+    # A stray byte, not a letter in a word: left to validation, one invalid line.
+    assert foreign([b"id", b"100002,SPP_\xff1,RENEW", b"1"], csv=True) == []
+
+
+def test_windows_1252_text_is_told_from_a_stray_byte() -> None:
+    assert reads_as_text("Caf\u00e9 \u201cPlus\u201d \u2013 M\u00fcller".encode("cp1252"))
+    assert not reads_as_text(b"SPP_\xff1")
+    assert not reads_as_text(b"x\x81y")          # no character in Windows-1252

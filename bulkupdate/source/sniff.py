@@ -5,8 +5,9 @@ start a night that ends with every record ``invalid`` — the same exit as a nig
 with a few planted mistakes, and nothing on screen to tell the two apart.
 
 The encoding is judged on the first ``SAMPLE`` lines (:func:`foreign`). A CSV is
-a spreadsheet's export, re-encoded whole: one line there that is not UTF-8, with
-no line that is UTF-8 beyond ASCII, means the file is in another encoding. A
+a spreadsheet's export, re-encoded whole: one line there that is not UTF-8 but
+reads as Windows-1252 text (accented letters inside words, typographic quotes),
+with no line that is UTF-8 beyond ASCII, means the file is in another encoding. A
 JSONL file is refused only when more than ``JSONL_SHARE`` of its lines are not
 UTF-8. One stray byte among millions of lines stays one ``invalid`` line, as
 before — and so does one in a file that is UTF-8 elsewhere.
@@ -59,8 +60,25 @@ def foreign(lines: list[bytes], csv: bool) -> list[bytes]:
         return []
     if csv:
         utf8_beyond_ascii = any(not raw.isascii() for raw in lines if raw not in bad)
-        return [] if utf8_beyond_ascii else bad
+        return [] if utf8_beyond_ascii or not all(map(reads_as_text, bad)) else bad
     return bad if len(bad) > JSONL_SHARE * len(lines) else []
+
+
+def reads_as_text(raw: bytes) -> bool:
+    """Whether the bytes beyond ASCII of ``raw`` read as Windows-1252 text: each a
+    typographic sign (0x80-0x9F: quotes, dashes, the euro) or a letter beside a
+    letter (``Caf\xe9``). A stray ``\xff`` between ``_`` and ``1`` does not."""
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    for i, char in enumerate(text):
+        if char.isascii() or 0x80 <= raw[i] <= 0x9F:
+            continue
+        beside = text[max(0, i - 1):i] + text[i + 1:i + 2]
+        if not (char.isalpha() and any(c.isalpha() for c in beside)):
+            return False
+    return True
 
 
 def not_utf8(lines: list[bytes]) -> list[bytes]:

@@ -45,7 +45,7 @@ def test_an_excel_export_is_read_and_its_damage_named(tmp_path: Path, sim: Any,
             cli(command, str(src))
         assert proc.returncode == 2, proc.stderr
         assert "not UTF-8 (the file looks like Windows-1252)" in proc.stderr
-        assert "Save it as UTF-8" in proc.stderr and "iconv -f WINDOWS-1252" in proc.stderr
+        assert "save it as UTF-8" in proc.stderr and "iconv -f WINDOWS-1252" in proc.stderr
     assert sim.stats()["items"] == 0
     # Saved as UTF-8, as told: each row's damage named, the rest sent.
     src.write_bytes(src.read_bytes().decode("cp1252").encode())

@@ -59,7 +59,8 @@ def test_a_windows_1252_file_is_refused_naming_it_and_what_to_do(tmp_path: Path)
         [f"{100 + i};Caf\u00e9 \u201cPlus\u201d;RENEW;Gold" for i in range(50)]
     src.write_bytes("\r\n".join(rows).encode("cp1252"))
     with pytest.raises(UsageError, match=r"50 of its first 51 lines are not UTF-8 \(the file "
-                                         r"looks like Windows-1252\).*--encoding WINDOWS-1252.*save it as UTF-8"):
+                                         r"looks like Windows-1252\).*--encoding WINDOWS-1252"
+                                         r".*save it as UTF-8"):
         check_input(src, "excel.csv", "update")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ import orjson
 
 from ..capillary.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
 from ..source.lines import iter_lines
+from .check import check_result, parse_json
+from .files import RESULTS, read_lines
 from .private import open_file
-from .readback import read_results
 
 ERRORS = "errors.jsonl"
 ERRORS_CSV = "errors.csv"
@@ -55,11 +57,18 @@ def reason(result: dict[str, Any]) -> Failed:
     return "; ".join(dict.fromkeys(whys)) or result["outcome"], which
 
 
+MARKS = tuple(b'"outcome":"%s"' % o.encode() for o in TO_FIX)
+
+
 def fixable(run_dir: Path) -> dict[int, Failed]:
-    """Every line to fix, with why; reasons shared between lines (30,000 times 2004)."""
+    """Every line to fix, with why; reasons shared between lines (30,000 times 2004).
+    A line whose bytes name none of those outcomes is not parsed: most are ``ok``."""
     shared: dict[str, str] = {}
     out: dict[int, Failed] = {}
-    for result in read_results(run_dir):
+    for where, raw in read_lines(run_dir / RESULTS):
+        if not any(mark in raw for mark in MARKS):
+            continue
+        result = check_result(parse_json(raw, where), where, sys.maxsize)
         if result["outcome"] in TO_FIX:
             why, which = reason(result)
             out[result["line"]] = (shared.setdefault(why, why), which)
@@ -83,10 +92,12 @@ def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
     return {"error": why, **item}
 
 
-def write_errors(run_dir: Path, input_path: Path, api: str = "update") -> int:
+def write_errors(run_dir: Path, input_path: Path, api: str = "update",
+                 expected: int | None = None) -> int:
     """Write ``errors.jsonl`` and ``errors.csv``; returns how many records they hold.
-    Neither file is left when there is nothing to fix."""
-    todo = fixable(run_dir)
+    Neither file is left when there is nothing to fix (``expected``: the ledger's
+    count of records to fix, when known: 0 reads nothing)."""
+    todo = fixable(run_dir) if expected != 0 else {}
     paths = (run_dir / ERRORS, run_dir / ERRORS_CSV)
     if not todo:
         for path in paths:

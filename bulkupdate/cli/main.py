@@ -469,7 +469,8 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
     findings.write(sys.stdout, sys.stderr)
     if not records and not allow_empty:
         raise UsageError(f"no records in {input_arg} (--allow-empty if that is normal)")
-    print(f"{plural(records, 'record')}, {records - bad} valid, {bad} invalid", file=sys.stderr)
+    print(f"{plural(records, 'record', grouped=False)}, {records - bad} valid, {bad} invalid",
+          file=sys.stderr)
     print(sentence(records - bad, at, size, rate_source(rate, os.environ, {}, None)),
           file=sys.stderr)
     return 1 if bad else 0

@@ -97,7 +97,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
     total = "?" if summary["input_records"] is None else summary["input_records"]   # input gone
     w(f"records    {summary['results']} of {total} reported ({state})\n")
     code = summary.get("exit_code")
-    w(f"exit code  {'none: the last session was killed' if code is None else code}\n")
+    lost = "none: the last session was killed; the run has not finished"
+    w(f"exit code  {lost if code is None else code}\n")
     killed = summary.get("sessions_killed") or 0
     w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
       f"{plural(summary['sessions'], 'session')}"

@@ -181,7 +181,8 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
     other = KNOWN if api == "link" else LINK_KNOWN
     if unknown and set(columns) <= other:
         command = "run" if api == "link" else "link"
-        raise UsageError(f"{path}: its columns are input for `bulkupdate {command}`: "
+        raise UsageError(f"{path}: its columns ({', '.join(unknown)[:200]} among them) are "
+                         f"input for `bulkupdate {command}`: "
                          f"did you mean `bulkupdate {command} {path}`? Nothing was sent")
     if unknown:
         raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "

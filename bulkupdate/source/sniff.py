@@ -8,14 +8,16 @@ The encoding is judged on the first ``SAMPLE`` lines (:func:`foreign`). A CSV is
 a spreadsheet's export, re-encoded whole: one line there that is not UTF-8 but
 reads as Windows-1252 text (accented letters inside words, typographic quotes),
 with no line that is UTF-8 beyond ASCII, means the file is in another encoding. A
-JSONL file is refused only when more than ``JSONL_SHARE`` of its lines are not
-UTF-8. One stray byte among millions of lines stays one ``invalid`` line, as
-before — and so does one in a file that is UTF-8 elsewhere.
+JSONL file (rarely re-encoded) is refused by the same rule only when more than
+``JSONL_SHARE`` of its lines are not UTF-8. One stray byte among millions of lines
+stays one ``invalid`` line, as before — and so do bytes that are no text in any
+encoding (hostile lines), and one in a file that is UTF-8 elsewhere.
 """
 
 from __future__ import annotations
 
 import itertools
+import zlib
 from pathlib import Path
 
 import orjson
@@ -56,12 +58,10 @@ def other_command(records: list[object], api: str) -> str | None:
 def foreign(lines: list[bytes], csv: bool) -> list[bytes]:
     """The lines that show ``lines`` (a file's first) are not UTF-8 at all, or []."""
     bad = not_utf8(lines)
-    if not bad:
-        return []
-    if csv:
-        utf8_beyond_ascii = any(not raw.isascii() for raw in lines if raw not in bad)
-        return [] if utf8_beyond_ascii or not all(map(reads_as_text, bad)) else bad
-    return bad if len(bad) > JSONL_SHARE * len(lines) else []
+    utf8_beyond_ascii = any(not raw.isascii() for raw in lines if raw not in bad)
+    if not bad or utf8_beyond_ascii or not all(map(reads_as_text, bad)):
+        return []   # UTF-8 with stray bytes (or hostile lines): each one invalid line
+    return bad if csv or len(bad) > JSONL_SHARE * len(lines) else []
 
 
 def reads_as_text(raw: bytes) -> bool:
@@ -102,11 +102,13 @@ def check_input(path: Path, name: str, api: str, *, encoding: str | None = None)
     head = _head(path)
     bad = [] if encoding else foreign(head, is_csv(path))
     if bad:
+        what = likely_encoding(b"".join(bad))
+        codec = "UTF-16" if "UTF-16" in what else "WINDOWS-1252"
         raise UsageError(
             f"{name}: {len(bad)} of its first {len(head)} lines are not UTF-8 (the file looks "
-            f"like {likely_encoding(b''.join(bad))}); nothing was sent. Read it as it is with "
-            "--encoding WINDOWS-1252, or save it as UTF-8 (Excel: Save As > \"CSV UTF-8\"), "
-            "or convert it: iconv -f WINDOWS-1252 -t UTF-8 "
+            f"like {what}); nothing was sent. Read it as it is with --encoding {codec}, or "
+            "save it as UTF-8 (Excel: Save As > \"CSV UTF-8\"), or convert it: "
+            f"iconv -f {codec} -t UTF-8 "
             f"{shown} > utf8-{Path(name).name if shown != '-' else 'input'}")
     if is_csv(path):
         return    # its header says its kind (source.csvfile)
@@ -130,12 +132,15 @@ def _head(path: Path) -> list[bytes]:
     """The first ``SAMPLE`` physical lines, as stored (a ``.gz`` decompressed)."""
     out: list[bytes] = []
     with open_input(path) as fh:
-        for number, line in enumerate(bounded_lines(fh), 1):
-            if type(line) is Unreadable:
-                continue
-            if number == 1:
-                line = line.removeprefix(BOM)
-            out.append(line.rstrip(b"\r\n"))
-            if number >= SAMPLE:
-                break
+        try:
+            for number, line in enumerate(bounded_lines(fh), 1):
+                if type(line) is Unreadable:
+                    continue
+                if number == 1:
+                    line = line.removeprefix(BOM)
+                out.append(line.rstrip(b"\r\n"))
+                if number >= SAMPLE:
+                    break
+        except (OSError, EOFError, zlib.error):
+            pass   # a damaged .gz: what was read is judged; the scan names the damage
     return out

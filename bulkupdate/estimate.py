@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from .settings import Rate
+from .words import plural
 
 
 def seconds(records: int, rate: Rate, batch_size: int) -> float:
@@ -48,5 +49,18 @@ def sentence(records: int | None, rate: Rate, batch_size: int, source: str,
     if records is None:
         return (f"{unknown} {at}: no estimate until it has been read "
                 f"({seconds(1_000_000, rate, batch_size) / 3600:,.1f} h per million records)")
-    return (f"{records:,} records {at}, {batch_size} a request: about "
+    return (f"{plural(records, 'record')} {at}, {batch_size} a request: about "
             f"{duration(seconds(records, rate, batch_size))} (more with retries and 429s)")
+
+
+def verify_sentence(reads: int, rate: Rate) -> str:
+    """What ``verify`` will take: one read per record, at the rate in force
+    (reads count against the key's limit, as updates do)."""
+    return (f"verify reads back {plural(reads, 'record')}, one read each, at --rate {rate}: "
+            f"about {duration(reads / rate.per_second)} (more with retries and 429s)")
+
+
+def verify_reads(uncertain: int, ok: int, sample: int, unchanged: int = 0) -> int:
+    """The reads ``verify`` makes: every uncertain record, and ``sample`` of the ok
+    (and, with a state store, ``sample`` of the ``unchanged``)."""
+    return uncertain + min(max(0, sample), ok) + min(max(0, sample), unchanged)

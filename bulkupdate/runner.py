@@ -21,8 +21,8 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from collections.abc import Callable, Collection, Coroutine
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,7 +51,9 @@ from .rundir import EVENTS, Ledger, default_run_dir, now_iso
 from .rundir.lock import RunLock
 from .rundir.private import abandon, prepare
 from .settings import Settings, load_settings
-from .source.lines import count_records, iter_lines, scan_input
+from .source.lines import count_records, is_csv, iter_lines, scan_input
+from .source.prepare import check_encoding, prepare_input
+from .source.sniff import check_input
 from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
@@ -63,7 +65,8 @@ __all__ = ["RunResult", "adelink", "alink", "aresume", "arun", "delink", "link",
 
 async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                on_result: OnResult | None = None, control: Control | None = None,
-               records: int | None = None, on_plan: OnPlan | None = None) -> RunResult:
+               records: int | None = None, on_plan: OnPlan | None = None,
+               ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """Start a new run of ``source``: a path, ``"-"`` (standard input), or any
     iterable or async iterable of records (``dict``) or JSONL lines. Everything
     is checked before the run directory is created.
@@ -73,19 +76,26 @@ async def arun(source: Source, settings: Settings, *, run_dir: str | Path | None
     ``records``: how many records the path holds, when the caller has counted
     them already (the CLI does, for its estimate): the run does not count again.
     ``on_plan``: with a state store (``settings.state``), given the plan's lines
-    before anything is sent."""
-    return await _start(source, settings, UPDATE, run_dir, on_result, control, records,
-                        on_plan=on_plan)
+    before anything is sent.
+    ``ignore_columns``: extra columns of a CSV input to leave unread (any other
+    unknown column is a usage error); ``encoding``: the input's, when it is not
+    UTF-8 (``"WINDOWS-1252"``). The run then reads a copy: without those columns,
+    in UTF-8."""
+    return await _start(source, settings, UPDATE, run_dir, on_result, control,
+                        _Intake(records, on_plan=on_plan, ignore=tuple(ignore_columns),
+                                encoding=encoding))
 
 
 async def alink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
                 on_result: OnResult | None = None, control: Control | None = None,
-                records: int | None = None, on_plan: OnPlan | None = None) -> RunResult:
+                records: int | None = None, on_plan: OnPlan | None = None,
+                ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
     :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
-    return await _start(source, settings, LINK, run_dir, on_result, control, records,
-                        on_plan=on_plan)
+    return await _start(source, settings, LINK, run_dir, on_result, control,
+                        _Intake(records, on_plan=on_plan, ignore=tuple(ignore_columns),
+                                encoding=encoding))
 
 
 async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
@@ -93,15 +103,15 @@ async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | N
                   max_delinks: str | int | MaxDelinks | None = None,
                   on_delinks: Callable[[DelinkPlan], Any] | None = None,
                   batch_size_chosen: bool = False, records: int | None = None,
-                  on_plan: OnPlan | None = None) -> RunResult:
+                  on_plan: OnPlan | None = None, ignore_columns: Collection[str] = (),
+                  encoding: str | None = None) -> RunResult:
     """:func:`arun` for the delink API: each record is an item of ``deLinkCustomers``
     (plus the optional ``ref``). Before anything is sent, the delinks are counted
     (``on_delinks`` gets them) and ``max_delinks`` (``N`` memberships, or ``"P%"`` of
     the keys the state store holds linked in each program; with a store, 10% unless
     given) refuses a larger night with a UsageError. ``batch_size_chosen``:
     ``settings.batch_size`` was chosen, and is kept even when answers come back short
-    (a size below the most always is). ``on_plan``: the state store's plan, as
-    :func:`arun`'s."""
+    (a size below the most always is). The other arguments are :func:`arun`'s."""
     guard = None if max_delinks is None else MaxDelinks.parse(max_delinks)
     if guard is None and settings.state:
         guard = MaxDelinks.parse(DEFAULT_MAX_DELINKS_WITH_STORE)
@@ -113,28 +123,44 @@ async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | N
         if guard is not None:
             check_max_delinks(plan, guard, store_linked_counts(store, plan.per_program))
 
-    return await _start(source, settings, DELINK, run_dir, on_result, control, records, check,
-                        {"batch_size_chosen": True} if batch_size_chosen else None,
-                        on_plan=on_plan)
+    return await _start(source, settings, DELINK, run_dir, on_result, control, _Intake(
+        records, check, {"batch_size_chosen": True} if batch_size_chosen else None,
+        on_plan=on_plan, ignore=tuple(ignore_columns), encoding=encoding))
+
+
+@dataclass(frozen=True)
+class _Intake:
+    """How :func:`_start` takes its input in. ``records``: the input's count, when the
+    caller counted it; ``check``: the input (once saved) and the state store (None
+    without one) are looked at before the ledger is made; ``noted``: more for the
+    manifest (what a resume must know); ``on_plan``: the state store's plan;
+    ``ignore``/``encoding``: the run reads a copy without those CSV columns, in UTF-8."""
+
+    records: int | None = None
+    check: Callable[[Path, Any], None] | None = None
+    noted: dict[str, Any] | None = None
+    on_plan: OnPlan | None = None
+    ignore: tuple[str, ...] = ()
+    encoding: str | None = None
 
 
 async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                  run_dir: str | Path | None, on_result: OnResult | None,
-                 control: Control | None, records: int | None = None,
-                 check: Callable[[Path, Any], None] | None = None,
-                 noted: dict[str, Any] | None = None, *,
-                 on_plan: OnPlan | None = None) -> RunResult:
-    """``records``: the input's count, when the caller counted it; ``check``: the
-    input (once saved) and the state store (None without one) are looked at before
-    the ledger is made; ``noted``: more for the manifest (what a resume must know)."""
+                 control: Control | None, how: _Intake) -> RunResult:
     check_settings(settings)
     intake = check_source(source)
     api = endpoint.name
+    ignore, encoding = how.ignore, how.encoding
+    if ignore and (intake.path is None or not is_csv(intake.path)):
+        raise UsageError("--ignore-column is for a CSV input file")
+    if encoding is not None:
+        check_encoding(encoding)
     # A damaged file is refused before anything is created (a spooled one, once saved).
-    scanned = (await asyncio.to_thread(scan_input, intake.path, api)
-               if intake.path else None)
+    scanned = (await asyncio.to_thread(scan_input, intake.path, api, ignore)
+               if intake.path and not encoding else None)
     if intake.path is not None:
-        _check_not_empty(intake.path, str(intake.path), settings, api)
+        _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
+        check_input(intake.path, str(intake.path), api, encoding=encoding)
     store = await asyncio.to_thread(open_store, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
@@ -142,25 +168,30 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
     marks: Marks | None = None
     try:
         path = await intake.materialize(target)
+        if ignore or encoding:   # the run reads a copy: resume and retry need not know
+            path = await asyncio.to_thread(prepare_input, path, target, encoding=encoding,
+                                           ignore=ignore)
+            scanned = None
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
-        if check is not None:
-            await asyncio.to_thread(check, path, store)
+            check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
+        if how.check is not None:
+            await asyncio.to_thread(how.check, path, store)
         run_id = uuid.uuid4().hex
         if store is not None:
             # The plan, before the directory is a run: refused, it is removed.
             marks = await plan_night(store, settings, path, api, run_id=run_id,
-                                     run_dir=target, on_plan=on_plan,
+                                     run_dir=target, on_plan=how.on_plan,
                                      lines_hint=scanned[1] if scanned else None)
             # The store's scope goes in the manifest: resume and verify find it.
             settings = replace(settings, state_scope=settings.scope)
         ledger = await asyncio.to_thread(Ledger.create, target, path, settings.public(),
                                          from_stdin=intake.kind == "stdin",
-                                         spooled=intake.kind != "file", lock=lock,
-                                         scanned=scanned, api=api, run_id=run_id)
-        if noted:
-            ledger.manifest.update(noted)
+                                         spooled=intake.kind != "file" or path != intake.path,
+                                         lock=lock, scanned=scanned, api=api, run_id=run_id)
+        if how.noted:
+            ledger.manifest.update(how.noted)
             ledger.save()
     except BaseException:
         lock.release()
@@ -170,7 +201,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         raise
     # A count of the caller's file holds for a saved copy of it, not for another source.
     return await _execute(ledger, settings, on_result, control,
-                          records if intake.kind == "file" else None, marks)
+                          how.records if intake.kind == "file" else None, marks)
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
@@ -198,9 +229,26 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     return await _execute(ledger, settings, on_result, control, marks=marks)
 
 
-def _check_not_empty(path: Path, name: str, settings: Settings, api: str) -> None:
+def _warn_if_seen_before(ledger: Ledger, settings: Settings, log: Logger) -> None:
+    """The same input (by content) already finished beside this run: say which run
+    (``input.seen_before``), send anyway. Not for a run's own follow-up files, nor
+    with a state store (it skips what is already confirmed)."""
+    from .rundir.siblings import FOLLOW_UPS, finished_with
+
+    if Path(ledger.manifest["input"]).name in FOLLOW_UPS or getattr(settings, "state", None):
+        return
+    earlier = finished_with(ledger.dir.parent, ledger.manifest["input_fingerprint"], ledger.dir)
+    if earlier is not None:
+        log.warning("input.seen_before", run=str(earlier),
+                    message=f"this input (same content) already finished in {earlier}: "
+                            "it is sent again")
+
+
+def _check_not_empty(path: Path, name: str, settings: Settings, api: str,
+                     ignore: Collection[str] = ()) -> None:
     """An empty input is most often an upstream export that failed: not a green night."""
-    if not settings.allow_empty and next(iter_lines(path, api=api), None) is None:
+    if not settings.allow_empty and next(iter_lines(path, api=api, ignore=ignore),
+                                         None) is None:
         raise UsageError(f"no records in {name} (--allow-empty if that is normal)")
 
 
@@ -217,11 +265,11 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
 
 def run(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
         on_result: OnResult | None = None, control: Control | None = None,
-        on_plan: OnPlan | None = None) -> RunResult:
+        on_plan: OnPlan | None = None, ignore_columns: Collection[str] = ()) -> RunResult:
     """:func:`arun` on an event loop of its own (a worker thread will do)."""
     return on_own_loop("run", lambda: arun(source, settings, run_dir=run_dir,
                                            on_result=on_result, control=control,
-                                           on_plan=on_plan))
+                                           on_plan=on_plan, ignore_columns=ignore_columns))
 
 
 def link(source: Source, settings: Settings, *, run_dir: str | Path | None = None,
@@ -333,6 +381,8 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
                          marks: Marks | None = None) -> RunResult:
     run_log = RunLog(ledger.dir / EVENTS, level=settings.log_level, mask=settings.mask_pii)
     log = run_log.log
+    if not ledger.manifest["sessions"]:
+        _warn_if_seen_before(ledger, settings, log)
     try:
         started = time.monotonic()
         show = sys.stderr.isatty() if settings.progress is None else settings.progress

@@ -238,6 +238,8 @@ def help_text(name: str, *, resume: bool = False) -> str:
     d = declared(name)
     if resume and d.resume_help:
         return d.resume_help
+    if resume and d.resumed:
+        return f"{d.help} (default: the run's own)"   # not the tool's: its manifest's
     default = shown_default(name)
     if d.default_help:
         return f"{d.help} (default: {d.default_help.format(default=default)})"

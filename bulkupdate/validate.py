@@ -32,10 +32,11 @@ from .capillary.api import (
     UPDATE_TYPES,
 )
 
-TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref"})
+# "error": what errors.jsonl says went wrong; accepted and ignored, so that file runs as it is.
+TOP_KEYS = frozenset({"customer", "partnerProgramUpdates", "ref", "error"})
 UPDATE_KEYS = frozenset(("partnerProgramName", "updateType", "updateDetails"))
 DETAIL_KEYS = frozenset(("updatedTierName", "updatedTierExpiryDate"))
-LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref"})
+LINK_TOP_KEYS = frozenset({"customer", LINK_PROGRAMS_KEY, "ref", "error"})
 LINK_KEYS = frozenset(("partnerProgramName", "customerPartnerReference"))
 REFERENCE_KEYS = frozenset(LINK_REFERENCE_KEYS)
 DELINK_TOP_KEYS = frozenset({"customer", DELINK_PROGRAMS_KEY, "ref"})
@@ -152,8 +153,8 @@ def _top(data: Any, allowed: frozenset[str], programs_key: str) -> None:
 def _body(raw: bytes, data: dict[str, Any], customer: dict[str, Any],
           programs_key: str) -> bytes:
     """The API item: the line's own bytes, or re-serialised without the ``ref``
-    (which is ours, never sent)."""
-    if "ref" not in data:
+    and ``error`` (which are ours, never sent)."""
+    if "ref" not in data and "error" not in data:
         return raw.strip()
     return orjson.dumps({"customer": customer, programs_key: data[programs_key]})
 
@@ -207,15 +208,22 @@ def _mobile(digits: str) -> None:
 
 
 def _scientific(text: str) -> bool:
-    """``9.19700000123E+11``: how a spreadsheet shows a long number."""
+    """``9.19700000123E+11`` (or ``9,197E+11``): how a spreadsheet shows a long number."""
     mantissa, e, exponent = text.lower().partition("e")
+    # 9,19700E+11: the decimal comma a semicolon-delimited (European) Excel writes.
+    mantissa = mantissa.replace(",", ".", 1)
     return bool(e) and mantissa.replace(".", "", 1).isdigit() and \
         exponent.lstrip("+-").isdigit()
 
 
 def _encoding_hint(raw: bytes) -> str:
-    """What the bytes probably are, for a line that is not UTF-8: a byte in
-    0x80-0x9F is printable only in Windows-1252 (Excel's "CSV" in the West)."""
+    """What the bytes probably are, for a line that is not UTF-8."""
+    return f": the file looks like {likely_encoding(raw)}; save it as UTF-8"
+
+
+def likely_encoding(raw: bytes) -> str:
+    """The encoding bytes that are not UTF-8 most likely are: a byte in 0x80-0x9F
+    is printable only in Windows-1252 (Excel's "CSV" in the West)."""
     if b"\x00" in raw:
         what = "UTF-16 (Excel's \"Unicode text\")"
     elif any(0x80 <= b <= 0x9F for b in raw):
@@ -226,7 +234,7 @@ def _encoding_hint(raw: bytes) -> str:
             what = "Latin-1 (ISO-8859-1)"
     else:
         what = "Latin-1 (ISO-8859-1) or Windows-1252"
-    return f": the file looks like {what}; save it as UTF-8"
+    return what
 
 
 def _entries(value: Any, where: str, one: str, many: str) -> None:

@@ -16,7 +16,7 @@ def test_the_first_100_lines_hold_what_a_first_night_needs() -> None:
     head = "\n".join((ROOT / "README.md").read_text().splitlines()[:100])
     for needed in ("pipx install", "python3 -m venv", "CAPILLARY_USERNAME", "--base-url",
                    "## Choosing `--rate`", "bulkupdate validate", "bulkupdate run",
-                   "results.jsonl", "bulkupdate report"):
+                   "results.jsonl", "bulkupdate report", "docs/rehearsal.md"):
         assert needed in head, needed
     assert "make demo" in (ROOT / "README.md").read_text()
 

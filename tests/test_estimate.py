@@ -57,3 +57,16 @@ def test_an_unknown_size_says_so_and_gives_the_rate_per_million() -> None:
     text = sentence(None, parse_rate("100/s"), 50, "from --rate", "standard input")
     assert text.startswith("standard input at --rate 100/s (from --rate): no estimate")
     assert "0.1 h per million records" in text
+
+
+def test_verify_says_its_reads_and_their_time_before_reading() -> None:
+    from bulkupdate.estimate import verify_reads, verify_sentence
+    from bulkupdate.settings import parse_rate
+
+    assert verify_reads(uncertain=1300, ok=40_000, sample=50) == 1350
+    assert verify_reads(uncertain=0, ok=3, sample=50) == 3
+    assert verify_reads(uncertain=0, ok=3, sample=50, unchanged=900) == 53
+    assert verify_sentence(1350, parse_rate("200/min")) == (
+        "verify reads back 1,350 records, one read each, at --rate 200/min: about 6 min 45 s "
+        "(more with retries and 429s)")
+    assert verify_sentence(1, parse_rate("10/s")).startswith("verify reads back 1 record,")

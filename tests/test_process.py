@@ -61,3 +61,28 @@ def test_signals_go_to_the_control_and_the_old_handlers_come_back() -> None:
         assert signal.getsignal(signal.SIGTERM) is host_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_same_warning_in_a_row_is_written_once_then_counted() -> None:
+    from bulkupdate.logs import STDLIB_NAME
+
+    out = io.StringIO()
+    logger = logging.getLogger(STDLIB_NAME)
+
+    def warn(name: str, **fields: object) -> None:
+        event = {"event": name, **fields, "level": "warning", "timestamp": "t"}
+        logger.warning("%s", name, extra={"bulkupdate": event, "run_dir": ""})
+
+    with stderr_rendering("warning", stream=out):
+        for n in range(19):   # alike but for when and how long
+            warn("throttle.cut", pace="3.6/s", learned="230/min", pause_s=n / 10)
+        warn("batch.retry", status=503)
+        warn("throttle.cut", pace="3.6/s", learned="230/min", pause_s=1.0)
+        warn("throttle.cut", pace="3.6/s", learned="230/min", pause_s=1.0)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "warning: throttle.cut pace=3.6/s learned=230/min pause_s=0.0",
+        "warning: throttle.cut (the same 18 more times in a row)",
+        "warning: batch.retry status=503",
+        "warning: throttle.cut pace=3.6/s learned=230/min pause_s=1.0",
+        "warning: throttle.cut (the same 1 more time in a row)"]

@@ -74,3 +74,13 @@ def test_every_outcome_has_a_colour_and_a_summary_slot() -> None:
 
     assert set(COLORS) == set(Outcome) == CHECKED
     assert WATCHED == SUMMED == tuple(o.value for o in Outcome)
+
+
+def test_a_small_share_reads_less_than_a_tenth_not_zero() -> None:
+    from bulkupdate.report.html import percent
+
+    assert percent(4, 30_000) == "<0.1%"
+    assert percent(0, 30_000) == "0.0%"
+    assert percent(29_996, 30_000) == ">99.9%"
+    assert percent(30_000, 30_000) == "100.0%"
+    assert percent(15, 100) == "15.0%"

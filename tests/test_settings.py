@@ -299,3 +299,12 @@ def test_the_log_format_is_read_through_its_rule_before_the_other_settings() -> 
     assert early("log_format", "text", env) == "text"          # the flag first
     assert early("log_format", None, {"BULKUPDATE_LOG_FORMAT": "xml"}) is None
     assert early("log_format", None, {}) is None
+
+
+def test_resume_help_says_its_defaults_are_the_runs_own() -> None:
+    from bulkupdate.settings import help_text
+
+    assert help_text("rate", resume=True).endswith("(default: the run's own)")
+    assert "100/min" in help_text("rate")
+    # Decided afresh on each resume: the tool's own default is shown.
+    assert "terminal" in help_text("progress", resume=True)

@@ -109,3 +109,33 @@ def test_a_damaged_gzip_is_not_mistaken_for_an_array(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"a":1}\n' * 50_000)[:200])
     assert not starts_with_array(path)
+
+
+def test_an_extra_csv_column_is_refused_unless_named_to_ignore(tmp_path: Path) -> None:
+    from bulkupdate.source.csvfile import iter_csv_records, write_without
+
+    src = tmp_path / "with-notes.csv"
+    src.write_bytes(b'id;partnerProgramName;updateType;updatedTierName;Notes\n'
+                    b'101;P;RENEW;Gold;"vip; call\nfirst"\n'
+                    b'102;P;RENEW;Gold;caf\xe9\n')
+    with pytest.raises(UsageError, match="--ignore-column Notes"):
+        list(iter_csv_records(src))
+    with pytest.raises(UsageError, match="--ignore-column Nope: the header has no such"):
+        list(iter_csv_records(src, ignore=("Nope",)))
+    read = list(iter_csv_records(src, ignore=("Notes",)))
+    assert [line for line, _ in read] == [3, 4]
+    # The copy a run reads: line for line, the same delimiter, without the column.
+    copy = write_without(src, tmp_path / "input.csv", ("Notes",))
+    assert copy.read_bytes() == (b"id;partnerProgramName;updateType;updatedTierName\n"
+                                 b"\n101;P;RENEW;Gold\n102;P;RENEW;Gold\n")
+    assert list(iter_csv_records(copy)) == read
+
+
+def test_another_commands_csv_names_that_command(tmp_path: Path) -> None:
+    from bulkupdate.source.csvfile import check_csv_header
+
+    src = tmp_path / "links.csv"
+    src.write_text("mobile,partnerProgramName,partnerTierName\n919740000001,P,Gold\n")
+    with pytest.raises(UsageError, match="did you mean `bulkupdate link"):
+        check_csv_header(src, "update")
+    check_csv_header(src, "link")

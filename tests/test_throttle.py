@@ -6,6 +6,7 @@ waits in wall time or depends on how busy the machine is."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from itertools import pairwise
 
@@ -24,8 +25,9 @@ from bulkupdate.engine.throttle import (
     Cut,
     LimitFinder,
     Throttle,
+    advised,
 )
-from bulkupdate.settings import Rate
+from bulkupdate.settings import Rate, parse_rate
 from tests.helpers import on_fake_clock
 
 
@@ -391,3 +393,49 @@ def test_a_pause_holds_a_request_already_waiting_for_its_slot() -> None:
         assert granted < paused_at or granted >= paused_at + 0.4
 
     on_fake_clock(main)
+
+
+def test_a_per_minute_rate_never_bunches_more_than_its_share_into_a_second() -> None:
+    # --rate 230/min: at most ceil(230/60) = 4 in any sliding second, catch-up after a
+    # stall (the loop was busy, a sender slept) included — a per-second gateway admits 4.
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(230, 60), clock)
+        times = []
+        for i in range(120):
+            if i % 9 == 0:
+                await asyncio.sleep(1.3)               # a stall: the bucket's slack fills
+            times.append(await t.acquire())
+        for i, start in enumerate(times):
+            # A server's clock sees arrivals a little bunched: what 230/min spares
+            # in a second (4 / 3.83 s: 43 ms) is kept as margin.
+            assert sum(1 for x in times[i:] if x < start + 1.04) <= 4, i
+        # And the pace is kept: the stalls aside, about 230/min.
+        busy = times[-1] - times[0] - (120 // 9) * 1.3
+        assert 119 / busy >= 0.9 * 230 / 60
+
+    on_fake_clock(main, lateness=0.0001)
+
+
+def test_a_per_second_rate_keeps_its_own_window_only() -> None:
+    async def main(clock: Callable[[], float]) -> None:
+        t = Throttle(Rate(4, 1), clock)
+        times = [await t.acquire() for _ in range(40)]
+        assert (len(times) - 1) / (times[-1] - times[0]) >= 0.9 * 4
+        for i, start in enumerate(times):
+            assert sum(1 for x in times[i:] if x < start + 1.0) <= 4
+
+    on_fake_clock(main)
+
+
+@pytest.mark.parametrize(("learned", "advice"), [
+    ("184/min", "178/min"), ("240/min", "232/min"), ("250/min", "240/min"),
+    ("40/min", "38/min"), ("4/s", "4/s"), ("100/s", "97/s"), ("1/min", "1/min")])
+def test_the_advised_rate_stays_under_the_learned_limit_in_every_second(
+        learned: str, advice: str) -> None:
+    got = advised(parse_rate(learned))
+    assert str(got) == advice
+    limit = parse_rate(learned)
+    assert got.count <= limit.count
+    # What Throttle lets into one second at the advised rate, against what was learned.
+    if got.period > 1 and limit.per_second >= 1:
+        assert math.ceil(got.per_second) <= math.floor(limit.per_second)

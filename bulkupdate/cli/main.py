@@ -31,6 +31,7 @@ from ..settings import (
     unknown_environment,
 )
 from ..version import __version__
+from ..words import plural
 
 EPILOG = """exit status:
   0    every record ok or already (or only definite failures within --allow-failures)
@@ -98,6 +99,16 @@ def state_flags(p: argparse.ArgumentParser) -> None:
         _flag(group, name, resume=False)  # type: ignore[arg-type]
 
 
+def _ignore_flag(p: argparse.ArgumentParser) -> None:
+    """--ignore-column and --encoding: how to read an input as it is (docs/input.md)."""
+    p.add_argument("--ignore-column", action="append", default=[], metavar="NAME",
+                   help="a CSV column of yours to leave unread (repeat for more); any "
+                   "other unknown column is refused")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="the input's encoding when it is not UTF-8, e.g. WINDOWS-1252 "
+                   "(default: UTF-8; another is refused before anything is sent)")
+
+
 def _verify_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="when the night ends with uncertain records, read them back "
@@ -121,6 +132,7 @@ def _delink_parser(sub: Any) -> None:
                         "than N program memberships (P%%: of those the state store holds "
                         "linked per program; with a state store 10%% unless given)")
     _tuning(delink)
+    _ignore_flag(delink)
     state_flags(delink)
 
 
@@ -136,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     run.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _ignore_flag(run)
     _verify_flag(run)
     _tuning(run)
     state_flags(run)
@@ -148,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the optional ref). Everything run has: the ledger, resume, report, the lock.")
     link.add_argument("input", help="JSONL (plain or .gz), CSV, or - for standard input")
     link.add_argument("--run-dir", type=Path, help="run directory (default runs/<UTC>-<stem>)")
+    _ignore_flag(link)
     _tuning(link)
     state_flags(link)
 
@@ -220,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--rate", help="the rate to estimate the run's time at "
                                          "(default: BULKUPDATE_RATE, else 100/min)")
     validate.add_argument("--batch-size", help=help_text("batch_size"))
+    _ignore_flag(validate)
+    validate.add_argument("--allow-empty", action="store_true",
+                          help="an input without records is fine (exit 0), as for run")
 
     report = sub.add_parser("report", help="what happened in a run")
     report.add_argument("run_dir", type=Path)
@@ -332,8 +349,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         on_plan = _plan_printer(_stderr_format(args))
         result, checked = run_as_owner(lambda control: _then_verify(
             start(args.input, settings, run_dir=args.run_dir, control=control,
-                  records=records, on_plan=on_plan), args, settings, control),
-            **_owner(args, settings))
+                  records=records, on_plan=on_plan,
+                  ignore_columns=tuple(args.ignore_column), encoding=args.encoding),
+            args, settings, control), **_owner(args, settings))
         _say(result, _stderr_format(args))
         return _night_code(result, checked, settings)
     if args.command == "resume":
@@ -362,12 +380,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args.input, quiet=args.quiet, rate=args.rate,
                          batch_size=args.batch_size,
-                         api="link" if args.link else "delink" if args.delink else "update")
+                         api="link" if args.link else "delink" if args.delink else "update",
+                         allow_empty=args.allow_empty, ignore=tuple(args.ignore_column),
+                         encoding=args.encoding)
     if args.command == "report" and args.unlinked:
         from ..report.unlinked import write_unlinked
 
         count = write_unlinked(args.run_dir, sys.stdout)
-        print(f"{count} customers refused with 2004 (not linked)", file=sys.stderr)
+        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
         return 0
     if args.command == "report":
         from ..report import write_report
@@ -411,6 +431,7 @@ async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace
         return result, None
     from ..verify import averify
 
+    _say_reads(result.summary.uncertain, 0, 0, settings, _stderr_format(args))
     return result, await averify(result.run_dir, settings, control=control)
 
 
@@ -449,22 +470,32 @@ def _verify(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise UsageError("--sample N: a number of records, 0 or more")
-    manifest, _ = load(args.run_dir)
+    manifest, night = load(args.run_dir)
     settings = _settings(args, base=manifest.get("settings"))
-    if settings.state and args.sample:
-        from ..estimate import duration
-
-        # Reads count against the key's limit like updates: say what they cost first.
-        reads = 2 * args.sample   # N of the ok and N of the unchanged, at most
-        print(f"bulkupdate: verify reads back up to {reads:,} customers ({args.sample:,} ok, "
-              f"{args.sample:,} the store calls unchanged): about "
-              f"{duration(reads / settings.rate.per_second)} at {settings.rate}",
-              file=sys.stderr)
+    if night:
+        # With a store, --sample N also reads N of the records the store called unchanged.
+        _say_reads(night.get("uncertain") or 0, night["outcomes"].get("ok", 0), args.sample,
+                   settings, _stderr_format(args),
+                   unchanged=night["outcomes"].get("unchanged", 0) if settings.state else 0)
     summary = run_as_owner(lambda control: averify(
         args.run_dir, settings, sample=args.sample, again=args.again, control=control),
         **_owner(args, settings))
     _say_verified(summary)
     return int(summary.exit_code)
+
+
+def _say_reads(uncertain: int, ok: int, sample: int, settings: Any, fmt: str, *,
+               unchanged: int = 0) -> None:
+    """verify's estimate, before it reads: a long verify is no surprise (a json
+    stderr stays all JSON: ``verify.estimate``)."""
+    from ..estimate import verify_reads, verify_sentence
+
+    reads = verify_reads(uncertain, ok, sample, unchanged)
+    if fmt == "json":
+        logs.stderr_event("json", "info", "verify.estimate", reads=reads,
+                          rate=str(settings.rate), estimate=verify_sentence(reads, settings.rate))
+        return
+    print(f"bulkupdate: {verify_sentence(reads, settings.rate)}", file=sys.stderr)
 
 
 def _say(result: Any, fmt: str = "text") -> None:
@@ -523,11 +554,15 @@ def _say_estimate(args: argparse.Namespace, settings: Any, sources: Any) -> int 
 
 
 def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
-              batch_size: str | None = None, api: str = "update") -> int:
+              batch_size: str | None = None, api: str = "update",
+              allow_empty: bool = False, ignore: tuple[str, ...] = (),
+              encoding: str | None = None) -> int:
     from ..estimate import sentence
     from ..settings import default_of, merge
     from ..source.lines import is_csv, iter_lines, json_array
+    from ..source.sniff import check_input
     from ..validate import Invalid, validator
+    from .validating import Findings
 
     # The run's rules for the two settings the estimate needs, and nothing else:
     # validate is offline, it needs no base URL nor credentials.
@@ -538,21 +573,43 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
 
     # A pipe works: reading never seeks (only a run saves standard input first).
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
+    if encoding:
+        return _validate_decoded(path, input_arg, encoding, quiet=quiet, rate=rate,
+                                 batch_size=batch_size, api=api, allow_empty=allow_empty,
+                                 ignore=ignore)
+    if input_arg != "-":
+        check_input(path, input_arg, api)    # another command's input, not UTF-8: as run
     now = datetime.now(UTC)
     records = bad = 0
     validate_line = validator(api)
-    for line, raw in iter_lines(path, api=api):
+    findings = Findings(quiet=quiet)
+    for line, raw in iter_lines(path, api=api, ignore=ignore):
         if not records and raw.lstrip()[:1] == b"[" and not is_csv(path):
             raise json_array(input_arg)
         records += 1
         item = validate_line(line, raw, now)
-        if isinstance(item, Invalid):
-            bad += 1
-            if not quiet:
-                print(item.describe())
-    print(f"{records} records, {records - bad} valid, {bad} invalid", file=sys.stderr)
+        bad += isinstance(item, Invalid)
+        findings.add(item, sys.stdout)
+    findings.write(sys.stdout, sys.stderr)
+    if not records and not allow_empty:
+        raise UsageError(f"no records in {input_arg} (--allow-empty if that is normal)")
+    print(f"{plural(records, 'record', grouped=False)}, {records - bad} valid, {bad} invalid",
+          file=sys.stderr)
     print(sentence(records - bad, at, size, sources.said("rate")), file=sys.stderr)
     return 1 if bad else 0
+
+
+def _validate_decoded(path: Path, input_arg: str, encoding: str, **how: Any) -> int:
+    """validate --encoding: the UTF-8 copy a run would read, checked as a run would."""
+    import tempfile
+
+    from ..source.prepare import check_encoding, transcode
+
+    check_encoding(encoding)
+    with tempfile.TemporaryDirectory(prefix="bulkupdate-validate-") as tmp:
+        copy = transcode(path, Path(tmp) / f"input-utf8{''.join(path.suffixes[:1]) or ''}",
+                         encoding)
+        return _validate(str(copy), **how)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,19 +57,52 @@ def tuned_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def sameness(method: str, event: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two events "the same warning again": level, name and fields,
+    not when (``timestamp``) nor how long (a field ending in ``_s``)."""
+    return (method, *sorted((k, str(v)) for k, v in event.items()
+                            if k != "timestamp" and not k.endswith("_s")))
+
+
 class _TerminalHandler(logging.Handler):
     """Events as one line on stderr, through tqdm so a progress bar is not torn:
-    the short text form, or (``json``) the events.jsonl line itself."""
+    the short text form, or (``json``) the events.jsonl line itself. In text, the
+    same event again in a row (19 ``throttle.cut`` alike) is written once, then
+    counted: people read it; a collector (``json``) gets every one."""
 
     def __init__(self, stream: TextIO, fmt: str = "text") -> None:
         super().__init__()
         self._stream = stream
         self._fmt = fmt
+        self._last: tuple[Any, ...] | None = None
+        self._again = 0                 # the last event, repeated since it was written
+        self._last_line = ""
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "bulkupdate", None)
-        line = (render(self._fmt, record.levelname.lower(), event) if event is not None
+        method = record.levelname.lower()
+        if self._fmt == "text" and event is not None:
+            key = sameness(method, event)
+            if key == self._last:
+                self._again += 1
+                return
+            self.flush_repeats()
+            self._last = key
+        line = (render(self._fmt, method, event) if event is not None
                 else record.getMessage())
+        self._last_line = line
+        self._write(line)
+
+    def flush_repeats(self) -> None:
+        """Say how often the last event came again in a row, if it did."""
+        if self._again:
+            head = self._last_line.split(" ", 2)
+            self._write(f"{' '.join(head[:2])} (the same {self._again} more "
+                        f"time{'s' if self._again != 1 else ''} in a row)")
+        self._again = 0
+        self._last = None
+
+    def _write(self, line: str) -> None:
         try:
             from tqdm import tqdm
 
@@ -92,6 +125,7 @@ def stderr_rendering(level: str = "warning", stream: TextIO | None = None,
     try:
         yield
     finally:
+        handler.flush_repeats()
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..capillary.matching import Breaker
-from ..errors import AnswersMismatch
+from ..errors import AnswersMismatch, ApiUnreachable, RunAborted
 from ..logs import Logger
 from ..settings import Rate
 from .decide import (
@@ -32,13 +32,23 @@ from .flow import Flow
 from .throttle import Cut, Throttle
 
 
+def answered(flow: Flow) -> bool:
+    """Whether any request of the run (this session or an earlier one) had an
+    HTTP answer."""
+    sessions = [flow.stats.statuses, *(s.get("statuses") or {}
+                                       for s in flow.ledger.manifest["sessions"])]
+    return any(label != "none" and count for statuses in sessions
+               for label, count in statuses.items())
+
+
 class Handler:
     def __init__(self, flow: Flow, throttle: Throttle, log: Logger, rate: Rate, *,
-                 fixed_batch: bool = False) -> None:
+                 fixed_batch: bool = False, base_url: str = "") -> None:
         """``fixed_batch``: the batch size was chosen (``--batch-size``): kept even
-        when answers come back short."""
+        when answers come back short; ``base_url``: named when nothing answers there."""
         self.flow = flow
         self.fixed_batch = fixed_batch
+        self.base_url = base_url
         self.throttle = throttle
         self.log = log
         self.rate = rate
@@ -70,8 +80,17 @@ class Handler:
                 bisect = d
             else:
                 assert type(d) is Abort
-                flow.fail(d.error)
+                flow.fail(self._unanswered(d.error))
         return bisect
+
+    def _unanswered(self, error: RunAborted) -> RunAborted:
+        """An API that cannot be reached before any request of the run was answered
+        is most likely a wrong --base-url (a port, a host), not an outage."""
+        if type(error) is not ApiUnreachable or answered(self.flow):
+            return error
+        why = str(error).split("; run 'bulkupdate resume'")[0]   # not "when it is back"
+        return ApiUnreachable(f"nothing answers at {self.base_url}: check --base-url ({why})",
+                              lines=error.lines)
 
     def _lined_up(self, d: LinedUp) -> None:
         """Count answers that do not line up; stop the run when they keep coming."""

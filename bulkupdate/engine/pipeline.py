@@ -79,7 +79,8 @@ class Pipeline:
         self.reader = Reader(self.flow, ledger, self.retry.settle, log, client.endpoint, marks)
         # A batch size the operator chose (or below the most) is kept when answers are short.
         self.handler = Handler(self.flow, self.throttle, log, settings.rate, fixed_batch=bool(
-            ledger.manifest.get("batch_size_chosen")) or settings.batch_size < MAX_BATCH)
+            ledger.manifest.get("batch_size_chosen")) or settings.batch_size < MAX_BATCH,
+            base_url=settings.base_url)
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.concurrency)   # requests in flight
         self._pacing: asyncio.Task[None] | None = None   # the dispatcher, while paced

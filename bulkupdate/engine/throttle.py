@@ -5,6 +5,10 @@
   the period plus a margin for send jitter (20 ms, or half a slot when slots are
   shorter: 5 ms at 100/s) — for rates up to ``LOG_MAX`` per period; above that,
   over proportionally shorter windows;
+* whatever the unit, every second: at ``N/min`` (or ``/hour``) at most
+  ``ceil(N/60)`` requests in any sliding second (plus the jitter margin), so a
+  catch-up never bunches more into one second than a per-second server admits —
+  Capillary's limits are per minute, but a gateway in front may count per second;
 * smoothness: an aiolimiter bucket leaking one request per ``period / rate``
   seconds, with room for ``SLACK`` requests. The slack lets a sender that woke
   late (the loop was busy mapping a response) catch up instead of losing that
@@ -56,6 +60,21 @@ SIGNIFICANT = 0.25       # below the learned limit: share of a period's requests
 
 def jitter_margin(rate: Rate) -> float:
     return min(JITTER_MARGIN, rate.interval / 2)
+
+
+def advised(learned: Rate) -> Rate:
+    """A ``--rate`` that stays under what the server admitted (``learned``) in every
+    second as well as every period: ``HOLD`` of it, and at ``N/min`` no more than
+    whole requests per second the server admitted (``ceil(N/60)`` is what
+    :class:`Throttle` lets into a second). A small per-second limit is advised as
+    it is: the send log already keeps every sliding second at or under it."""
+    count = math.floor(HOLD * learned.count)
+    if learned.period <= 1 and learned.count * (1 - HOLD) < 1:
+        count = math.floor(learned.count)
+    per_second = math.floor(learned.per_second)
+    if learned.period > 1 and per_second >= 1:
+        count = min(count, math.floor(per_second * learned.period))
+    return Rate(max(1, count), learned.period)
 
 
 @dataclass(frozen=True)
@@ -276,6 +295,13 @@ class Throttle:
         # more request into a window as the server measures it.
         self._window = (rate.period + jitter_margin(rate)) * size / rate.count
         self._sent: deque[float] = deque(maxlen=size)
+        # A longer period's rate, held in every second too (see the module).
+        per_second = min(LOG_MAX, math.ceil(rate.per_second))
+        self._second: deque[float] = deque(maxlen=per_second if rate.period > 1 else 0)
+        # Its margin for send jitter: what the rate leaves to spare in a second
+        # (230/min is 3.83/s under 4: up to 43 ms), at least the usual one.
+        spare = min(0.1, per_second / rate.per_second - 1)
+        self._second_window = 1 + max(min(JITTER_MARGIN, 0.5 / per_second), spare)
         self._lock = asyncio.Lock()
         self.finder = LimitFinder(rate, clock)
         self._next_slot = 0.0
@@ -288,9 +314,13 @@ class Throttle:
         async with self._lock:
             await self._held()
             await self._smooth.acquire()
-            sent = self._sent
+            sent, second = self._sent, self._second
             if len(sent) == sent.maxlen:
                 wait = sent[0] + self._window - self._clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            if second.maxlen and len(second) == second.maxlen:
+                wait = second[0] + self._second_window - self._clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
             # A cut while this caller waited above: without a second look, the
@@ -298,6 +328,8 @@ class Throttle:
             await self._held()
             now = self._clock()
             sent.append(now)
+            if second.maxlen:
+                second.append(now)
             finder = self.finder
             finder.granted(now)
             if finder.pace < finder.cap:

@@ -18,9 +18,11 @@ from typing import TextIO
 
 import orjson
 
+from ..rundir.errorfile import described
 from ..rundir.lock import holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import load
+from ..rundir.summary import is_stale, recount
 from .table import write_csv, write_table
 
 FORMATS = ("table", "json", "csv", "html")
@@ -30,6 +32,9 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
     """``run_dir`` reported in ``fmt`` (one of :data:`FORMATS`) to ``out``. A link
     run reads like an update run: its programs' ``updateType`` is ``LINK``."""
     manifest, summary = load(run_dir)
+    if holder(run_dir) is None and is_stale(manifest, summary):
+        # A session killed after the last summary.json: counted afresh, not the stale file.
+        summary = recount(run_dir, manifest, summary).to_dict()
     if fmt == "json":
         from .verification import verification
 
@@ -39,6 +44,9 @@ def write_report(run_dir: Path, fmt: str, out: TextIO) -> None:
         verified = verification(run_dir)
         if verified is not None:
             shown = {**shown, "verification": verified}
+        errors = described(run_dir, summary.get("outcomes") or {}) if summary else None
+        if errors is not None:
+            shown = {**shown, "errors": errors}
         out.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
         write_csv(run_dir, out)

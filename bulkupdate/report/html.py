@@ -21,9 +21,11 @@ import orjson
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..capillary.outcomes import Outcome
 from ..progress import TIMELINE, TIMELINE_EVERY
+from ..rundir.errorfile import TO_FIX, described
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import OLD_SESSION_KEYS, figure, session_figures
+from .table import advice
 from .verification import html_block
 
 MAX_POINTS = 240        # timeline points drawn per chart, however long the night
@@ -71,7 +73,7 @@ def write_html(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
     parts = [_head(run_dir, manifest, summary), _tiles(summary, points),
              _outcomes(summary), html_block(run_dir), _charts(points),
              _codes(by_program, likely),
-             _invalid(invalid),
+             _invalid(invalid), _errors(run_dir, summary),
              # A killed session timed from its journal, as in summary.json.
              _sessions({"sessions": session_figures(run_dir, manifest.get("sessions") or [])})]
     out.write("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
@@ -105,6 +107,30 @@ def _scan(run_dir: Path) -> tuple[Counter[tuple[str, Any]], Counter[str], int]:
 
 # One name per figure, as in run.progress and summary.json; older runs' names read too.
 OLD_TIMELINE_KEYS = (("throttled", "throttled_answers"), ("share", "throttle_pace_ratio"))
+
+
+def percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` to a tenth of a percent; a share that is there but
+    rounds to nothing reads ``<0.1%`` (4 of 30,000 are not "0.0%"), and one just
+    short of all ``>99.9%``."""
+    share = 100 * part / whole if whole else 0.0
+    if 0 < share < 0.05:
+        return "<0.1%"
+    if 99.95 <= share < 100:
+        return ">99.9%"
+    return f"{share:.1f}%"
+
+
+def _errors(run_dir: Path, summary: dict[str, Any]) -> str:
+    """The error file's name and counts (aggregate only: the page is mailed)."""
+    errors = described(run_dir, summary.get("outcomes") or {}) if summary else None
+    if errors is None:
+        return ""
+    held = ", ".join(f"{_num(errors[k])} {k}" for k in TO_FIX if errors[k])
+    return (f"<h2>To fix and reload</h2><div class=card><p><b>{escape(errors['file'])}</b> "
+            f"({escape(held)}): each record's input line with its reason in "
+            f"<code>error</code>, ready to edit and run again; the same as CSV in "
+            f"<b>{escape(errors['csv'])}</b>.</p></div>")
 
 
 def _timeline(path: Path) -> list[dict[str, Any]]:
@@ -179,7 +205,8 @@ def _head(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]) -> s
                                          ("unknown", "warn"))
         if not summary.get("complete"):
             meaning, tone = "INCOMPLETE: some records have no result; resume it", "bad"
-        banner = (f"exit {escape(str(code))}: {escape(meaning)}", tone)
+        shown = "none (the last session was killed)" if code is None else str(code)
+        banner = (f"exit {escape(shown)}: {escape(meaning)}", tone)
     title = {"link": "link report", "delink": "delink report"}.get(api_of(manifest),
                                                                     "night report")
     return (f"<h1>bulkupdate {title}</h1><p class=sub>{sub}</p>"
@@ -191,7 +218,7 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
         return ""
     o = summary["outcomes"]
     records = summary.get("input_records") or 0
-    share = f"{100 * o['ok'] / records:.1f}%" if records else "&ndash;"
+    share = percent(o["ok"], records) if records else "&ndash;"
     throttled = figure(summary, "throttled_answers", 0)
     already = o.get("already", 0)
     tiles = [("records", _num(records)), (f"ok ({share})", _num(o["ok"])),
@@ -203,6 +230,8 @@ def _tiles(summary: dict[str, Any], points: list[dict[str, Any]]) -> str:
              ("duration", _duration(summary.get("duration_s"))),
              ("results/s", _num(figure(summary, "results_per_s"))),
              ("learned limit", escape(summary.get("learned_rate") or "none"))]
+    if summary.get("learned_rate"):
+        tiles.append(("advised --rate", escape(advice(summary["learned_rate"]))))
     return "<h2>Totals</h2><div class=tiles>" + "".join(
         f"<div class=tile><b>{value}</b><span>{escape(name)}</span></div>"
         for name, value in tiles) + "</div>"
@@ -229,7 +258,7 @@ def _outcomes(summary: dict[str, Any]) -> str:
                          f"fill='{COLORS[name]}'><title>{name}: {o[name]}</title></rect>")
         x += width
     legend = "".join(f"<span><i style='background:{COLORS[n]}'></i>{n} "
-                     f"<b>{_num(o.get(n, 0))}</b> ({100 * o.get(n, 0) / total:.1f}%)</span>"
+                     f"<b>{_num(o.get(n, 0))}</b> ({escape(percent(o.get(n, 0), total))})</span>"
                      for n in Outcome)
     return ("<h2>Outcomes</h2><div class=card><svg viewBox='0 0 860 26' "
             "role=img aria-label='outcomes'>" + "".join(rects) +

@@ -10,10 +10,13 @@ from typing import Any, TextIO
 
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
+from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
 from ..rundir.lock import describe, holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
+from ..source.sniff import command_of
+from ..words import plural
 from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:
@@ -35,6 +38,14 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     out.write(f"records    {sum(counts.values())} reported so far\n")
     for name, count in sorted(counts.items()):
         out.write(f"  {name:<11} {count:>8}\n")
+
+
+def advice(learned: str) -> str:
+    """The ``--rate`` to pass next time, from a summary's ``learned_rate``."""
+    from ..engine.throttle import advised
+    from ..settings import parse_rate
+
+    return str(advised(parse_rate(learned)))
 
 
 def _customer(customer: dict[str, Any] | None) -> str:
@@ -85,11 +96,14 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         _so_far(run_dir, out)
         return
     state = "complete" if summary.get("complete") else "INCOMPLETE: resume it"
-    w(f"records    {summary['results']} of {summary['input_records']} reported ({state})\n")
-    w(f"exit code  {summary.get('exit_code')}\n")
+    total = "?" if summary["input_records"] is None else summary["input_records"]   # input gone
+    w(f"records    {summary['results']} of {total} reported ({state})\n")
+    code = summary.get("exit_code")
+    lost = "none: the last session was killed; the run has not finished"
+    w(f"exit code  {lost if code is None else code}\n")
     killed = summary.get("sessions_killed") or 0
     w(f"requests   {summary['requests']} in {summary['duration_s']} s over "
-      f"{summary['sessions']} session(s)"
+      f"{plural(summary['sessions'], 'session')}"
       + (f" ({killed} killed: timed from their journal)" if killed else "") + "\n")
     w(f"answers    {figure(summary, 'transient_answers', 0)} transient (retried or given up), "
       f"of which {figure(summary, 'throttled_answers', 0)} throttled (429)\n")
@@ -97,7 +111,8 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w(f"throughput {figure(summary, 'results_per_s')} results/s\n")
     if summary.get("learned_rate"):
         w(f"server     admitted about {summary['learned_rate']} (learned from its 429s while "
-          "sending at full pace); a --rate a little under it avoids them\n")
+          f"sending at full pace); --rate {advice(summary['learned_rate'])} stays under it "
+          "in every second\n")
     w("\noutcome       records\n")
     for name, count in summary["outcomes"].items():
         w(f"  {name:<11} {count:>8}\n")
@@ -126,3 +141,9 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         w(f"to finish:  {command('resume', run_dir)}\n")
     if summary["outcomes"].get("retryable"):
         w(f"to retry:   {command('run', run_dir / 'retry.jsonl')}\n")
+    errors = described(run_dir, summary["outcomes"])
+    if errors is not None:
+        held = ", ".join(f"{errors[k]} {k}" for k in TO_FIX if errors[k])
+        w(f"to fix:     {errors['file']} ({held}; each with its \"error\"; edit, then "
+          f"{command(command_of(api_of(manifest)), Path(errors['file']))}), "
+          f"or {ERRORS_CSV} beside it\n")

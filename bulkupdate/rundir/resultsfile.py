@@ -36,6 +36,11 @@ class ResultsFile:
             else:
                 self.duplicates += 1
 
+    def tally(self, result: dict[str, Any]) -> None:
+        """Count a result read back by someone else (``report``): once per line."""
+        if self.done.add(result["line"]):
+            self._count(result)
+
     def open(self) -> None:
         self.file = open_append(self.path)
 

@@ -18,6 +18,7 @@ second of the sessions' time). Older runs' keys (``throttled``,
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,13 @@ from typing import Any
 import orjson
 
 from ..capillary.outcomes import Outcome
+from ..errors import BulkUpdateError
 from ..results import OLD_KEYS, Summary
 from ..source.lines import iter_lines
-from .files import RETRY, SENT, SUMMARY, write_json_atomic
+from .files import RESULTS, RETRY, SENT, SUMMARY, write_json_atomic
+from .manifest import api_of
 from .private import open_file
+from .readback import read_results
 from .resultsfile import ResultsFile
 
 OUTCOMES = tuple(o.value for o in Outcome)   # summary.json's order: the enum's
@@ -64,6 +68,39 @@ def write_retry(run_dir: Path, input_path: Path, results: ResultsFile,
 
 def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
                   records: int) -> Summary:
+    summary = count_summary(run_dir, manifest, results, records)
+    write_json_atomic(run_dir / SUMMARY, summary.to_dict())
+    return summary
+
+
+def recount(run_dir: Path, manifest: dict[str, Any], written: dict[str, Any]) -> Summary:
+    """The summary as the run directory holds it now, written nowhere: what
+    ``report`` shows when a session was killed after the last ``summary.json``
+    (``written``, {} if none) — every line of ``results.jsonl`` counted, the killed
+    session's requests and time from its journal. Never writes: a report reads."""
+    results = ResultsFile(run_dir / RESULTS)
+    for result in read_results(run_dir):
+        results.tally(result)
+    records = written.get("input_records")
+    if records is None:
+        try:
+            records = sum(1 for _ in iter_lines(Path(manifest["input"]), api=api_of(manifest)))
+        except (OSError, BulkUpdateError):
+            records = None   # the input is gone: the ledger's counts still stand
+    last = manifest["sessions"][-1] if manifest["sessions"] else {}
+    return replace(count_summary(run_dir, manifest, results, records),
+                   exit_code=last.get("exit_code"))
+
+
+def is_stale(manifest: dict[str, Any], written: dict[str, Any]) -> bool:
+    """Whether ``summary.json`` (``written``) predates a session of the manifest:
+    one killed (SIGKILL, power loss) before it could write its own."""
+    sessions = manifest.get("sessions") or []
+    return bool(sessions) and written.get("sessions") != len(sessions)
+
+
+def count_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
+                  records: int | None) -> Summary:
     outcomes, codes = results.outcomes, results.codes
     sessions = session_figures(run_dir, manifest["sessions"])
     duration = sum(s.get("duration_s") or 0.0 for s in sessions)
@@ -93,7 +130,6 @@ def write_summary(run_dir: Path, manifest: dict[str, Any], results: ResultsFile,
         started_at=manifest["started_at"],
         ended_at=manifest.get("ended_at"),
     )
-    write_json_atomic(run_dir / SUMMARY, summary.to_dict())
     return summary
 
 
@@ -113,8 +149,9 @@ def _killed(session: dict[str, Any]) -> bool:
 def _from_journal(sent: Path, sessions: list[dict[str, Any]]) -> None:
     """A killed session's ``duration_s`` (its first to its last journaled request)
     and ``requests``, from ``sent.jsonl``: one pass, one entry per session kept.
-    Each journal session (the prefix of its request ids) belongs to the manifest
-    session that started last before its first request."""
+    Each journal session (the prefix of its request ids) belongs to a manifest
+    session, in order: a session killed and resumed within the same second of
+    the manifest's clock is told apart from the next by that order, not by time."""
     spans: dict[str, list[float]] = {}     # journal session → [first t, last t, requests]
     if sent.exists():
         with open_file(sent) as fh:
@@ -128,14 +165,20 @@ def _from_journal(sent: Path, sessions: list[dict[str, Any]]) -> None:
                     continue   # a torn last line: the kill landed mid-write
                 span = spans.setdefault(session, [t, t, 0])
                 span[0], span[1], span[2] = min(span[0], t), max(span[1], t), span[2] + 1
-    starts = [_epoch(s.get("started_at")) for s in sessions]
+    killed = [_killed(s) for s in sessions]
+    owner = 0
     for first, last, count in spans.values():
-        # Started at most a second (the manifest's resolution) before its first request.
-        owner = max((i for i, at in enumerate(starts) if at is not None and at <= first + 1),
-                    key=lambda i: starts[i] or 0.0, default=None)
-        if owner is not None and _killed(sessions[owner]):
+        # Journal sessions come in the manifest's order, one per session that sent
+        # anything: skip a session that ended having sent nothing, or whose next one
+        # surely began before this first request (started_at is to the second).
+        while owner + 1 < len(sessions) and (
+                (not killed[owner] and not sessions[owner].get("requests"))
+                or (_epoch(sessions[owner + 1].get("started_at")) or 0.0) + 1 <= first):
+            owner += 1
+        if owner < len(sessions) and killed[owner]:
             sessions[owner]["duration_s"] = round(last - first, 3)
             sessions[owner]["requests"] = int(count)
+        owner += 1
 
 
 def _epoch(iso: Any) -> float | None:

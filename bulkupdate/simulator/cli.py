@@ -13,9 +13,11 @@ import gc
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 
 from ..settings import is_loopback
 from .config import ANSWER_FORMS, DELINK_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
+from .rehearsal import describe
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
@@ -58,7 +60,10 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=d.seed, help="world and fault seed (default %(default)s)")
     add("--customers", type=int, default=d.customers, help="world size (default %(default)s)")
     add("--world", dest="world_file", metavar="FILE", default=None,
-        help="JSON world file instead of the formula world")
+        help="JSON world file instead of the formula world (docs/rehearsal.md)")
+    add("--world-from", metavar="INPUT", default=None,
+        help="a world holding the customers and programs of INPUT, tonight's JSONL or CSV "
+             "file: rehearse it (docs/rehearsal.md)")
     add("--no-relinking", dest="allow_relinking", action="store_false",
         help="org setting ALLOW_MEMBERSHIP_RELINKING off (cancel → 2026, renewal allowed)")
     add("--username", default=d.username, help="Basic auth till (default %(default)s)")
@@ -135,6 +140,7 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         batch_error_code=ns.batch_error_code,
         latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, rate_limit=rate, rate_period=period,
         slow_s=ns.slow_s, fail_auth=ns.fail_auth, track=ns.track, world_file=ns.world_file,
+        world_from=ns.world_from,
         gateway_s=ns.gateway_s, gateway_apply_s=ns.gateway_apply_s, p_not_now=ns.p_not_now,
         retry_after=ns.retry_after, redirect_to=ns.redirect_to,
         redirect_status=ns.redirect_status, endless_body=ns.endless_body,
@@ -192,6 +198,8 @@ async def _serve_until_signal(config: SimConfig, host: str, port: int) -> int:
     try:
         async with serve(config, host, port) as sim:
             print(f"simulator listening on {sim.base_url}", flush=True)
+            describe(sim.world, asdict(config), sys.stderr, mine=bool(config.world_from),
+                     base_url=sim.base_url)
             await stop.wait()
     finally:
         for sig in signals:

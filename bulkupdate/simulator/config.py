@@ -51,6 +51,7 @@ class SimConfig:
     fail_auth: bool = False           # every update request answers 401
     track: bool = True                # keep the applied-update log; benchmarks turn it off
     world_file: str | None = None     # JSON world instead of the formula world
+    world_from: str | None = None     # an operator's input: a world of its customers
     p_gateway: float = 0.0            # 504 after gateway_s; applied at gateway_apply_s
     gateway_s: float = 0.1
     gateway_apply_s: float = 0.3

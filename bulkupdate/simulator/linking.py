@@ -28,16 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .world import (
-    NPROG,
-    PENDING,
-    PROGRAM_INDEX,
-    SPP_INDEX,
-    TIER_INDEX,
-    TIER_MASK,
-    World,
-    expiry_epoch,
-)
+from .world import PENDING, TIER_MASK, World, expiry_epoch
 
 LINKS_KEY = "linkToPartnerPrograms"
 LINK_MESSAGES = {
@@ -78,7 +69,7 @@ def link_items(world: World, items: list[Any], now: float,
 
 def link_one(world: World, i: int, link: Any, now: float) -> int:
     """One program link of customer ``i``: its code, the world changed on 200."""
-    checked = _checked(link, now)
+    checked = _checked(world, link, now)
     if isinstance(checked, int):
         return checked
     p, t, start, expiry = checked
@@ -86,9 +77,9 @@ def link_one(world: World, i: int, link: Any, now: float) -> int:
     if not packed & TIER_MASK:
         world.store(i, p, (packed & PENDING) | (t + 1))
         if expiry is not None:   # what the read endpoint then shows, as after an update
-            world.expiries[i * NPROG + p] = expiry
-    elif (p == SPP_INDEX and world.allow_relinking and start is not None and start > now
-          and not packed & PENDING):
+            world.expiries[i * world.nprog + p] = expiry
+    elif (p == world.catalog.supplementary and world.allow_relinking and start is not None
+          and start > now and not packed & PENDING):
         world.store(i, p, packed | PENDING)
     else:
         if world.track and (i, p) in world.links:
@@ -99,7 +90,8 @@ def link_one(world: World, i: int, link: Any, now: float) -> int:
     return 200
 
 
-def _checked(link: Any, now: float) -> int | tuple[int, int, float | None, float | None]:
+def _checked(world: World, link: Any,
+             now: float) -> int | tuple[int, int, float | None, float | None]:
     """A code for a link refused before the customer's state is read, or
     (program index, tier index, start epoch or None, expiry epoch or None)."""
     if type(link) is not dict:
@@ -123,10 +115,10 @@ def _checked(link: Any, now: float) -> int | tuple[int, int, float | None, float
         when = expiry_epoch(expiry) if type(expiry) is str else None
         if when is None or when < now:
             return 2003
-    p = PROGRAM_INDEX.get(name)
+    p = world.catalog.index.get(name)
     if p is None:
         return 2006
-    t = TIER_INDEX[p].get(tier)
+    t = world.catalog.tier_index[p].get(tier)
     if t is None:
         return 2007
     return p, t, start_at, when

@@ -32,8 +32,9 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
@@ -90,6 +91,53 @@ CHANGED = 0x80
 _HALF = 14  # the tabulation hash splits an index into two 14-bit halves
 _LOW_MASK = (1 << _HALF) - 1
 MAX_CUSTOMERS = 1 << (2 * _HALF)  # 268 million: more than one byte each would fit anyway
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The org's partner programs and their tiers, in slot order: the built-in five
+    (:data:`PROGRAMS`), or a world file's own (``"programs": {name: [tiers]}``), so
+    a rehearsal answers for the operator's programs (``--world-from``)."""
+
+    tiers: Mapping[str, tuple[str, ...]]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.tiers)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {name: k for k, name in enumerate(self.tiers)}
+
+    @cached_property
+    def tier_index(self) -> tuple[dict[str, int], ...]:
+        return tuple({t: k for k, t in enumerate(tiers)} for tiers in self.tiers.values())
+
+    @property
+    def size(self) -> int:
+        return len(self.tiers)
+
+    @property
+    def supplementary(self) -> int:
+        """The slot whose future-dated links queue a relink (-1: none)."""
+        return self.index.get(SUPPLEMENTARY, -1)
+
+
+CATALOG = Catalog(PROGRAMS)
+
+
+def catalog_of(table: Mapping[str, Any] | None) -> Catalog:
+    """A world file's programs (checked), else the built-in ones."""
+    programs = (table or {}).get("programs")
+    if programs is None:
+        return CATALOG
+    if not isinstance(programs, dict) or not programs or not all(
+            isinstance(tiers, list) and tiers and all(isinstance(t, str) for t in tiers)
+            for tiers in programs.values()):
+        raise ValueError("world file: 'programs' maps each program name to a list of tiers")
+    if len(programs) > 15:
+        raise ValueError("world file: at most 15 programs")
+    return Catalog({str(name): tuple(tiers) for name, tiers in programs.items()})
 
 
 @lru_cache(maxsize=4096)
@@ -228,7 +276,8 @@ class TableDirectory:
     Every identifier is optional; list position is the customer index.
     """
 
-    def __init__(self, table: Mapping[str, Any]) -> None:
+    def __init__(self, table: Mapping[str, Any], catalog: Catalog = CATALOG) -> None:
+        self.catalog = catalog
         rows = table.get("customers")
         if not isinstance(rows, list):
             raise ValueError("world file: 'customers' must be a list")
@@ -248,16 +297,14 @@ class TableDirectory:
             for name, link in (row.get("programs") or {}).items():
                 self._base[i, self._program(i, name)] = self._packed(i, name, link)
 
-    @staticmethod
-    def _program(i: int, name: str) -> int:
-        if name not in PROGRAM_INDEX:
+    def _program(self, i: int, name: str) -> int:
+        if name not in self.catalog.index:
             raise ValueError(f"world file: customers[{i}]: unknown program {name!r}")
-        return PROGRAM_INDEX[name]
+        return self.catalog.index[name]
 
-    @staticmethod
-    def _packed(i: int, name: str, link: Any) -> int:
+    def _packed(self, i: int, name: str, link: Any) -> int:
         link = link if isinstance(link, dict) else {}
-        tiers = PROGRAMS[name]
+        tiers = self.catalog.tiers[name]
         tier = link.get("tier", tiers[0])
         if tier not in tiers:
             raise ValueError(f"world file: customers[{i}]: {name} has no tier {tier!r}")
@@ -302,15 +349,17 @@ class World:
         self.config = config
         self.allow_relinking = config.allow_relinking
         self.track = config.track
+        self.catalog = catalog = catalog_of(table)
+        self.nprog = catalog.size     # the stride of the state: one byte per program slot
         self.directory: FormulaDirectory | TableDirectory = (
-            TableDirectory(table) if table is not None
+            TableDirectory(table, catalog) if table is not None
             else FormulaDirectory(config.seed, config.customers))
         self.customers = self.directory.customers
         self.reset()
 
     def reset(self) -> None:
         # One byte per (customer, program): 5 MB for a million customers.
-        self._state = bytearray(self.customers * NPROG)
+        self._state = bytearray(self.customers * self.nprog)
         # customer index -> [(partnerProgramName, updateType, updatedTierName)], in order
         self.applied: dict[int, list[tuple[Any, Any, Any]]] = {}
         self.seen: dict[int, int] = {}
@@ -328,24 +377,25 @@ class World:
 
     def link(self, i: int, program: str) -> tuple[str | None, bool]:
         """(current tier or None when not linked, pending relink?) for tests and samples."""
-        p = PROGRAM_INDEX[program]
+        p = self.catalog.index[program]
         packed = self._packed(i, p)
         tier = packed & TIER_MASK
-        return (PROGRAMS[program][tier - 1] if tier else None), bool(packed & PENDING)
+        return (self.catalog.tiers[program][tier - 1] if tier else None), bool(packed & PENDING)
 
     def programs(self, i: int) -> list[tuple[str, str, float]]:
         """(program, tier, expiry epoch) of every program ``i`` is linked to: what
         the read endpoint shows. An expiry no update set is the formula's own."""
         out = []
-        for p, name in enumerate(PROGRAM_NAMES):
+        for p, name in enumerate(self.catalog.names):
             tier = self._packed(i, p) & TIER_MASK
             if tier:
-                expiry = self.expiries.get(i * NPROG + p, DEFAULT_EXPIRY + 86_400 * (i % 365))
-                out.append((name, PROGRAMS[name][tier - 1], expiry))
+                expiry = self.expiries.get(i * self.nprog + p,
+                                           DEFAULT_EXPIRY + 86_400 * (i % 365))
+                out.append((name, self.catalog.tiers[name][tier - 1], expiry))
         return out
 
     def _packed(self, i: int, p: int) -> int:
-        stored = self._state[i * NPROG + p]
+        stored = self._state[i * self.nprog + p]
         return stored & ~CHANGED if stored else self.directory.base(i, p)
 
     def packed(self, i: int, p: int) -> int:
@@ -354,7 +404,7 @@ class World:
 
     def store(self, i: int, p: int, packed: int) -> None:
         """Keep a changed link state (``linking.py`` links through this)."""
-        self._state[i * NPROG + p] = CHANGED | packed
+        self._state[i * self.nprog + p] = CHANGED | packed
 
     # -- the API ---------------------------------------------------------------
     def apply_item(self, item: Any, now: float) -> tuple[int, list[int]]:
@@ -409,7 +459,7 @@ class World:
             return 2002
         get = update.get
         name = get("partnerProgramName")
-        p = PROGRAM_INDEX.get(name) if type(name) is str else None
+        p = self.catalog.index.get(name) if type(name) is str else None
         if p is None and (type(name) is not str or not name.strip()):
             return 2002
         kind = get("updateType")
@@ -420,7 +470,7 @@ class World:
             if type(details) is not dict:
                 return 2002
             tier = details.get("updatedTierName")
-            if type(tier) is not str or (tier not in ALL_TIERS and not tier.strip()):
+            if type(tier) is not str or not tier.strip():
                 return 2002
         elif kind != CANCEL:
             return 2009
@@ -432,7 +482,7 @@ class World:
                     return 2003
         if p is None:
             return 2006
-        slot = i * NPROG + p
+        slot = i * self.nprog + p
         stored = self._state[slot]
         packed = stored & ~CHANGED if stored else self.directory.base(i, p)
         if not packed & TIER_MASK:
@@ -445,7 +495,7 @@ class World:
                 return 2027
             self._state[slot] = CHANGED | (packed & ~PENDING)
         else:
-            t = TIER_INDEX[p].get(tier)  # type: ignore[arg-type]
+            t = self.catalog.tier_index[p].get(tier)  # type: ignore[arg-type]
             if t is None:
                 return 2007
             if kind == RENEWAL and self.allow_relinking:

@@ -20,9 +20,10 @@ program column ``partnerProgramName`` (docs/delink.md).
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,11 +40,12 @@ from ..validate import Unreadable, unreadable
 from .files import BOM, TOO_LONG, bounded_lines, open_input
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
-KNOWN = frozenset((*IDENTIFIERS, "ref", *UPDATE_COLUMNS))
+# "error": errors.csv's reason column, accepted and ignored (rundir/errorfile.py).
+KNOWN = frozenset((*IDENTIFIERS, "ref", "error", *UPDATE_COLUMNS))
 # Link input (``api="link"``): one row per program to link to.
 LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
-LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", *LINK_COLUMNS))
-DELINK_KNOWN = frozenset((*IDENTIFIERS, "ref", "partnerProgramName"))
+LINK_KNOWN = frozenset((*IDENTIFIERS, "ref", "error", *LINK_COLUMNS))
+DELINK_KNOWN = frozenset((*IDENTIFIERS, "ref", "error", "partnerProgramName"))
 # Per API other than the update's: (known columns, the record's programs key).
 APIS = {"link": (LINK_KNOWN, LINK_PROGRAMS_KEY), "delink": (DELINK_KNOWN, DELINK_PROGRAMS_KEY)}
 DELIMITERS = (",", ";", "\t")      # in order of preference on a tie
@@ -54,6 +56,8 @@ def _record(row: dict[str, str], api: str = "update"
     customer: dict[str, Any] = {}
     for name in IDENTIFIERS:
         value = (row.get(name) or "").strip()
+        if value.startswith('="') and value.endswith('"'):
+            value = value[2:-1].strip()    # ="919740000000": kept as text by a spreadsheet
         if value:
             # isascii: "²".isdigit() is True, and int("²") raises.
             customer[name] = int(value) if name == "id" and value.isascii() and \
@@ -107,20 +111,50 @@ class _TextLines:
             yield line.decode("utf-8", "surrogateescape")
 
 
-def iter_csv_records(path: Path, api: str = "update") -> Iterator[tuple[int, bytes]]:
-    """Records of a CSV file for the update API, or (``api="link"``) link items."""
+def iter_csv_records(path: Path, api: str = "update",
+                     ignore: Collection[str] = ()) -> Iterator[tuple[int, bytes]]:
+    """Records of a CSV file for the update API, or (``api="link"``) link items;
+    ``ignore``: extra columns the user named (``--ignore-column``), left unread."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
         reader = _reader(lines)
-        _check_header(path, reader, lines, api)
+        _check_header(path, reader, lines, api, ignore)
         yield from _group(reader, lines, api)
 
 
-def check_csv_header(path: Path, api: str = "update") -> None:
+def check_csv_header(path: Path, api: str = "update", ignore: Collection[str] = ()) -> None:
     """A header the run cannot use is a usage error: found before anything is sent."""
     with open_input(path) as raw:
         lines = _TextLines(raw)
-        _check_header(path, _reader(lines), lines, api)
+        _check_header(path, _reader(lines), lines, api, ignore)
+
+
+def write_without(path: Path, target: Path, ignore: Collection[str]) -> Path:
+    """A copy of the CSV at ``path`` without the ``ignore`` columns, in ``target``:
+    what a run with ``--ignore-column`` reads, so its resume, retry file and error
+    file need not know. Row for row and line for line: a line break inside a
+    dropped field becomes a blank line before its row (a record is numbered by
+    its row's last line); the same delimiter; bytes not UTF-8 kept as they were."""
+    from ..safefiles import open_file
+
+    with open_input(path) as raw, open_file(target, "wb") as out:
+        lines = _TextLines(raw)
+        it = iter(lines)
+        header = next(it, "")
+        sep = delimiter(header)
+        rows = csv.reader(itertools.chain((header,), it), delimiter=sep)
+        names = next(rows, [])
+        keep = [i for i, name in enumerate(names) if name not in set(ignore)]
+        dropped = [i for i in range(len(names)) if i not in keep]
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
+        for row in itertools.chain((names,), rows):
+            buf.write("\n" * sum(row[i].count("\n") for i in dropped if i < len(row)))
+            writer.writerow([row[i] for i in keep if i < len(row)] + row[len(names):])
+            out.write(buf.getvalue().encode("utf-8", "surrogateescape"))
+            buf.seek(0)
+            buf.truncate()
+    return target
 
 
 def delimiter(header: str) -> str:
@@ -138,8 +172,8 @@ def _reader(lines: _TextLines) -> csv.DictReader[str]:
 
 
 def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
-                  api: str = "update") -> None:
-    known = APIS[api][0] if api in APIS else KNOWN
+                  api: str = "update", ignore: Collection[str] = ()) -> None:
+    known = (APIS[api][0] if api in APIS else KNOWN) | frozenset(ignore)
     try:
         columns = reader.fieldnames or ()
     except csv.Error as exc:
@@ -152,9 +186,20 @@ def _check_header(path: Path, reader: csv.DictReader[str], lines: _TextLines,
         if found:
             raise UsageError(f"{path}: the CSV header is delimited by {found}: save the file "
                              "with commas (or semicolons or tabs) between the columns")
+    absent = sorted(set(ignore) - {str(c) for c in columns})
+    if absent:
+        raise UsageError(f"{path}: --ignore-column {absent[0]}: the header has no such "
+                         f"column (it has {', '.join(str(c) for c in columns)[:200]})")
+    other = KNOWN if api == "link" else LINK_KNOWN
+    if unknown and set(columns) <= other:
+        command = "run" if api == "link" else "link"
+        raise UsageError(f"{path}: its columns ({', '.join(unknown)[:200]} among them) are "
+                         f"input for `bulkupdate {command}`: "
+                         f"did you mean `bulkupdate {command} {path}`? Nothing was sent")
     if unknown:
         raise UsageError(f"{path}: unknown CSV column(s) {', '.join(unknown)[:200]}; "
-                         f"known: {', '.join(sorted(known))}")
+                         f"known: {', '.join(sorted(known - frozenset(ignore)))}; to read "
+                         f"the file without one, name it: --ignore-column {unknown[0]}")
 
 
 def _group(reader: csv.DictReader[str], lines: _TextLines,

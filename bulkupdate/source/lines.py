@@ -18,7 +18,7 @@ import hashlib
 import shutil
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,11 +30,13 @@ __all__ = ["bounded_lines", "count_records", "fingerprint", "is_csv", "iter_line
            "json_array", "open_input", "scan_input", "spool_stdin", "starts_with_array"]
 
 
-def iter_lines(path: Path, *, skip: int = 0, api: str = "update") -> Iterator[tuple[int, bytes]]:
+def iter_lines(path: Path, *, skip: int = 0, api: str = "update",
+               ignore: Collection[str] = ()) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the newline) for every non-blank physical line;
-    a CSV's rows become the items of ``api`` (``"update"`` or ``"link"``)."""
+    a CSV's rows become the items of ``api`` (``"update"`` or ``"link"``), its
+    ``ignore`` columns (``--ignore-column``) left unread."""
     if is_csv(path):
-        yield from iter_csv_records(path, api)
+        yield from iter_csv_records(path, api, ignore)
         return
     number = 0
     with open_input(path) as fh:
@@ -77,7 +79,8 @@ def _inflate(blocks: Iterator[bytes], path: Path) -> Iterator[bytes]:
                          "nothing was sent") from None
 
 
-def scan_input(path: Path, api: str = "update") -> tuple[dict[str, Any], int]:
+def scan_input(path: Path, api: str = "update",
+               ignore: Collection[str] = ()) -> tuple[dict[str, Any], int]:
     """One pass over the file as stored: its fingerprint (size and SHA-256,
     which ``resume`` compares) and its number of physical lines. A ``.gz`` is
     decompressed on the way and a CSV's header read, so a damaged input is
@@ -106,7 +109,7 @@ def scan_input(path: Path, api: str = "update") -> tuple[dict[str, Any], int]:
     except OSError as exc:
         raise cannot_open("input file", path, exc) from None
     if is_csv(path):
-        check_csv_header(path, api)
+        check_csv_header(path, api, ignore)
     elif first == b"[":
         raise json_array(str(path))
     return {"size": size, "sha256": digest.hexdigest()}, newlines + (last != b"\n")

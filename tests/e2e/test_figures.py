@@ -79,7 +79,7 @@ def test_after_a_kill_the_report_times_every_session_and_metrics_cover_the_run(
     assert summary["requests"] == len(sends)
     assert summary["results_per_s"] == round(summary["results"] / summary["duration_s"], 1)
     table = cli("report", str(run_dir)).stdout
-    assert f"requests   {len(sends)} in {summary['duration_s']} s over 2 session(s)" in table
+    assert f"requests   {len(sends)} in {summary['duration_s']} s over 2 sessions" in table
     # Metrics as Prometheus reads them: the run's scope for every counter.
     families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     samples = [s for f in families.values() for s in f.samples]

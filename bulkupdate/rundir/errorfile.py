@@ -1,0 +1,164 @@
+"""``errors.jsonl`` and ``errors.csv``: what to fix and reload, in one place.
+
+The input line of every ``rejected`` and ``invalid`` record — of a ``partial`` one,
+only its rejected program updates — each with why in a top-level ``"error"``,
+which ``run`` and ``validate`` accept and ignore: the file can be edited and run
+as it is (Salesforce Data Loader's error file: the original row and its reason).
+``errors.csv`` is the same in ``run``'s own CSV format, one row per program
+update, identifiers written ``="919740000000"`` so a spreadsheet keeps them as
+text (the CSV reader takes that form back).
+
+A line that was not JSON at all cannot carry a key: it comes as
+``{"error": ..., "input": "<the line as text>"}``, to be rewritten.
+
+Built at the end of each session from ``results.jsonl`` and the input, like
+``retry.jsonl``: what an error line says is held in memory (by line, the
+reasons shared), the input streamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..capillary.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
+from ..source.lines import iter_lines
+from .check import check_result, parse_json
+from .files import RESULTS, read_lines
+from .private import open_file
+
+ERRORS = "errors.jsonl"
+ERRORS_CSV = "errors.csv"
+TO_FIX = ("rejected", "invalid", "partial")
+TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
+UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
+LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
+
+Failed = tuple[str, frozenset[tuple[str, str]] | None]   # (why, failed programs; None: all)
+
+
+def reason(result: dict[str, Any]) -> Failed:
+    """Why a record is to be fixed, and which of its programs (None: the record)."""
+    if result["outcome"] == "invalid":
+        return f"{result.get('field')}: {result.get('error')}", None
+    failed = [p for p in result.get("programs") or () if not p.get("ok")]
+    whys = [f"{p.get('partnerProgramName')}: {p.get('code')} {p.get('message') or ''}".strip()
+            for p in failed]
+    if result.get("code") is not None and result["outcome"] == "rejected":
+        whys.insert(0, f"customer: {result['code']} {result.get('message') or ''}".strip())
+    which = None if result["outcome"] == "rejected" else frozenset(
+        (str(p.get("partnerProgramName")), str(p.get("updateType"))) for p in failed)
+    return "; ".join(dict.fromkeys(whys)) or result["outcome"], which
+
+
+MARKS = tuple(b'"outcome":"%s"' % o.encode() for o in TO_FIX)
+
+
+def fixable(run_dir: Path) -> dict[int, Failed]:
+    """Every line to fix, with why; reasons shared between lines (30,000 times 2004).
+    A line whose bytes name none of those outcomes is not parsed: most are ``ok``."""
+    shared: dict[str, str] = {}
+    out: dict[int, Failed] = {}
+    for where, raw in read_lines(run_dir / RESULTS):
+        if not any(mark in raw for mark in MARKS):
+            continue
+        result = check_result(parse_json(raw, where), where, sys.maxsize)
+        if result["outcome"] in TO_FIX:
+            why, which = reason(result)
+            out[result["line"]] = (shared.setdefault(why, why), which)
+    return out
+
+
+def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
+               programs_key: str) -> dict[str, Any]:
+    """The input item with ``error`` first, and only its failed programs."""
+    try:
+        item = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        item = None
+    if not isinstance(item, dict):
+        return {"error": why, "input": raw.decode("utf-8", "replace")}
+    item.pop("error", None)
+    programs = item.get(programs_key)
+    if which is not None and isinstance(programs, list):
+        item[programs_key] = [p for p in programs if isinstance(p, dict) and (
+            str(p.get("partnerProgramName")), str(p.get("updateType", "LINK"))) in which]
+    return {"error": why, **item}
+
+
+def write_errors(run_dir: Path, input_path: Path, api: str = "update",
+                 expected: int | None = None) -> int:
+    """Write ``errors.jsonl`` and ``errors.csv``; returns how many records they hold.
+    Neither file is left when there is nothing to fix (``expected``: the ledger's
+    count of records to fix, when known: 0 reads nothing)."""
+    todo = fixable(run_dir) if expected != 0 else {}
+    paths = (run_dir / ERRORS, run_dir / ERRORS_CSV)
+    if not todo:
+        for path in paths:
+            if path.exists():
+                os.remove(path)
+        return 0
+    programs_key = LINK_PROGRAMS_KEY if api == "link" else "partnerProgramUpdates"
+    columns = (*IDENTIFIERS, "ref", *(LINK_COLUMNS if api == "link" else UPDATE_COLUMNS),
+               "error")
+    tmp = [p.with_name(p.name + ".tmp") for p in paths]
+    written = 0
+    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv:
+        out_csv.write(_csv_row(columns))
+        for line, raw in iter_lines(input_path, api=api):
+            if line in todo:
+                item = error_item(raw, *todo[line], programs_key)
+                out.write(orjson.dumps(item) + b"\n")
+                for row in csv_rows(item, programs_key, columns):
+                    out_csv.write(_csv_row(row))
+                written += 1
+    for t, p in zip(tmp, paths, strict=True):
+        os.replace(t, p)
+    return written
+
+
+def csv_rows(item: dict[str, Any], programs_key: str,
+             columns: tuple[str, ...]) -> list[list[str]]:
+    """One row per program update, as ``run`` reads its CSV input."""
+    customer = item.get("customer") if isinstance(item.get("customer"), dict) else {}
+    head = {name: _text(name, (customer or {}).get(name)) for name in IDENTIFIERS}
+    head.update(ref=str(item.get("ref") or ""), error=str(item.get("error") or ""))
+    programs = item.get(programs_key)
+    rows = []
+    for program in programs if isinstance(programs, list) and programs else [{}]:
+        flat = dict(head)
+        if isinstance(program, dict):
+            details = program.get("updateDetails") or program.get("customerPartnerReference")
+            flat.update({k: str(v) for k, v in program.items() if isinstance(v, str | int)})
+            if isinstance(details, dict):
+                flat.update({k: str(v) for k, v in details.items() if v is not None})
+        rows.append([flat.get(c, "") for c in columns])
+    return rows
+
+
+def _text(name: str, value: Any) -> str:
+    """An identifier a spreadsheet would turn into a number, kept as text."""
+    if value is None or value == "":
+        return ""
+    return f'="{value}"' if name in TEXT_IDENTIFIERS else str(value)
+
+
+def _csv_row(row: tuple[str, ...] | list[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(row)
+    return buf.getvalue().encode()
+
+
+def described(run_dir: Path, outcomes: dict[str, int]) -> dict[str, Any] | None:
+    """What every report says of the error files: their names and what they hold
+    (from the summary's counts); None when there are none."""
+    if not (run_dir / ERRORS).exists():
+        return None
+    return {"file": str(run_dir / ERRORS), "csv": str(run_dir / ERRORS_CSV),
+            **{outcome: outcomes.get(outcome, 0) for outcome in TO_FIX}}

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .errors import UsageError
 from .validate import Invalid, Record, validate_delink_line
 
@@ -75,6 +77,41 @@ def plan_file(path: Path, now: datetime | None = None) -> DelinkPlan:
     when = now or datetime.now(UTC)
     return delink_plan(validate_delink_line(line, raw, when)
                        for line, raw in iter_lines(path, api="delink"))
+
+
+STORE_BATCH = 500     # records per store lookup, as the plan pass does
+
+
+def plan_to_send(path: Path, store: Any, now: datetime | None = None) -> DelinkPlan:
+    """:func:`plan_file` less the records the state store calls ``unchanged`` (confirmed
+    not linked in every program they name): what a guard over the store must count.
+    A repeated delink night delinks nothing, and is not refused for the share of keys
+    it already took out. Refresh is left out: re-sending a delink the store confirmed
+    can only answer 2004."""
+    from .source.lines import iter_lines
+    from .state.intent import intents_of
+
+    when = now or datetime.now(UTC)
+    kept: list[Record | Invalid] = []
+    batch: list[Record] = []
+
+    def flush() -> None:
+        items = [(r.keys, intents_of("delink", orjson.loads(r.body), when)) for r in batch]
+        decisions = store.classify(items, now=when, refresh_after=None, full=False, note=False)
+        kept.extend(r for r, d in zip(batch, decisions, strict=True) if d.send)
+        batch.clear()
+
+    for line, raw in iter_lines(path, api="delink"):
+        record = validate_delink_line(line, raw, when)
+        if isinstance(record, Invalid):
+            kept.append(record)
+            continue
+        batch.append(record)
+        if len(batch) >= STORE_BATCH:
+            flush()
+    if batch:
+        flush()
+    return delink_plan(kept)
 
 
 @dataclass(frozen=True)

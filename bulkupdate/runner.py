@@ -35,6 +35,7 @@ from .delinks import (
     MaxDelinks,
     check_max_delinks,
     plan_file,
+    plan_to_send,
     store_linked_counts,
 )
 from .engine.crash import crashed, reraise
@@ -121,7 +122,8 @@ async def adelink(source: Source, settings: Settings, *, run_dir: str | Path | N
         if on_delinks is not None:
             on_delinks(plan)
         if guard is not None:
-            check_max_delinks(plan, guard, store_linked_counts(store, plan.per_program))
+            counted = plan if store is None else plan_to_send(path, store)
+            check_max_delinks(counted, guard, store_linked_counts(store, counted.per_program))
 
     return await _start(source, settings, DELINK, run_dir, on_result, control, _Intake(
         records, check, {"batch_size_chosen": True} if batch_size_chosen else None,

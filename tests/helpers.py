@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,6 +154,16 @@ def simulator(**dials: Any) -> Iterator[RunningSim]:
     dials.setdefault("customers", 20_000)
     with simulator_thread(SimConfig(**dials)) as sim:
         yield sim
+
+
+def dial(sim: RunningSim, **dials: float) -> None:
+    """Turn the running simulator's fault dials (its world, and so its base URL
+    and a state store's scope, are kept)."""
+    from bulkupdate.simulator.faults import FaultDecider, FaultPlan
+    from bulkupdate.simulator.server import STATE
+    state = sim.app[STATE]
+    state.config = replace(state.config, **dials)
+    state.decider = FaultDecider(FaultPlan.from_config(state.config), 3)
 
 
 def fast_settings(url: str, **kw: Any) -> Settings:

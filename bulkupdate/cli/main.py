@@ -373,8 +373,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                              program=args.program, before=args.before,
                              run_dirs=args.run_dirs, to=args.to, as_json=args.json)
     if args.command == "plan":
-        from .plan import plan_command
+        from .plan import plan_command, plan_delinks
 
+        if args.delink and args.config is None and early("state", args.state, os.environ) is None:
+            return plan_delinks(args.input)   # no store: offline, no settings to ask for
         return plan_command(args.input, _settings(args),
                             api="link" if args.link else "delink" if args.delink else "update")
     if args.command == "validate":

@@ -16,10 +16,21 @@ from ..settings import Settings
 from ..source.lines import count_records
 
 
-def plan_command(input_arg: str, settings: Settings, *, api: str = "update") -> int:
+def _input(input_arg: str) -> Path:
     path = Path("/dev/stdin") if input_arg == "-" else Path(input_arg)
     if input_arg != "-" and not path.is_file():
         raise UsageError(f"{input_arg}: no such file")
+    return path
+
+
+def plan_delinks(input_arg: str) -> int:
+    """``plan --delink`` without a store: what the file would delink, nothing else."""
+    print(f"bulkupdate: {plan_file(_input(input_arg)).sentence()}")
+    return EXIT_OK
+
+
+def plan_command(input_arg: str, settings: Settings, *, api: str = "update") -> int:
+    path = _input(input_arg)
     if api == "delink":
         # What a destructive night would do, with or without a store.
         print(f"bulkupdate: {plan_file(path).sentence()}")

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import math
 import signal
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from bulkupdate.simulator.faults import FaultDecider, FaultPlan
-from bulkupdate.simulator.server import STATE
 from tests.helpers import (
     PROGRAM,
     TIERS,
     cli,
     cli_popen,
+    dial,
     linked,
     results,
     simulator,
@@ -62,13 +60,6 @@ def summary(run_dir: Path) -> dict[str, Any]:
 def held(sim: Any, tiers: dict[int, str]) -> dict[int, str]:
     """Customers whose tier in the world is not what ``tiers`` wants."""
     return {i: t for i, t in tiers.items() if sim.world.link(i, PROGRAM)[0] != t}
-
-
-def dial(sim: Any, **dials: float) -> None:
-    """Turn the running simulator's fault dials (its world is kept)."""
-    state = sim.app[STATE]
-    state.config = replace(state.config, **dials)
-    state.decider = FaultDecider(FaultPlan.from_config(state.config), 3)
 
 
 def changed(tiers: dict[int, str], every: int) -> tuple[dict[int, str], int]:

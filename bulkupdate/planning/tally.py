@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..estimate import duration, seconds
 from ..exitcode import Allowance
 from ..settings import Rate
+from ..words import plural
 
 # The store's categories, in the order the plan says them.
 SENT_CATEGORIES = ("new", "changed", "pending", "expired", "refresh", "never", "ambiguous",
@@ -102,8 +103,8 @@ def describe(t: Tally, rate: Rate, batch_size: int) -> list[str]:
                + ("" if not missing else "  (" + ", ".join(
                    f"{p} {n:,}" for p, n in sorted(t.absent.items())) + ")"))
     secs = seconds(t.send, rate, batch_size)
-    out.append(f"  about {duration(secs)} at {rate} ({-(-t.send // batch_size):,} requests of "
-               f"up to {batch_size})")
+    out.append(f"  about {duration(secs)} at {rate} ({plural(-(-t.send // batch_size), 'request')}"
+               f" of up to {batch_size})")
     return out
 
 

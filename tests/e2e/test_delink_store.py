@@ -148,3 +148,28 @@ def test_max_delinks_share_of_the_stores_linked_keys_and_the_plan(tmp_path: Path
         assert gone.returncode == 0, gone.stderr
         assert outcomes(tmp_path / "5") == {"ok": 5, "unchanged": 5}
         assert tiers(sim, people[:10]) == {None} and tiers(sim, people[10:]) == {"Silver"}
+
+
+def test_verify_of_a_lost_delink_night_finds_the_store_and_confirms_it(tmp_path: Path) -> None:
+    """The delink night's replies all lost: ``verify RUN`` (no ``--state``: the manifest
+    names the store) reads them back delinked, and its ``matches`` confirm them in the
+    store, so the same leavers the next night are ``unchanged``, nothing sent."""
+    people = unlinked(20)
+    state = tmp_path / "state.db"
+    with simulator() as sim:
+        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
+                     tmp_path / "1", state).returncode == 0
+        leavers = delinks(tmp_path / "d.jsonl", people)
+        dial(sim, p_lost=1.0)
+        lost = night(sim, "delink", leavers, tmp_path / "2", state, "--max-attempts", "1",
+                     "--max-delinks", "100%")
+        dial(sim, p_lost=0.0)
+        assert lost.returncode == 1 and outcomes(tmp_path / "2") == {"retryable": 20}, lost
+        checked = cli("verify", str(tmp_path / "2"), "--base-url", sim.base_url,
+                      "--rate", "2000/s")
+        assert checked.returncode == 0, checked.stderr + checked.stdout
+        requests = sim.stats()["requests"]
+        again = night(sim, "delink", leavers, tmp_path / "3", state)
+        assert again.returncode == 0, again.stderr
+        assert outcomes(tmp_path / "3") == {"unchanged": 20}
+        assert sim.stats()["requests"] == requests

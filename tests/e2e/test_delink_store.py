@@ -7,12 +7,22 @@ later night sends it; the P% guard over the keys the store holds linked; and
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from tests.helpers import PROGRAM, cli, dial, results, simulator, world_for
+from tests.helpers import (
+    PROGRAM,
+    cli,
+    cli_popen,
+    dial,
+    results,
+    simulator,
+    wait_for_results,
+    world_for,
+)
 
 EXPIRY = "2099-12-31T23:59:59+05:30"
 
@@ -173,3 +183,29 @@ def test_verify_of_a_lost_delink_night_finds_the_store_and_confirms_it(tmp_path:
         assert again.returncode == 0, again.stderr
         assert outcomes(tmp_path / "3") == {"unchanged": 20}
         assert sim.stats()["requests"] == requests
+
+
+def test_a_delink_night_killed_then_resumed_without_a_flag_ends_exact_in_the_store(
+        tmp_path: Path) -> None:
+    people = unlinked(200)
+    state = tmp_path / "state.db"
+    with simulator(latency_ms=100) as sim:
+        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
+                     tmp_path / "1", state, "--concurrency", "8").returncode == 0
+        leavers = delinks(tmp_path / "d.jsonl", people)
+        proc = cli_popen("delink", str(leavers), "--base-url", sim.base_url, "--run-dir",
+                         str(tmp_path / "2"), "--state", str(state), "--rate", "2000/s",
+                         "--batch-size", "5", "--concurrency", "1", "--max-delinks", "100%")
+        wait_for_results(tmp_path / "2", 30, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert tiers(sim, people) == {None, "Silver"}, "the kill came too late"
+        resumed = cli("resume", str(tmp_path / "2"), "--base-url", sim.base_url)
+        assert resumed.returncode == 0, resumed.stderr
+        assert tiers(sim, people) == {None}
+        got = results(tmp_path / "2")
+        assert sorted(got) == list(range(1, 201))
+        assert {r["outcome"] for r in got.values()} <= {"ok", "already"}
+        # The store learnt the whole night, the killed session's part too.
+        again = night(sim, "delink", leavers, tmp_path / "3", state)
+        assert again.returncode == 0 and outcomes(tmp_path / "3") == {"unchanged": 200}, again

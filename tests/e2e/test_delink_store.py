@@ -209,3 +209,34 @@ def test_a_delink_night_killed_then_resumed_without_a_flag_ends_exact_in_the_sto
         # The store learnt the whole night, the killed session's part too.
         again = night(sim, "delink", leavers, tmp_path / "3", state)
         assert again.returncode == 0 and outcomes(tmp_path / "3") == {"unchanged": 200}, again
+
+
+def test_verify_sample_of_an_unchanged_delink_night_finds_a_member_linked_again(
+        tmp_path: Path) -> None:
+    """Drift on a delink night: customers the store calls delinked, linked again behind
+    the tool's back, are found by ``verify --sample``, forgotten, and the next delink
+    night sends them (and only them)."""
+    people = unlinked(20)
+    state = tmp_path / "state.db"
+    with simulator() as sim:
+        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
+                     tmp_path / "1", state).returncode == 0
+        leavers = delinks(tmp_path / "d.jsonl", people)
+        assert night(sim, "delink", leavers, tmp_path / "2", state,
+                     "--max-delinks", "100%").returncode == 0
+        assert night(sim, "delink", leavers, tmp_path / "3", state).returncode == 0
+        assert outcomes(tmp_path / "3") == {"unchanged": 20}
+        back = people[:3]                                      # linked again, not by us
+        assert cli("link", str(links(tmp_path / "back.jsonl", back, "Gold")), "--base-url",
+                   sim.base_url, "--run-dir", str(tmp_path / "x"), "--rate", "2000/s",
+                   ).returncode == 0
+        checked = cli("verify", str(tmp_path / "3"), "--sample", "20", "--base-url",
+                      sim.base_url, "--rate", "2000/s")
+        assert checked.returncode == 1, checked.stderr + checked.stdout
+        assert "3 customers the state store called unchanged" in checked.stdout, checked.stdout
+        # Forgotten, they are no longer "linked" in the store: the share guard counts
+        # them against the store's 0 linked keys, so the night names its own limit.
+        fourth = night(sim, "delink", leavers, tmp_path / "4", state, "--max-delinks", "3")
+        assert fourth.returncode == 0, fourth.stderr
+        assert outcomes(tmp_path / "4") == {"ok": 3, "unchanged": 17}
+        assert tiers(sim, people) == {None}

@@ -61,6 +61,14 @@ def night(sim: Any, command: str, source: Path, run_dir: Path, state: Path,
                "--state", str(state), "--rate", "2000/s", *extra)
 
 
+def members(sim: Any, people: list[int], state: Path, tmp_path: Path) -> Path:
+    """Link ``people`` (night 1, with the store), and the file that delinks them."""
+    done = night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"), tmp_path / "1",
+                 state)
+    assert done.returncode == 0, done.stderr
+    return delinks(tmp_path / "d.jsonl", people)
+
+
 def outcomes(run_dir: Path) -> dict[str, int]:
     summary = orjson.loads((run_dir / "summary.json").read_bytes())
     return {k: v for k, v in summary["outcomes"].items() if v}
@@ -103,9 +111,7 @@ def test_a_delink_of_unknown_fate_stays_pending_and_the_next_night_sends_it(
     people = unlinked(30)
     state = tmp_path / "state.db"
     with simulator() as sim:
-        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
-                     tmp_path / "1", state).returncode == 0
-        leavers = delinks(tmp_path / "d.jsonl", people)
+        leavers = members(sim, people, state, tmp_path)
         dial(sim, p_lost=1.0)                  # every reply lost: every fate unknown
         lost = night(sim, "delink", leavers, tmp_path / "2", state, "--max-attempts", "1",
                      "--max-delinks", "100%")
@@ -133,8 +139,7 @@ def test_max_delinks_share_of_the_stores_linked_keys_and_the_plan(tmp_path: Path
     people = unlinked(50)
     state = tmp_path / "state.db"
     with simulator() as sim:
-        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
-                     tmp_path / "1", state).returncode == 0
+        members(sim, people, state, tmp_path)
         requests = sim.stats()["requests"]
         many = delinks(tmp_path / "many.jsonl", people[:10])     # 20% of the 50 linked
         # With a store the guard is on by default, at 10%.
@@ -167,9 +172,7 @@ def test_verify_of_a_lost_delink_night_finds_the_store_and_confirms_it(tmp_path:
     people = unlinked(20)
     state = tmp_path / "state.db"
     with simulator() as sim:
-        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
-                     tmp_path / "1", state).returncode == 0
-        leavers = delinks(tmp_path / "d.jsonl", people)
+        leavers = members(sim, people, state, tmp_path)
         dial(sim, p_lost=1.0)
         lost = night(sim, "delink", leavers, tmp_path / "2", state, "--max-attempts", "1",
                      "--max-delinks", "100%")
@@ -190,9 +193,7 @@ def test_a_delink_night_killed_then_resumed_without_a_flag_ends_exact_in_the_sto
     people = unlinked(200)
     state = tmp_path / "state.db"
     with simulator(latency_ms=100) as sim:
-        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
-                     tmp_path / "1", state, "--concurrency", "8").returncode == 0
-        leavers = delinks(tmp_path / "d.jsonl", people)
+        leavers = members(sim, people, state, tmp_path)
         proc = cli_popen("delink", str(leavers), "--base-url", sim.base_url, "--run-dir",
                          str(tmp_path / "2"), "--state", str(state), "--rate", "2000/s",
                          "--batch-size", "5", "--concurrency", "1", "--max-delinks", "100%")
@@ -219,9 +220,7 @@ def test_verify_sample_of_an_unchanged_delink_night_finds_a_member_linked_again(
     people = unlinked(20)
     state = tmp_path / "state.db"
     with simulator() as sim:
-        assert night(sim, "link", links(tmp_path / "l.jsonl", people, "Silver"),
-                     tmp_path / "1", state).returncode == 0
-        leavers = delinks(tmp_path / "d.jsonl", people)
+        leavers = members(sim, people, state, tmp_path)
         assert night(sim, "delink", leavers, tmp_path / "2", state,
                      "--max-delinks", "100%").returncode == 0
         assert night(sim, "delink", leavers, tmp_path / "3", state).returncode == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.helpers import (
     PROGRAM,
@@ -239,3 +240,26 @@ def test_verify_sample_of_an_unchanged_delink_night_finds_a_member_linked_again(
         assert fourth.returncode == 0, fourth.stderr
         assert outcomes(tmp_path / "4") == {"ok": 3, "unchanged": 17}
         assert tiers(sim, people) == {None}
+
+
+@pytest.mark.parametrize("form", ["delink", "update"])
+def test_linked_by_id_delinked_by_mobile_then_linked_by_id_again_is_sent(
+        tmp_path: Path, form: str) -> None:
+    """One customer, three identifiers over three nights: the delink by mobile must reach
+    the row the link by id confirmed, or the last link would be skipped wrongly."""
+    world = world_for()
+    people = unlinked(10)
+    state = tmp_path / "state.db"
+    by_mobile = [{"customer": {"mobile": world.directory.identity(i)["mobile"]},
+                  "deLinkFromPartnerPrograms": [{"partnerProgramName": PROGRAM}]}
+                 for i in people]
+    with simulator(delink_form=form) as sim:
+        members(sim, people, state, tmp_path)
+        gone = night(sim, "delink", write(tmp_path / "m.jsonl", by_mobile), tmp_path / "2",
+                     state, "--max-delinks", "100%")
+        assert gone.returncode == 0 and outcomes(tmp_path / "2") == {"ok": 10}, gone.stderr
+        assert tiers(sim, people) == {None}
+        back = night(sim, "link", tmp_path / "l.jsonl", tmp_path / "3", state)
+        assert back.returncode == 0, back.stderr
+        assert outcomes(tmp_path / "3") == {"ok": 10}
+        assert tiers(sim, people) == {"Silver"}

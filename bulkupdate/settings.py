@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .base.network import proxy_from_env, without_userinfo
 from .capillary.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
 from .capillary.read import READ_ACTIVITY_TYPE, READ_PATH, READ_SOURCE
 from .errors import UsageError, cannot_open
-from .exitcode import Allowance
-from .network import proxy_from_env, without_userinfo
+from .night.exitcode import Allowance
 
 MAX_RATE = 100_000.0        # requests per second: far above any API, far below a typo
 ENV_PREFIX = "BULKUPDATE_"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.estimate import duration, seconds, sentence
+from bulkupdate.planning.estimate import duration, seconds, sentence
 from bulkupdate.settings import Rate, Sources, default_of, load, merge, parse_rate
 
 URL = "http://127.0.0.1:9"
@@ -60,7 +60,7 @@ def test_an_unknown_size_says_so_and_gives_the_rate_per_million() -> None:
 
 
 def test_verify_says_its_reads_and_their_time_before_reading() -> None:
-    from bulkupdate.estimate import verify_reads, verify_sentence
+    from bulkupdate.planning.estimate import verify_reads, verify_sentence
     from bulkupdate.settings import parse_rate
 
     assert verify_reads(uncertain=1300, ok=40_000, sample=50) == 1350

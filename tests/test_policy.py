@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.exitcode import (
+from bulkupdate.night.exitcode import (
     EXIT_ABORTED,
     EXIT_INTERRUPTED,
     Allowance,

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bulkupdate.base.logs import null_logger
 from bulkupdate.errors import UsageError
-from bulkupdate.logs import null_logger
+from bulkupdate.night.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.results import Summary
-from bulkupdate.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.settings import Settings
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import bulkupdate
-from bulkupdate.exitcode import decide, verify_exit_code, with_verdicts
+from bulkupdate.night.exitcode import decide, verify_exit_code, with_verdicts
 
 
 def night(**outcomes: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ..logs import mask_value
+from ..base.logs import mask_value
 
 MIN_NATIONAL_DIGITS = 6   # a country code is only peeled off a real number, not "1" from "91"
 MAX_COUNTRY_DIGITS = 3

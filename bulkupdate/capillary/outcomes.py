@@ -35,7 +35,7 @@ from .endpoint import UPDATE, Endpoint
 from .matching import describe, keys, same_customer
 
 if TYPE_CHECKING:   # annotations: validate builds on capillary's API facts
-    from ..validate import Invalid, Record
+    from ..source.validate import Invalid, Record
 
 
 class Outcome(enum.StrEnum):

@@ -1,5 +1,5 @@
 """The command line: arguments → :class:`Settings` → the library. The exit
-codes are :mod:`bulkupdate.exitcode`'s: a run's comes back in its result, and
+codes are :mod:`bulkupdate.night.exitcode`'s: a run's comes back in its result, and
 what fails before or around one (a usage error, a crash) is mapped here.
 """
 
@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .. import logs
+from ..base import logs
+from ..base.logs import mask_text
+from ..base.words import plural
 from ..capillary.outcomes import Outcome
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
-from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
-from ..logs import mask_text
+from ..night.exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
 from ..report import FORMATS
 from ..settings import (
     FLAGS,
@@ -31,7 +32,6 @@ from ..settings import (
     unknown_environment,
 )
 from ..version import __version__
-from ..words import plural
 
 EPILOG = """exit status:
   0    every record ok or already (or only definite failures within --allow-failures)
@@ -338,7 +338,7 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from ..runner import aresume
+    from ..night.runner import aresume
     from .process import run_as_owner
 
     if args.command in ("run", "link", "delink"):
@@ -406,7 +406,7 @@ def _starter(args: argparse.Namespace, sources: Any) -> Any:
     """The library's entry point for run, link or delink (with its guard and plan)."""
     from functools import partial
 
-    from ..runner import adelink, alink, arun
+    from ..night.runner import adelink, alink, arun
 
     if args.command == "delink":
         def say(plan: Any) -> None:
@@ -437,7 +437,7 @@ async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace
 
 def _night_code(result: Any, checked: Any, settings: Any) -> int:
     """The exit code of a run with ``--verify``: the verdicts count
-    (:func:`bulkupdate.exitcode.with_verdicts`); a verify cut short says so."""
+    (:func:`bulkupdate.night.exitcode.with_verdicts`); a verify cut short says so."""
     if checked is None:
         return int(result.exit_code)
     from ..verify.files import night_exit_code
@@ -488,7 +488,7 @@ def _say_reads(uncertain: int, ok: int, sample: int, settings: Any, fmt: str, *,
                unchanged: int = 0) -> None:
     """verify's estimate, before it reads: a long verify is no surprise (a json
     stderr stays all JSON: ``verify.estimate``)."""
-    from ..estimate import verify_reads, verify_sentence
+    from ..planning.estimate import verify_reads, verify_sentence
 
     reads = verify_reads(uncertain, ok, sample, unchanged)
     if fmt == "json":
@@ -538,7 +538,7 @@ def _plan_printer(fmt: str) -> Any:
 def _say_estimate(args: argparse.Namespace, settings: Any, sources: Any) -> int | None:
     """What the input will take at the rate in force, before anything is sent; the
     records counted (None when not), so that the run does not count them again."""
-    from ..estimate import sentence
+    from ..planning.estimate import sentence
     from ..source.lines import count_records
 
     stdin = args.input == "-"
@@ -557,11 +557,11 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None, api: str = "update",
               allow_empty: bool = False, ignore: tuple[str, ...] = (),
               encoding: str | None = None) -> int:
-    from ..estimate import sentence
+    from ..planning.estimate import sentence
     from ..settings import default_of, merge
     from ..source.lines import is_csv, iter_lines, json_array
     from ..source.sniff import check_input
-    from ..validate import Invalid, validator
+    from ..source.validate import Invalid, validator
     from .validating import Findings
 
     # The run's rules for the two settings the estimate needs, and nothing else:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..delinks import plan_file
 from ..errors import UsageError
-from ..exitcode import EXIT_OK, EXIT_USAGE
+from ..night.exitcode import EXIT_OK, EXIT_USAGE
+from ..planning.delinks import plan_file
 from ..planning.night import make_plan, open_store
 from ..planning.tally import describe, refusal
 from ..settings import Settings

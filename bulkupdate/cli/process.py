@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TextIO, TypeVar
 
-from ..control import Control
-from ..logs import LEVELS, STDLIB_NAME, render
+from ..base.logs import LEVELS, STDLIB_NAME, render
+from ..night.control import Control
 
 T = TypeVar("T")
 

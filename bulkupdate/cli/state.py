@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import UsageError
-from ..exitcode import EXIT_OK
+from ..night.exitcode import EXIT_OK
 from ..settings import Settings
 
 

@@ -32,17 +32,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..base.logs import Logger, null_logger
+from ..base.retry import RetryPolicy
 from ..capillary.answers import Answer, Kind, status_label
 from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
-from ..estimate import duration, seconds
-from ..logs import Logger, null_logger
+from ..planning.estimate import duration, seconds
 from ..planning.marks import Marks
-from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
 from ..settings import MAX_BATCH, Settings
-from ..validate import Record
+from ..source.validate import Record
 from .decide import decide
 from .diskfull import DiskWatch
 from .flow import Flow, Snapshot, Stats

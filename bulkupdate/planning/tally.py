@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..estimate import duration, seconds
-from ..exitcode import Allowance
+from ..night.exitcode import Allowance
 from ..settings import Rate
+from .estimate import duration, seconds
 
 # The store's categories, in the order the plan says them.
 SENT_CATEGORIES = ("new", "changed", "pending", "expired", "refresh", "never", "ambiguous",

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..base.words import plural
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
 from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
@@ -16,7 +17,6 @@ from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
 from ..source.sniff import command_of
-from ..words import plural
 from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:

@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
+from ..base.safefiles import open_fd
 from ..errors import LedgerError
-from ..safefiles import open_fd
 from .files import LOCK, now_iso
 
 LOCK_TRIES, LOCK_PAUSE = 5, 0.05

@@ -13,8 +13,8 @@ import os
 import stat
 from pathlib import Path
 
+from ..base.safefiles import DIR_MODE, FILE_MODE, open_fd, open_file, write_atomic
 from ..errors import LedgerError
-from ..safefiles import DIR_MODE, FILE_MODE, open_fd, open_file, write_atomic
 from .files import MANIFEST
 from .lock import describe, holder
 

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..words import plural
+from ..base.words import plural
 from .world import DEFAULT_COUNTRY_CODE, IDENTIFIERS, World
 
 LINK_KEY = "linkToPartnerPrograms"

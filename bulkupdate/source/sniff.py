@@ -22,11 +22,11 @@ from pathlib import Path
 
 import orjson
 
+from ..base.words import plural
 from ..capillary.endpoint import ENDPOINTS
 from ..errors import UsageError
-from ..validate import likely_encoding
-from ..words import plural
 from .files import BOM, Unreadable, bounded_lines, is_csv, open_input
+from .validate import likely_encoding
 
 SAMPLE = 1000            # lines judged for the encoding
 KIND_SAMPLE = 20         # records judged for their kind: all must be another command's

@@ -111,8 +111,8 @@ def read_verdicts(run_dir: Path) -> dict[int, str]:
 
 def night_exit_code(run_dir: Path, summary: dict[str, Any], allowance: Any) -> int:
     """The exit code of a finished night with its verdicts read back
-    (:func:`bulkupdate.exitcode.with_verdicts` says how they count)."""
-    from ..exitcode import decide, with_verdicts
+    (:func:`bulkupdate.night.exitcode.with_verdicts` says how they count)."""
+    from ..night.exitcode import decide, with_verdicts
     from ..rundir.readback import read_results
 
     verdicts = read_verdicts(run_dir)

@@ -16,7 +16,7 @@ from typing import Any
 from ..planning.night import open_store
 from ..planning.scan import intents
 from ..settings import Settings
-from ..validate import Record, validator
+from ..source.validate import Record, validator
 from .select import Chosen
 from .verdict import Verdict
 

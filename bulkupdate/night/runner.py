@@ -5,7 +5,7 @@ API: the same engine, given :data:`~bulkupdate.capillary.endpoint.LINK`; the run
 directory records the API, so ``aresume`` and the report need not be told.
 ``adelink``/``delink`` likewise for the delink API (:data:`~bulkupdate.capillary.
 endpoint.DELINK`), with the plan counted and the ``max_delinks`` guard checked
-before anything is sent (:mod:`bulkupdate.delinks`).
+before anything is sent (:mod:`bulkupdate.planning.delinks`).
 
 A guest in the caller's process: no logging configuration, GC tuning, signal
 handler or loop policy. Each run logs through its own logger to its own
@@ -26,10 +26,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .capillary.auth import Auth
-from .capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
-from .control import Control
-from .delinks import (
+from ..base.logs import Logger, RunLog
+from ..base.retry import RetryPolicy
+from ..capillary.auth import Auth
+from ..capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
+from ..engine.crash import crashed, reraise
+from ..engine.pipeline import Pipeline
+from ..errors import BulkUpdateError, DiskFull, RunAborted, UsageError
+from ..planning.delinks import (
     DEFAULT_MAX_DELINKS_WITH_STORE,
     DelinkPlan,
     MaxDelinks,
@@ -37,24 +41,20 @@ from .delinks import (
     plan_file,
     store_linked_counts,
 )
-from .engine.crash import crashed, reraise
-from .engine.pipeline import Pipeline
-from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
+from ..planning.marks import Marks
+from ..planning.night import OnPlan, end_night, open_store, plan_night, resume_night
+from ..results import RecordResult, RunResult, Summary
+from ..rundir import EVENTS, Ledger, default_run_dir, now_iso
+from ..rundir.lock import RunLock
+from ..rundir.private import abandon, prepare
+from ..settings import Settings, load_settings
+from ..source.lines import count_records, is_csv, iter_lines, scan_input
+from ..source.prepare import check_encoding, prepare_input
+from ..source.sniff import check_input
+from ..source.spool import Source, check_source
+from .control import Control
 from .exitcode import decide
-from .logs import Logger, RunLog
-from .planning.marks import Marks
-from .planning.night import OnPlan, end_night, open_store, plan_night, resume_night
 from .progress import Watch, WatchedClient, progress_bar
-from .results import RecordResult, RunResult, Summary
-from .retry import RetryPolicy
-from .rundir import EVENTS, Ledger, default_run_dir, now_iso
-from .rundir.lock import RunLock
-from .rundir.private import abandon, prepare
-from .settings import Settings, load_settings
-from .source.lines import count_records, is_csv, iter_lines, scan_input
-from .source.prepare import check_encoding, prepare_input
-from .source.sniff import check_input
-from .source.spool import Source, check_source
 
 OnResult = Callable[[RecordResult], Any]
 T = TypeVar("T")
@@ -92,7 +92,7 @@ async def alink(source: Source, settings: Settings, *, run_dir: str | Path | Non
                 ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
-    :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
+    :func:`~bulkupdate.source.validate.validate_link_line`; the rules are ``arun``'s."""
     return await _start(source, settings, LINK, run_dir, on_result, control,
                         _Intake(records, on_plan=on_plan, ignore=tuple(ignore_columns),
                                 encoding=encoding))
@@ -233,7 +233,7 @@ def _warn_if_seen_before(ledger: Ledger, settings: Settings, log: Logger) -> Non
     """The same input (by content) already finished beside this run: say which run
     (``input.seen_before``), send anyway. Not for a run's own follow-up files, nor
     with a state store (it skips what is already confirmed)."""
-    from .rundir.siblings import FOLLOW_UPS, finished_with
+    from ..rundir.siblings import FOLLOW_UPS, finished_with
 
     if Path(ledger.manifest["input"]).name in FOLLOW_UPS or getattr(settings, "state", None):
         return
@@ -254,7 +254,7 @@ def _check_not_empty(path: Path, name: str, settings: Settings, api: str,
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .rundir.readback import read_summary
+    from ..rundir.readback import read_summary
 
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
@@ -303,7 +303,7 @@ def resume(run_dir: str | Path, settings: Settings | None = None, *,
 def own_settings(run_dir: Path) -> Settings:
     """The settings a run was started with (its manifest), credentials from the
     environment: they are never written to the run directory."""
-    from .rundir.readback import load
+    from ..rundir.readback import load
 
     manifest, _ = load(run_dir)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .validate import Invalid, Record, validate_delink_line
+from ..errors import UsageError
+from ..source.validate import Invalid, Record, validate_delink_line
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def delink_plan(records: Iterable[Record | Invalid]) -> DelinkPlan:
 
 def plan_file(path: Path, now: datetime | None = None) -> DelinkPlan:
     """:func:`delink_plan` of a delink input file (JSONL, ``.gz`` or CSV)."""
-    from .source.lines import iter_lines
+    from ..source.lines import iter_lines
 
     when = now or datetime.now(UTC)
     return delink_plan(validate_delink_line(line, raw, when)

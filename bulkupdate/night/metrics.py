@@ -2,7 +2,7 @@
 
 Each run has its own :class:`CollectorRegistry` (never the global one: several
 runs may share a process). Every series is produced at scrape time by one
-collector, from the live :class:`~bulkupdate.progress.Watch` and the run's
+collector, from the live :class:`~bulkupdate.night.progress.Watch` and the run's
 manifest, so a scrape always agrees with the ledger, and no ``_created`` series
 is exposed (a run's counters start with the run, and ``run_info`` says which).
 Every counter covers the same scope: the run, all its sessions.
@@ -58,17 +58,17 @@ from prometheus_client.core import (
 from prometheus_client.exposition import write_to_textfile
 from prometheus_client.registry import Collector
 
-from .errors import UsageError
-from .logs import Logger
+from ..base.logs import Logger
+from ..errors import UsageError
+from ..rundir.summary import session_figures
+from ..version import __version__
 from .progress import OUTCOMES, Watch
-from .rundir.summary import session_figures
-from .version import __version__
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from .settings import Settings
-    from .verify.watch import VerifyWatch
+    from ..settings import Settings
+    from ..verify.watch import VerifyWatch
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 

@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tqdm import tqdm
 
-from .capillary.answers import Answer, status_label
-from .capillary.client import Client
-from .capillary.endpoint import UPDATE, Endpoint
-from .capillary.outcomes import Outcome
-from .engine.flow import Snapshot
-from .logs import Logger
-from .rundir.private import open_file
+from ..base.logs import Logger
+from ..capillary.answers import Answer, status_label
+from ..capillary.client import Client
+from ..capillary.endpoint import UPDATE, Endpoint
+from ..capillary.outcomes import Outcome
+from ..engine.flow import Snapshot
+from ..rundir.private import open_file
 
 if TYPE_CHECKING:
-    from .engine.pipeline import Pipeline
-    from .rundir import Ledger
-    from .settings import Settings
+    from ..engine.pipeline import Pipeline
+    from ..rundir import Ledger
+    from ..settings import Settings
 
 TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0

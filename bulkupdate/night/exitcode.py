@@ -44,8 +44,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .capillary.outcomes import Outcome
-from .errors import UsageError
+from ..capillary.outcomes import Outcome
+from ..errors import UsageError
 
 EXIT_OK, EXIT_NOT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # What `bulkupdate resume` finishes.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:   # an annotation: the policy is a value of its own
-    from .settings import Settings
+    from ..settings import Settings
 
 GiveUp = Literal["attempts", "budget", "retry_after"]
 

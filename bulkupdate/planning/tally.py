@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..night.exitcode import Allowance
 from ..settings import Rate
+from ..settings.values import Allowance
 from .estimate import duration, seconds
 
 # The store's categories, in the order the plan says them.

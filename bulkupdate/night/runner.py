@@ -435,9 +435,9 @@ def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:
     if not settings.wants_metrics:
         return None
-    from .metrics import RunMetrics  # prometheus_client only when asked for
+    from .metrics import run_metrics  # prometheus_client only when asked for
 
-    return RunMetrics.start(watch, settings, log)
+    return run_metrics(watch, settings, log)
 
 
 def _changed(ledger: Ledger, settings: Settings) -> dict[str, Any]:

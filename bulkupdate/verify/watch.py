@@ -1,7 +1,7 @@
 """Watching a verify while it reads: the tqdm bar on a terminal, the
 ``verify.progress`` heartbeat off one (every ``--progress-every`` seconds, like
 a run's ``run.progress``), and the Prometheus series of
-:class:`bulkupdate.night.metrics.VerifyMetrics` (``--metrics-port``/``--metrics-file``).
+:mod:`bulkupdate.verify.metrics` (``--metrics-port``/``--metrics-file``).
 
 The figures are the driver's own: verdicts so far (``verify.jsonl``, this
 verify and the ones before), requests by HTTP status (this verify).
@@ -83,6 +83,6 @@ class VerifyWatch:
 def _metrics(watch: VerifyWatch, settings: Settings, log: Logger) -> Any:
     if not settings.wants_metrics:
         return None
-    from ..night.metrics import VerifyMetrics  # prometheus_client only when asked for
+    from .metrics import verify_metrics  # prometheus_client only when asked for
 
-    return VerifyMetrics.start(watch, settings, log)
+    return verify_metrics(watch, settings, log)

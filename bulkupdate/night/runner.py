@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from ..base.logs import Logger, RunLog
 from ..base.retry import RetryPolicy
 from ..capillary.auth import Auth
+from ..capillary.client import Client
 from ..capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
 from ..engine.crash import crashed, reraise
 from ..engine.pipeline import Pipeline
@@ -54,7 +55,7 @@ from ..source.sniff import check_input
 from ..source.spool import Source, check_source
 from .control import Control
 from .exitcode import decide
-from .progress import Watch, WatchedClient, progress_bar
+from .progress import Watch, progress_bar
 
 OnResult = Callable[[RecordResult], Any]
 T = TypeVar("T")
@@ -487,7 +488,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     abort: RunAborted | None = None
     state = "aborted"
     # The API the run directory records (an old one's is the update API).
-    async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
+    async with Client(settings, auth, endpoint_named(ledger.api),
+                      on_answer=watch.answered) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
                             on_written=on_written, log=log, records=watch.total,
                             marks=marks)

@@ -46,7 +46,7 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
 
 
 def test_exit_codes() -> None:
-    """The runner asks exitcode.decide, the one place that decides."""
+    """The runner asks exitcode.exit_code_of, the one place that decides."""
     summary = Summary("r", "in.jsonl", 2, 2, True, {"ok": 2}, {})
     settings = Settings(base_url="http://127.0.0.1:9")
     closed = {"aborted": False, "interrupted": False}

@@ -55,8 +55,9 @@ DONE = (Outcome.OK, Outcome.ALREADY, Outcome.UNCHANGED)
 NONE_ALLOWED = Allowance()   # the default: no definite failure allowed
 
 
-def decide(summary: Mapping[str, Any], allowance: Allowance | str | int = NONE_ALLOWED, *,
-           aborted: bool = False, interrupted: bool = False) -> int:
+def exit_code_of(summary: Mapping[str, Any],
+                 allowance: Allowance | str | int = NONE_ALLOWED, *,
+                 aborted: bool = False, interrupted: bool = False) -> int:
     """The exit code of a run or resume whose session has closed: 3 if it was
     aborted, 130 if interrupted, else 0 or 1 from ``summary.json``'s figures."""
     if aborted:

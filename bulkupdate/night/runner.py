@@ -54,7 +54,7 @@ from ..source.prepare import check_encoding, prepare_input
 from ..source.sniff import check_input
 from ..source.spool import Source, check_source
 from .control import Control
-from .exitcode import decide
+from .exitcode import exit_code_of
 from .progress import Watch, progress_bar
 
 OnResult = Callable[[RecordResult], Any]
@@ -260,7 +260,7 @@ def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
         return None
-    code = decide(summary, settings.allow_failures)
+    code = exit_code_of(summary, settings.allow_failures)
     return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
@@ -405,7 +405,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
                 metrics.stop()
         closed = {"aborted": abort is not None, "interrupted": state == "interrupted"}
         stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
-                     exit_code=decide({}, **closed) if any(closed.values()) else None)
+                     exit_code=exit_code_of({}, **closed) if any(closed.values()) else None)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
         code = _exit_code(summary, log, settings, **closed)
@@ -426,11 +426,11 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
 def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
                aborted: bool, interrupted: bool) -> int:
     if not (aborted or interrupted or summary.complete):
-        # The invariant failed. Say so loudly (decide() never exits 0 on it).
+        # The invariant failed. Say so loudly (exit_code_of() never exits 0 on it).
         log.error("run.incomplete", results=summary.results,
                   input_records=summary.input_records)
-    return decide(summary.to_dict(), settings.allow_failures, aborted=aborted,
-                  interrupted=interrupted)
+    return exit_code_of(summary.to_dict(), settings.allow_failures, aborted=aborted,
+                        interrupted=interrupted)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:

@@ -112,10 +112,10 @@ def read_verdicts(run_dir: Path) -> dict[int, str]:
 def night_exit_code(run_dir: Path, summary: dict[str, Any], allowance: Any) -> int:
     """The exit code of a finished night with its verdicts read back
     (:func:`bulkupdate.night.exitcode.with_verdicts` says how they count)."""
-    from ..night.exitcode import decide, with_verdicts
+    from ..night.exitcode import exit_code_of, with_verdicts
     from ..rundir.readback import read_results
 
     verdicts = read_verdicts(run_dir)
     judged = [(str(r["outcome"]), verdicts[r["line"]]) for r in read_results(run_dir)
               if r["line"] in verdicts]
-    return decide(with_verdicts(summary, judged), allowance)
+    return exit_code_of(with_verdicts(summary, judged), allowance)

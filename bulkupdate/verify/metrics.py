@@ -1,11 +1,13 @@
 """The Prometheus series of a ``bulkupdate verify`` (``--metrics-port``/
-``--metrics-file``), made at scrape time from its :class:`VerifyWatch` and served
-and written like a run's (:class:`~bulkupdate.night.metrics.Exposition`)."""
+``--metrics-file``), made at scrape time from its
+:class:`~bulkupdate.verify.watch.VerifyWatch` and served and written like a
+run's (:class:`~bulkupdate.night.metrics.Exposition`)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -15,16 +17,26 @@ from ..night.metrics import Exposition
 if TYPE_CHECKING:
     from ..base.logs import Logger
     from ..settings import Settings
-    from .watch import VerifyWatch
 
 
-def verify_metrics(watch: VerifyWatch, settings: Settings, log: Logger) -> Exposition:
+class Figures(Protocol):
+    """What the series are made of: :class:`~bulkupdate.verify.watch.VerifyWatch`'s
+    figures (named here, not imported: the watch imports this module)."""
+
+    total: int
+    statuses: Counter[str]
+    exit_code: int | None
+
+    def counts(self) -> dict[str, int]: ...
+
+
+def verify_metrics(watch: Figures, settings: Settings, log: Logger) -> Exposition:
     """A verify's series, served at once when ``--metrics-port`` asks for it."""
     return Exposition.start(_VerifyLive(watch), settings, log)
 
 
 class _VerifyLive(Collector):
-    def __init__(self, watch: VerifyWatch) -> None:
+    def __init__(self, watch: Figures) -> None:
         self._watch = watch
 
     def collect(self) -> Iterator[Metric]:

@@ -337,6 +337,19 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
             "fmt": settings.log_format or _stderr_format(args)}
 
 
+def _report(args: argparse.Namespace) -> int:
+    if args.unlinked:
+        from ..report.unlinked import write_unlinked
+
+        count = write_unlinked(args.run_dir, sys.stdout)
+        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
+        return 0
+    from ..report import write_report
+
+    write_report(args.run_dir, args.format, sys.stdout)
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from ..night.runner import aresume
     from .process import run_as_owner
@@ -383,17 +396,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                          api="link" if args.link else "delink" if args.delink else "update",
                          allow_empty=args.allow_empty, ignore=tuple(args.ignore_column),
                          encoding=args.encoding)
-    if args.command == "report" and args.unlinked:
-        from ..report.unlinked import write_unlinked
-
-        count = write_unlinked(args.run_dir, sys.stdout)
-        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
-        return 0
     if args.command == "report":
-        from ..report import write_report
-
-        write_report(args.run_dir, args.format, sys.stdout)
-        return 0
+        return _report(args)
     if args.command == "demo":
         from .demo import demo
 

@@ -135,6 +135,13 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         width = max(len(fld) for fld in invalid)
         for fld, count in invalid.most_common(10):
             w(f"  {fld:<{width}} {count:>7}\n")
+    _next_steps(run_dir, manifest, summary, out)
+
+
+def _next_steps(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
+                out: TextIO) -> None:
+    """Where the per-record results are, and the commands that finish, retry or fix."""
+    w = out.write
     w(f"\nper record: {run_dir / RESULTS}  "
       f"({command('report', run_dir)} --format csv)\n")
     if not summary.get("complete"):

@@ -8,7 +8,7 @@ import pytest
 
 from bulkupdate.errors import UsageError
 from bulkupdate.planning.estimate import duration, seconds, sentence
-from bulkupdate.settings import Rate, Sources, default_of, load, merge, parse_rate
+from bulkupdate.settings import Rate, Sources, default_of, load_with_sources, merge, parse_rate
 
 URL = "http://127.0.0.1:9"
 
@@ -33,7 +33,7 @@ def test_the_loader_says_where_the_rate_came_from_strongest_first(tmp_path: Path
 
     def said(flag: str | None, env: dict[str, str], path: Path | None,
              base: dict[str, str] | None = None) -> str:
-        return load({"rate": flag, "base_url": URL}, config_path=path, env=env,
+        return load_with_sources({"rate": flag, "base_url": URL}, config_path=path, env=env,
                     base=base)[1].said("rate")
 
     assert said("10/s", env, config) == "from --rate"

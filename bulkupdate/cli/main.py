@@ -28,7 +28,7 @@ from ..settings import (
     declared,
     early,
     help_text,
-    load,
+    load_with_sources,
     unknown_environment,
 )
 from ..version import __version__
@@ -326,7 +326,7 @@ def _load(args: argparse.Namespace, base: dict[str, Any] | None = None) -> tuple
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
     flags = {name: getattr(args, name, None) for name in (*FLAGS, *STATE_FLAGS)}
-    return load(flags, config_path=args.config, env=os.environ, base=base)
+    return load_with_sources(flags, config_path=args.config, env=os.environ, base=base)
 
 
 def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
@@ -564,7 +564,7 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
     from ..planning.estimate import sentence
     from ..settings import default_of, merge
     from ..source.lines import is_csv, iter_lines, json_array
-    from ..source.sniff import check_input
+    from ..source.sniff import sniff_input
     from ..source.validate import Invalid, validator
     from .validating import Findings
 
@@ -582,7 +582,7 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
                                  batch_size=batch_size, api=api, allow_empty=allow_empty,
                                  ignore=ignore)
     if input_arg != "-":
-        check_input(path, input_arg, api)    # another command's input, not UTF-8: as run
+        sniff_input(path, input_arg, api)    # another command's input, not UTF-8: as run
     now = datetime.now(UTC)
     records = bad = 0
     validate_line = validator(api)

@@ -51,7 +51,7 @@ from ..rundir.private import abandon, prepare
 from ..settings import Settings, load_settings
 from ..source.lines import count_records, is_csv, iter_lines, scan_input
 from ..source.prepare import check_encoding, prepare_input
-from ..source.sniff import check_input
+from ..source.sniff import sniff_input
 from ..source.spool import Source, check_source
 from .control import Control
 from .exitcode import exit_code_of
@@ -161,7 +161,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                if intake.path and not encoding else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
-        check_input(intake.path, str(intake.path), api, encoding=encoding)
+        sniff_input(intake.path, str(intake.path), api, encoding=encoding)
     store = await asyncio.to_thread(open_store, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
@@ -176,7 +176,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
-            check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
+            sniff_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
         if how.check is not None:
             await asyncio.to_thread(how.check, path, store)
         run_id = uuid.uuid4().hex

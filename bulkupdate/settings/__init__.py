@@ -7,7 +7,7 @@ environment, and only the CLI calls it.
 Three modules, each importing only the one before it: :mod:`.values` (the value
 types: :class:`Rate`, :class:`Credentials`, :class:`Allowance`), :mod:`.schema`
 (the :class:`Settings` dataclass and its declared rules) and :mod:`.sources`
-(flags, environment, config file and manifest, merged by :func:`load`).
+(flags, environment, config file and manifest, merged by :func:`load_with_sources`).
 """
 
 from ..capillary.api import MAX_BATCH
@@ -32,8 +32,8 @@ from .sources import (
     MANIFEST,
     Sources,
     early,
-    load,
     load_settings,
+    load_with_sources,
     merge,
     read_config,
     read_credentials,
@@ -42,9 +42,34 @@ from .sources import (
 from .values import MAX_RATE, Allowance, Credentials, Rate, parse_rate
 
 __all__ = [
-    "ENV_PREFIX", "FLAGS", "MANIFEST", "MAX_BATCH", "MAX_RATE", "NOT_RESUMED", "RULES",
-    "SETTABLE", "STATE_FLAGS", "Allowance", "Credentials", "Declared", "Rate", "Rule",
-    "Settings", "Sources", "declared", "default_of", "early", "help_text", "is_loopback",
-    "load", "load_settings", "merge", "parse_rate", "read_config", "read_credentials",
-    "setting", "shown_default", "unknown_environment",
+    "ENV_PREFIX",
+    "FLAGS",
+    "MANIFEST",
+    "MAX_BATCH",
+    "MAX_RATE",
+    "NOT_RESUMED",
+    "RULES",
+    "SETTABLE",
+    "STATE_FLAGS",
+    "Allowance",
+    "Credentials",
+    "Declared",
+    "Rate",
+    "Rule",
+    "Settings",
+    "Sources",
+    "declared",
+    "default_of",
+    "early",
+    "help_text",
+    "is_loopback",
+    "load_settings",
+    "load_with_sources",
+    "merge",
+    "parse_rate",
+    "read_config",
+    "read_credentials",
+    "setting",
+    "shown_default",
+    "unknown_environment",
 ]

@@ -1,6 +1,6 @@
 """The sources of settings, strongest first: flags, the environment
 (``BULKUPDATE_*``, credentials from ``CAPILLARY_*``), the config file, a resumed
-run's manifest; then the declared defaults. :func:`load` merges them and
+run's manifest; then the declared defaults. :func:`load_with_sources` merges them and
 records where each value came from (:class:`Sources`)."""
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def merge(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[st
     return merged, Sources(origins)
 
 
-def load(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[str, str],
+def load_with_sources(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[str, str],
          base: Mapping[str, Any] | None = None) -> tuple[Settings, Sources]:
     """The settings (see :func:`merge`; credentials from the environment or the
     config's ``credentials_file``, the proxy from the environment when no source
@@ -182,8 +182,8 @@ def load(flags: Mapping[str, Any], *, config_path: Path | None, env: Mapping[str
 
 def load_settings(flags: Mapping[str, Any], *, config_path: Path | None,
                   env: Mapping[str, str], base: Mapping[str, Any] | None = None) -> Settings:
-    """:func:`load`'s settings alone."""
-    return load(flags, config_path=config_path, env=env, base=base)[0]
+    """:func:`load_with_sources`'s settings alone."""
+    return load_with_sources(flags, config_path=config_path, env=env, base=base)[0]
 
 
 def early(name: str, flag: Any, env: Mapping[str, str]) -> Any:

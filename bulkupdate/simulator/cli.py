@@ -18,7 +18,7 @@ from typing import Any
 
 from ..settings import is_loopback
 from .config import ANSWER_FORMS, DELINK_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
-from .rehearsal import describe
+from .rehearsal import describe_rehearsal
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
@@ -204,7 +204,7 @@ async def _serve_until_signal(config: SimConfig, host: str, port: int) -> int:
     try:
         async with serve(config, host, port) as sim:
             print(f"simulator listening on {sim.base_url}", flush=True)
-            describe(sim.world, asdict(config), sys.stderr, mine=bool(config.world_from),
+            describe_rehearsal(sim.world, asdict(config), sys.stderr, mine=bool(config.world_from),
                      base_url=sim.base_url)
             await stop.wait()
     finally:

@@ -94,7 +94,7 @@ def not_utf8(lines: list[bytes]) -> list[bytes]:
     return bad
 
 
-def check_input(path: Path, name: str, api: str, *, encoding: str | None = None) -> None:
+def sniff_input(path: Path, name: str, api: str, *, encoding: str | None = None) -> None:
     """Refuse (exit 2) an input that is another command's or not UTF-8, naming
     what to do instead; ``name`` is the input as the user gave it. With
     ``encoding`` (``--encoding``) the user said what it is: not judged."""

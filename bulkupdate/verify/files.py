@@ -79,11 +79,11 @@ def write_reapply(run_dir: Path, input_path: Path, lines: set[int], api: str) ->
     return written
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def write_verify_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     write_json_atomic(run_dir / VERIFY_SUMMARY, summary)
 
 
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_verify_summary(run_dir: Path) -> dict[str, Any] | None:
     """``verify.json`` when a verify has run (for the report), else None."""
     path = run_dir / VERIFY_SUMMARY
     if not path.exists():

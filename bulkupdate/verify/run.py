@@ -111,7 +111,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         complete = all(c.line in vfile.done for c in chosen)
         summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason,
                                 len(check.drift) if check else 0)
-        files.write_summary(run_dir, summary.as_dict())
+        files.write_verify_summary(run_dir, summary.as_dict())
         return summary
     finally:
         lock.release()

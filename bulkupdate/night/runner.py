@@ -43,7 +43,7 @@ from ..planning.delinks import (
     store_linked_counts,
 )
 from ..planning.marks import Marks
-from ..planning.night import OnPlan, end_night, open_store, plan_night, resume_night
+from ..planning.night import OnPlan, end_night, open_store_for, plan_night, resume_night
 from ..results import RecordResult, RunResult, Summary
 from ..rundir import EVENTS, Ledger, default_run_dir, now_iso
 from ..rundir.lock import RunLock
@@ -162,7 +162,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
         sniff_input(intake.path, str(intake.path), api, encoding=encoding)
-    store = await asyncio.to_thread(open_store, settings)   # None without --state
+    store = await asyncio.to_thread(open_store_for, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
@@ -221,7 +221,7 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     marks: Marks | None = None
     try:
         check_settings(settings)
-        store = await asyncio.to_thread(open_store, settings)   # the run's own, if any
+        store = await asyncio.to_thread(open_store_for, settings)   # the run's own, if any
         if store is not None:
             marks = await resume_night(store, ledger.manifest["run_id"], run_dir, ledger.api)
     except BaseException:

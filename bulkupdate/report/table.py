@@ -12,7 +12,7 @@ from ..base.words import plural
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
 from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
-from ..rundir.lock import describe, holder
+from ..rundir.lock import describe_holder, holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
@@ -32,7 +32,7 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     counts = Counter(r["outcome"] for r in read_results(run_dir))
     owner = holder(run_dir)
     if owner is not None:
-        out.write(f"state      in progress: {describe(owner)}\n")
+        out.write(f"state      in progress: {describe_holder(owner)}\n")
     else:
         out.write(f"state      stopped: the run has not finished ({command('resume', run_dir)})\n")
     out.write(f"records    {sum(counts.values())} reported so far\n")

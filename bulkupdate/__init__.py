@@ -21,7 +21,6 @@ The public API (``CONTRACT.md``, "Library")::
 """
 
 from .capillary.outcomes import Outcome
-from .control import Control
 from .errors import (
     ApiUnreachable,
     AuthFailed,
@@ -31,8 +30,9 @@ from .errors import (
     RunAborted,
     UsageError,
 )
+from .night.control import Control
+from .night.runner import adelink, alink, aresume, arun, delink, link, resume, run
 from .results import ProgramResult, RecordResult, RunResult, Summary
-from .runner import adelink, alink, aresume, arun, delink, link, resume, run
 from .settings import Credentials, Rate, Settings
 from .verify import VerifySummary, averify, verify
 from .version import __version__

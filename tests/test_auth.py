@@ -8,10 +8,10 @@ import hashlib
 
 import pytest
 
+from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.capillary.auth import Auth, basic_header, token_refused
 from bulkupdate.capillary.transport import AiohttpWire, Net, Transport
 from bulkupdate.errors import AuthFailed, UsageError
-from bulkupdate.retry import RetryPolicy
 from bulkupdate.settings import Credentials
 from bulkupdate.simulator.server import STATE
 from tests.helpers import simulator

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkupdate.engine.scheduler import Scheduler, chunk_bodies
-from bulkupdate.validate import Record
+from bulkupdate.source.validate import Record
 
 
 def rec(line: int, *keys: str) -> Record:

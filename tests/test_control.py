@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bulkupdate.control import Control
+from bulkupdate.night.control import Control
 from tests.helpers import wait_until_async
 
 

@@ -11,7 +11,7 @@ import pytest
 from bulkupdate.errors import UsageError
 from bulkupdate.source.files import MAX_LINE
 from bulkupdate.source.lines import iter_lines, scan_input
-from bulkupdate.validate import Invalid, validate_line
+from bulkupdate.source.validate import Invalid, validate_line
 
 BODY = b"".join(b'{"n": %d}\n' % i for i in range(5000))
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.capillary.answers import Answer, Kind, no_answer
 from bulkupdate.capillary.endpoint import LINK, UPDATE
 from bulkupdate.engine.decide import (
@@ -23,8 +24,7 @@ from bulkupdate.engine.decide import (
     decide,
 )
 from bulkupdate.errors import ApiUnreachable, AuthFailed, Misconfigured
-from bulkupdate.retry import RetryPolicy
-from bulkupdate.validate import Record
+from bulkupdate.source.validate import Record
 
 NOW = 1000.0
 SENT = 999.0

@@ -11,18 +11,18 @@ from typing import Any
 import orjson
 import pytest
 
+from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.capillary.answers import Kind, classify
 from bulkupdate.capillary.endpoint import DELINK, endpoint_named
 from bulkupdate.capillary.outcomes import map_items
-from bulkupdate.delinks import MaxDelinks, check_max_delinks, delink_plan
 from bulkupdate.engine.decide import Finish, LinedUp, OneAtATime, Retry, decide
 from bulkupdate.errors import UsageError
-from bulkupdate.exitcode import finished_exit_code
-from bulkupdate.retry import RetryPolicy
+from bulkupdate.night.exitcode import finished_exit_code
+from bulkupdate.planning.delinks import MaxDelinks, check_max_delinks, delink_plan
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.delinking import DelinkBook, render_delink_response
 from bulkupdate.simulator.world import World
-from bulkupdate.validate import Invalid, Record, validate_delink_line, validator
+from bulkupdate.source.validate import Invalid, Record, validate_delink_line, validator
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from bulkupdate.capillary.answers import Kind, classify
 from bulkupdate.capillary.api import ENDPOINT
 from bulkupdate.capillary.endpoint import LINK, UPDATE
 from bulkupdate.engine.scheduler import chunk_bodies
-from bulkupdate.validate import Record
+from bulkupdate.source.validate import Record
 
 
 def rec(n: int) -> Record:

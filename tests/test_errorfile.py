@@ -11,7 +11,7 @@ import orjson
 
 from bulkupdate.rundir.errorfile import csv_rows, error_item, reason
 from bulkupdate.source.csvfile import iter_csv_records
-from bulkupdate.validate import Record, validate_line
+from bulkupdate.source.validate import Record, validate_line
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ITEM = {"ref": "r-1", "customer": {"mobile": "919740000001"}, "partnerProgramUpdates": [

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.estimate import duration, seconds, sentence
-from bulkupdate.settings import Rate, Sources, default_of, load, merge, parse_rate
+from bulkupdate.planning.estimate import duration, seconds, sentence
+from bulkupdate.settings import Rate, Sources, default_of, load_with_sources, merge, parse_rate
 
 URL = "http://127.0.0.1:9"
 
@@ -33,7 +33,7 @@ def test_the_loader_says_where_the_rate_came_from_strongest_first(tmp_path: Path
 
     def said(flag: str | None, env: dict[str, str], path: Path | None,
              base: dict[str, str] | None = None) -> str:
-        return load({"rate": flag, "base_url": URL}, config_path=path, env=env,
+        return load_with_sources({"rate": flag, "base_url": URL}, config_path=path, env=env,
                     base=base)[1].said("rate")
 
     assert said("10/s", env, config) == "from --rate"
@@ -60,7 +60,7 @@ def test_an_unknown_size_says_so_and_gives_the_rate_per_million() -> None:
 
 
 def test_verify_says_its_reads_and_their_time_before_reading() -> None:
-    from bulkupdate.estimate import verify_reads, verify_sentence
+    from bulkupdate.planning.estimate import verify_reads, verify_sentence
     from bulkupdate.settings import parse_rate
 
     assert verify_reads(uncertain=1300, ok=40_000, sample=50) == 1350

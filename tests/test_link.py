@@ -15,7 +15,7 @@ from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.linking import link_one
 from bulkupdate.simulator.read import render_read, utc
 from bulkupdate.simulator.world import World, expiry_epoch
-from bulkupdate.validate import Record, validate_line, validate_link_line, validator
+from bulkupdate.source.validate import Record, validate_line, validate_link_line, validator
 
 
 def link(line: int) -> Record:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import structlog
 
-from bulkupdate.logs import RunLog, mask_pii, null_logger
+from bulkupdate.base.logs import RunLog, mask_pii, null_logger
 
 
 def read(path: Path) -> list[dict[str, object]]:

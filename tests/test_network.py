@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bulkupdate.base.network import bypassed, proxy_from_env, without_userinfo
 from bulkupdate.errors import UsageError
-from bulkupdate.network import bypassed, proxy_from_env, without_userinfo
 from bulkupdate.settings import load_settings
 
 PROXY = "http://proxy.corp:3128"

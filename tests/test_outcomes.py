@@ -8,7 +8,7 @@ import pytest
 
 from bulkupdate.capillary.outcomes import map_items as mapped
 from bulkupdate.capillary.outcomes import not_now, retryable
-from bulkupdate.validate import Record
+from bulkupdate.source.validate import Record
 
 
 def map_items(records: list[Record], items: list[Any]) -> list[dict[str, Any]]:
@@ -186,7 +186,7 @@ def test_mismatch_message_masks_the_mobile_it_quotes() -> None:
 
 
 def test_free_text_in_logs_is_masked() -> None:
-    from bulkupdate.logs import mask_pii
+    from bulkupdate.base.logs import mask_pii
 
     event = {"reason": "answer for mobile '919740001234' (ana@example.com)",
              "nested": ["+919740005678"], "line": 17, "run": "line 17 of 20000 records"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bulkupdate.exitcode import Allowance
+from bulkupdate.night.exitcode import Allowance
 from bulkupdate.planning.files import PlanReader, PlanWriter
 from bulkupdate.planning.seen import Seen
 from bulkupdate.planning.tally import Tally, describe, refusal

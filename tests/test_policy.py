@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from bulkupdate.errors import UsageError
-from bulkupdate.exitcode import (
+from bulkupdate.night.exitcode import (
     EXIT_ABORTED,
     EXIT_INTERRUPTED,
     Allowance,
-    decide,
+    exit_code_of,
     finished_exit_code,
 )
 from bulkupdate.settings import Settings, load_settings
@@ -81,10 +81,10 @@ def test_an_allowance_is_parsed_once_from_any_source(tmp_path: Path) -> None:
 
 
 def test_the_exit_code_of_a_closed_session() -> None:
-    assert decide(summary(), aborted=True) == EXIT_ABORTED
-    assert decide(summary(), interrupted=True) == EXIT_INTERRUPTED
-    assert decide(summary(rejected=1), Allowance(count=1)) == 0
-    assert decide(summary(complete=False), Allowance(percent=100.0)) == 1
+    assert exit_code_of(summary(), aborted=True) == EXIT_ABORTED
+    assert exit_code_of(summary(), interrupted=True) == EXIT_INTERRUPTED
+    assert exit_code_of(summary(rejected=1), Allowance(count=1)) == 0
+    assert exit_code_of(summary(complete=False), Allowance(percent=100.0)) == 1
 
 
 def test_unchanged_counts_as_ok() -> None:

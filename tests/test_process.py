@@ -8,9 +8,9 @@ import logging
 import signal
 from typing import Any
 
+from bulkupdate.base.logs import RunLog
 from bulkupdate.cli.process import run_as_owner, stderr_rendering, tuned_gc
-from bulkupdate.control import Control
-from bulkupdate.logs import RunLog
+from bulkupdate.night.control import Control
 from tests.helpers import wait_until_async
 
 
@@ -64,7 +64,7 @@ def test_signals_go_to_the_control_and_the_old_handlers_come_back() -> None:
 
 
 def test_the_same_warning_in_a_row_is_written_once_then_counted() -> None:
-    from bulkupdate.logs import STDLIB_NAME
+    from bulkupdate.base.logs import STDLIB_NAME
 
     out = io.StringIO()
     logger = logging.getLogger(STDLIB_NAME)

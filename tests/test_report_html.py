@@ -67,7 +67,7 @@ def test_chart_is_plain_svg_with_a_break_between_sessions() -> None:
 def test_every_outcome_has_a_colour_and_a_summary_slot() -> None:
     """Outcome is the only list of outcomes: the rest is derived from it."""
     from bulkupdate.capillary.outcomes import Outcome
-    from bulkupdate.progress import OUTCOMES as WATCHED
+    from bulkupdate.night.progress import OUTCOMES as WATCHED
     from bulkupdate.report.html import COLORS
     from bulkupdate.rundir.check import OUTCOMES as CHECKED
     from bulkupdate.rundir.summary import OUTCOMES as SUMMED

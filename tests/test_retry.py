@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.retry import RetryPolicy
+from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.settings import Settings
 
 

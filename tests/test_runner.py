@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bulkupdate.base.logs import null_logger
 from bulkupdate.errors import UsageError
-from bulkupdate.logs import null_logger
+from bulkupdate.night.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.results import Summary
-from bulkupdate.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.settings import Settings
 
 
@@ -46,7 +46,7 @@ def test_no_credentials_is_a_usage_error_before_anything_exists(tmp_path: Path) 
 
 
 def test_exit_codes() -> None:
-    """The runner asks exitcode.decide, the one place that decides."""
+    """The runner asks exitcode.exit_code_of, the one place that decides."""
     summary = Summary("r", "in.jsonl", 2, 2, True, {"ok": 2}, {})
     settings = Settings(base_url="http://127.0.0.1:9")
     closed = {"aborted": False, "interrupted": False}

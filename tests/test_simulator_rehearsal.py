@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from bulkupdate.simulator import SimConfig
-from bulkupdate.simulator.rehearsal import describe, world_from_input
+from bulkupdate.simulator.rehearsal import describe_rehearsal, world_from_input
 from bulkupdate.simulator.world import World
 
 NOW = 1.9e9
@@ -57,7 +57,7 @@ def test_a_link_csv_becomes_a_world_where_nobody_is_linked_yet(tmp_path: Path) -
 def test_the_banner_says_credentials_programs_and_customers() -> None:
     out = io.StringIO()
     config = SimConfig(customers=1000)
-    describe(World(config), {"username": config.username, "password": config.password,
+    describe_rehearsal(World(config), {"username": config.username, "password": config.password,
                              "client_key": "k", "client_secret": "s"}, out,
              base_url="http://127.0.0.1:9")
     text = out.getvalue()
@@ -72,7 +72,8 @@ def test_the_operators_own_customers_are_counted_never_shown(tmp_path: Path) -> 
     src = tmp_path / "tonight.jsonl"
     src.write_bytes(update({"mobile": "919740000009"}, "Coffee-Club", "Gold") + b"\n")
     out = io.StringIO()
-    describe(World(SimConfig(), world_from_input(src)), {"username": None}, out, mine=True)
+    describe_rehearsal(World(SimConfig(), world_from_input(src)), {"username": None}, out,
+                       mine=True)
     assert "1 customer, those of the input" in out.getvalue()
     assert "919740000009" not in out.getvalue()
     assert "program Coffee-Club: tiers Gold" in out.getvalue()

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkupdate.simulator import SimConfig, World, add_simulate_arguments, config_from_args
-from bulkupdate.simulator.cli import parse_rate
+from bulkupdate.simulator.cli import parse_rate_limit
 from bulkupdate.simulator.faults import (
     FaultDecider,
     FaultPlan,
@@ -261,10 +261,10 @@ def test_stall_flags_set_their_fields() -> None:
 @pytest.mark.parametrize(("text", "rate"), [("5/s", (5, 1.0)), ("100/min", (100, 60.0)),
                                             ("7", (7, None)), ("2.5/sec", (2.5, 1.0))])
 def test_rates_take_a_unit_or_mean_per_second(text: str, rate: tuple) -> None:
-    assert parse_rate(text) == rate
+    assert parse_rate_limit(text) == rate
 
 
 @pytest.mark.parametrize("text", ["fast", "5/hour", "-1/s"])
 def test_bad_rates_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        parse_rate(text)
+        parse_rate_limit(text)

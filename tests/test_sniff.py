@@ -10,11 +10,11 @@ import pytest
 
 from bulkupdate.errors import UsageError
 from bulkupdate.source.sniff import (
-    check_input,
     foreign,
     not_utf8,
     other_command,
     reads_as_text,
+    sniff_input,
 )
 
 UPDATE = {"customer": {"id": 1}, "partnerProgramUpdates": [
@@ -46,11 +46,11 @@ def write(path: Path, records: list[object]) -> Path:
 def test_a_link_file_given_to_run_names_the_right_command(tmp_path: Path) -> None:
     src = write(tmp_path / "links.jsonl", [LINK] * 30)
     with pytest.raises(UsageError, match=r"did you mean `bulkupdate link .*links.jsonl`"):
-        check_input(src, str(src), "update")
-    check_input(src, str(src), "link")
+        sniff_input(src, str(src), "update")
+    sniff_input(src, str(src), "link")
     src = write(tmp_path / "one.jsonl", [UPDATE])
     with pytest.raises(UsageError, match="its first record is input for `bulkupdate run`"):
-        check_input(src, str(src), "link")
+        sniff_input(src, str(src), "link")
 
 
 def test_a_windows_1252_file_is_refused_naming_it_and_what_to_do(tmp_path: Path) -> None:
@@ -61,19 +61,19 @@ def test_a_windows_1252_file_is_refused_naming_it_and_what_to_do(tmp_path: Path)
     with pytest.raises(UsageError, match=r"50 of its first 51 lines are not UTF-8 \(the file "
                                          r"looks like Windows-1252\).*--encoding WINDOWS-1252"
                                          r".*save it as UTF-8"):
-        check_input(src, "excel.csv", "update")
+        sniff_input(src, "excel.csv", "update")
 
 
 def test_one_stray_byte_among_many_lines_is_left_to_validation(tmp_path: Path) -> None:
     src = tmp_path / "big.jsonl"
     lines = [orjson.dumps(UPDATE)] * 999 + [b'{"customer":{"email":"caf\xe9"}}']
     src.write_bytes(b"\n".join(lines) + b"\n")
-    check_input(src, str(src), "update")      # 1 in 1,000
+    sniff_input(src, str(src), "update")      # 1 in 1,000
     for n in range(0, 1000, 9):
         lines[n] = lines[-1]
     src.write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(UsageError, match="112 of its first 1000 lines are not UTF-8"):
-        check_input(src, str(src), "update")  # more than 10 % of a JSONL file
+        sniff_input(src, str(src), "update")  # more than 10 % of a JSONL file
 
 
 def test_a_csv_that_is_utf8_elsewhere_keeps_its_stray_byte_as_one_invalid_line() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bulkupdate.state.confirm import Known, confirmed
 from bulkupdate.state.intent import Intent, to_micros
-from bulkupdate.state.skip import Clock, StoredRow, decide
+from bulkupdate.state.skip import Clock, StoredRow, decide_customer
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 CLOCK = Clock.of(NOW, timedelta(days=30), False)
@@ -36,7 +36,7 @@ def test_an_update_confirmed_then_sent_again_is_unchanged_unless_renew_without_e
     before = Known(True, tier, to_micros(NOW + timedelta(days=400)))
     known = confirmed(intent, OK, before)
     assert known is not None
-    category = decide(5, {"P": row_after(known)}, (intent,), CLOCK).category
+    category = decide_customer(5, {"P": row_after(known)}, (intent,), CLOCK).category
     assert category == ("never" if kind == "RENEW" and expiry is None else "unchanged")
 
 
@@ -46,7 +46,7 @@ def test_any_other_tier_or_expiry_is_sent(kind: str, tier: str, expiry: datetime
     known = confirmed(Intent("P", kind, tier, expiry), OK, NOTHING)
     assert known is not None
     second = Intent("P", kind, other_tier, other_expiry)
-    decision = decide(5, {"P": row_after(known)}, (second,), CLOCK)
+    decision = decide_customer(5, {"P": row_after(known)}, (second,), CLOCK)
     same = other_tier == tier and (other_expiry == expiry if other_expiry is not None
                                    else expiry is not None and kind != "RENEW")
     assert decision.send != same

@@ -293,7 +293,7 @@ def test_import_seeds_from_a_finished_runs_ok_results(store: Store, tmp_path: Pa
     (run_dir / RESULTS).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
         result(2, lines[1], 78), result(1, lines[0], 77),
         result(3, lines[2], None, ok=False, code=8015)]))
-    assert "imported 3 results" in command.import_runs(store, [run_dir])
+    assert "imported 3 results" in command.import_command(store, [run_dir])
     assert store.import_runs([run_dir]) == 0          # known now: never twice
     night = Night(store, tmp_path, "n2")
     assert night.classify(*lines) == ["unchanged", "unchanged", "new"]

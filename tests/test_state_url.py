@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bulkupdate.source.validate import validate_line, validate_link_line
 from bulkupdate.state import StateError, intents_of, keys_of
 from bulkupdate.state.intent import Intent, dump_intents, load_intents
 from bulkupdate.state.url import parse_url
-from bulkupdate.validate import validate_line, validate_link_line
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 
+from bulkupdate.night.runner import run
 from bulkupdate.report.unlinked import unlinked, write_unlinked
-from bulkupdate.runner import run
 from bulkupdate.simulator import SimConfig, World
 from bulkupdate.simulator.server import basic_credential
-from bulkupdate.validate import Invalid, Record, validate_link_line
+from bulkupdate.source.validate import Invalid, Record, validate_link_line
 from tests.helpers import PASSWORD, USER, cli, fast_settings, results, simulator
 
 FUTURE = "2027-12-29T23:59:59+05:30"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkupdate.validate import UPDATE_TYPES, Invalid, Record, validate_line
+from bulkupdate.source.validate import UPDATE_TYPES, Invalid, Record, validate_line
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 GOOD = {"customer": {"mobile": "919740000000"},

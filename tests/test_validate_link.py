@@ -11,7 +11,7 @@ import pytest
 
 from bulkupdate.errors import UsageError
 from bulkupdate.source.csvfile import check_csv_header, iter_csv_records
-from bulkupdate.validate import Invalid, Record, validate_line, validate_link_line
+from bulkupdate.source.validate import Invalid, Record, validate_line, validate_link_line
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FUTURE = "2027-12-29T23:59:59+05:30"

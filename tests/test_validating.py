@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import orjson
 
+from bulkupdate.base.words import plural
 from bulkupdate.cli import validating
 from bulkupdate.cli.validating import Findings
-from bulkupdate.validate import Invalid, validate_line
-from bulkupdate.words import plural
+from bulkupdate.source.validate import Invalid, validate_line
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

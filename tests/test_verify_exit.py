@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import bulkupdate
-from bulkupdate.exitcode import decide, verify_exit_code, with_verdicts
+from bulkupdate.night.exitcode import exit_code_of, verify_exit_code, with_verdicts
 
 
 def night(**outcomes: int) -> dict[str, Any]:
@@ -20,16 +20,16 @@ def night(**outcomes: int) -> dict[str, Any]:
 
 def test_uncertain_records_that_all_match_make_a_clean_night() -> None:
     summary = night(ok=8, retryable=2)
-    assert decide(summary) == 1
+    assert exit_code_of(summary) == 1
     settled = with_verdicts(summary, [("retryable", "matches"), ("retryable", "matches")])
-    assert settled["outcomes"]["ok"] == 10 and decide(settled) == 0
+    assert settled["outcomes"]["ok"] == 10 and exit_code_of(settled) == 0
 
 
 def test_differs_counts_like_retryable_even_for_a_sampled_ok() -> None:
     summary = night(ok=10)
     moved = with_verdicts(summary, [("ok", "differs")])
     assert moved["outcomes"] == {**summary["outcomes"], "ok": 9, "retryable": 1}
-    assert decide(moved) == 1
+    assert exit_code_of(moved) == 1
 
 
 @pytest.mark.parametrize("verdict", ["unverifiable", "failed", "superseded"])
@@ -41,8 +41,8 @@ def test_other_verdicts_change_nothing(verdict: str) -> None:
 def test_a_definite_failure_that_matches_is_settled_within_the_allowance() -> None:
     summary = night(ok=8, retryable=1, rejected=1)
     settled = with_verdicts(summary, [("retryable", "matches")])
-    assert decide(settled) == 1
-    assert decide(settled, "1") == 0
+    assert exit_code_of(settled) == 1
+    assert exit_code_of(settled, "1") == 0
 
 
 def test_verify_exit_code() -> None:

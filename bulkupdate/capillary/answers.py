@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from ..network import without_userinfo
+from ..base.network import without_userinfo
 from .api import (
     NO_ENDPOINT_STATUSES,
     NOT_APPLIED_STATUSES,

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
+from ..base.logs import Logger, null_logger
+from ..base.retry import RetryPolicy
 from ..errors import AuthFailed, Misconfigured, UsageError
-from ..logs import Logger, null_logger
-from ..retry import RetryPolicy
 from .answers import NO_ENDPOINT_STATUSES, Kind, classify, parse_retry_after
 from .api import TOKEN_HEADER, TOKEN_PATH
 

@@ -5,6 +5,8 @@ the retries are the pipeline's; this module only sends.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .answers import Answer, classify
@@ -24,11 +26,17 @@ def transport_for(settings: Settings, auth: Auth, wire: Wire | None = None) -> T
                      settings.max_response_bytes)
 
 
+Answered = Callable[[int | None, float], None]   # (HTTP status or None, seconds)
+
+
 class Client:
+    """``on_answer``: told each request's status and latency (the run's watch)."""
+
     def __init__(self, settings: Settings, auth: Auth, endpoint: Endpoint = UPDATE,
-                 wire: Wire | None = None) -> None:
+                 wire: Wire | None = None, *, on_answer: Answered | None = None) -> None:
         self.endpoint = endpoint
         self.transport = transport_for(settings, auth, wire)
+        self._on_answer = on_answer
 
     async def __aenter__(self) -> Client:
         await self.transport.__aenter__()
@@ -40,6 +48,13 @@ class Client:
     async def send(self, body: bytes, count: int) -> Answer:
         """POST one request of ``count`` records (a 401 under OAuth renews the
         token and tries once more before it counts as fatal: the transport's)."""
+        started = time.monotonic()
+        answer = await self._send(body, count)
+        if self._on_answer is not None:
+            self._on_answer(answer.status, time.monotonic() - started)
+        return answer
+
+    async def _send(self, body: bytes, count: int) -> Answer:
         reply = await self.transport.request("POST", self.endpoint.path, body=body)
         if reply.failure is not None:
             return reply.failure

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ..logs import mask_value
+from ..base.logs import mask_value
 
 MIN_NATIONAL_DIGITS = 6   # a country code is only peeled off a real number, not "1" from "91"
 MAX_COUNTRY_DIGITS = 3
@@ -112,7 +112,7 @@ def same_mobile(a: str, b: str) -> bool:
             and 1 <= len(long) - len(short) <= MAX_COUNTRY_DIGITS and long.endswith(short))
 
 
-def describe(sent: dict[str, Any], got: Any) -> str:
+def describe_mismatch(sent: dict[str, Any], got: Any) -> str:
     """``sent mobile 97400…, answered mobile 91974…``, masked: the text reaches the
     ledger, the logs and the terminal. A mobile shows its first five digits, which
     tell a country code from none and say nothing of the person."""

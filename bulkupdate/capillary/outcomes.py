@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from .api import ALREADY_LINKED, DELINK_TYPE, LINK_TYPE, NOT_LINKED, NOT_NOW_CODES
 from .endpoint import UPDATE, Endpoint
-from .matching import describe, keys, same_customer
+from .matching import describe_mismatch, keys, same_customer
 
 if TYPE_CHECKING:   # annotations: validate builds on capillary's API facts
-    from ..validate import Invalid, Record
+    from ..source.validate import Invalid, Record
 
 
 class Outcome(enum.StrEnum):
@@ -104,7 +104,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
     mismatch = ""
     for k, result in enumerate(results):
         if result is None:
-            details[k] = describe(records[k].customer, _counterpart(items, used, k, ckey))
+            details[k] = describe_mismatch(records[k].customer, _counterpart(items, used, k, ckey))
             result = results[k] = _unmatched(records[k], details[k])
         if "error" in result:
             unmatched += 1

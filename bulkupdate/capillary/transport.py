@@ -31,7 +31,7 @@ from typing import Protocol
 
 import aiohttp
 
-from ..network import read_bounded, ssl_context
+from ..base.network import read_bounded, ssl_context
 from ..version import __version__
 from .answers import Answer, Kind, no_answer, proxy_refused, redirected, too_long, untrusted
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
+from ..night.runner import adelink, alink, arun
 from ..report import render
 from ..rundir import default_run_dir
-from ..runner import adelink, alink, arun
 from ..settings import Credentials, Settings, parse_rate
 from ..simulator import SimConfig, simulator_thread, write_sample
 from ..simulator.world import PROGRAM_NAMES, PROGRAMS, World
-from ..validate import Record, validate_link_line
+from ..source.validate import Record, validate_link_line
 from .process import run_as_owner
 
 

@@ -1,5 +1,5 @@
 """The command line: arguments → :class:`Settings` → the library. The exit
-codes are :mod:`bulkupdate.exitcode`'s: a run's comes back in its result, and
+codes are :mod:`bulkupdate.night.exitcode`'s: a run's comes back in its result, and
 what fails before or around one (a usage error, a crash) is mapped here.
 """
 
@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .. import logs
+from ..base import logs
+from ..base.logs import mask_text
+from ..base.words import plural
 from ..capillary.outcomes import Outcome
 from ..engine.crash import crash_note
 from ..errors import BulkUpdateError, UsageError
-from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
-from ..logs import mask_text
+from ..night.exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RESUMABLE
 from ..report import FORMATS
 from ..settings import (
     FLAGS,
@@ -27,11 +28,10 @@ from ..settings import (
     declared,
     early,
     help_text,
-    load,
+    load_with_sources,
     unknown_environment,
 )
 from ..version import __version__
-from ..words import plural
 
 EPILOG = """exit status:
   0    every record ok or already (or only definite failures within --allow-failures)
@@ -326,7 +326,7 @@ def _load(args: argparse.Namespace, base: dict[str, Any] | None = None) -> tuple
                           variable=name, hint=f"did you mean {near}?" if near else
                           "no setting has that name; see bulkupdate --help")
     flags = {name: getattr(args, name, None) for name in (*FLAGS, *STATE_FLAGS)}
-    return load(flags, config_path=args.config, env=os.environ, base=base)
+    return load_with_sources(flags, config_path=args.config, env=os.environ, base=base)
 
 
 def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
@@ -337,8 +337,21 @@ def _owner(args: argparse.Namespace, settings: Any) -> dict[str, str]:
             "fmt": settings.log_format or _stderr_format(args)}
 
 
+def _report(args: argparse.Namespace) -> int:
+    if args.unlinked:
+        from ..report.unlinked import write_unlinked
+
+        count = write_unlinked(args.run_dir, sys.stdout)
+        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
+        return 0
+    from ..report import write_report
+
+    write_report(args.run_dir, args.format, sys.stdout)
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
-    from ..runner import aresume
+    from ..night.runner import aresume
     from .process import run_as_owner
 
     if args.command in ("run", "link", "delink"):
@@ -385,17 +398,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                          api="link" if args.link else "delink" if args.delink else "update",
                          allow_empty=args.allow_empty, ignore=tuple(args.ignore_column),
                          encoding=args.encoding)
-    if args.command == "report" and args.unlinked:
-        from ..report.unlinked import write_unlinked
-
-        count = write_unlinked(args.run_dir, sys.stdout)
-        print(f"{plural(count, 'customer')} refused with 2004 (not linked)", file=sys.stderr)
-        return 0
     if args.command == "report":
-        from ..report import write_report
-
-        write_report(args.run_dir, args.format, sys.stdout)
-        return 0
+        return _report(args)
     if args.command == "demo":
         from .demo import demo
 
@@ -408,7 +412,7 @@ def _starter(args: argparse.Namespace, sources: Any) -> Any:
     """The library's entry point for run, link or delink (with its guard and plan)."""
     from functools import partial
 
-    from ..runner import adelink, alink, arun
+    from ..night.runner import adelink, alink, arun
 
     if args.command == "delink":
         def say(plan: Any) -> None:
@@ -439,7 +443,7 @@ async def _then_verify(night: Coroutine[Any, Any, Any], args: argparse.Namespace
 
 def _night_code(result: Any, checked: Any, settings: Any) -> int:
     """The exit code of a run with ``--verify``: the verdicts count
-    (:func:`bulkupdate.exitcode.with_verdicts`); a verify cut short says so."""
+    (:func:`bulkupdate.night.exitcode.with_verdicts`); a verify cut short says so."""
     if checked is None:
         return int(result.exit_code)
     from ..verify.files import night_exit_code
@@ -490,7 +494,7 @@ def _say_reads(uncertain: int, ok: int, sample: int, settings: Any, fmt: str, *,
                unchanged: int = 0) -> None:
     """verify's estimate, before it reads: a long verify is no surprise (a json
     stderr stays all JSON: ``verify.estimate``)."""
-    from ..estimate import verify_reads, verify_sentence
+    from ..planning.estimate import verify_reads, verify_sentence
 
     reads = verify_reads(uncertain, ok, sample, unchanged)
     if fmt == "json":
@@ -540,7 +544,7 @@ def _plan_printer(fmt: str) -> Any:
 def _say_estimate(args: argparse.Namespace, settings: Any, sources: Any) -> int | None:
     """What the input will take at the rate in force, before anything is sent; the
     records counted (None when not), so that the run does not count them again."""
-    from ..estimate import sentence
+    from ..planning.estimate import sentence
     from ..source.lines import count_records
 
     stdin = args.input == "-"
@@ -559,11 +563,11 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
               batch_size: str | None = None, api: str = "update",
               allow_empty: bool = False, ignore: tuple[str, ...] = (),
               encoding: str | None = None) -> int:
-    from ..estimate import sentence
+    from ..planning.estimate import sentence
     from ..settings import default_of, merge
     from ..source.lines import is_csv, iter_lines, json_array
-    from ..source.sniff import check_input
-    from ..validate import Invalid, validator
+    from ..source.sniff import sniff_input
+    from ..source.validate import Invalid, validator
     from .validating import Findings
 
     # The run's rules for the two settings the estimate needs, and nothing else:
@@ -580,7 +584,7 @@ def _validate(input_arg: str, *, quiet: bool, rate: str | None = None,
                                  batch_size=batch_size, api=api, allow_empty=allow_empty,
                                  ignore=ignore)
     if input_arg != "-":
-        check_input(path, input_arg, api)    # another command's input, not UTF-8: as run
+        sniff_input(path, input_arg, api)    # another command's input, not UTF-8: as run
     now = datetime.now(UTC)
     records = bad = 0
     validate_line = validator(api)

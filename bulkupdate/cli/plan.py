@@ -7,10 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..delinks import plan_file
 from ..errors import UsageError
-from ..exitcode import EXIT_OK, EXIT_USAGE
-from ..planning.night import make_plan, open_store
+from ..night.exitcode import EXIT_OK, EXIT_USAGE
+from ..planning.delinks import plan_file
+from ..planning.night import make_plan, open_store_for
 from ..planning.tally import describe, refusal
 from ..settings import Settings
 from ..source.lines import count_records
@@ -39,7 +39,7 @@ def plan_command(input_arg: str, settings: Settings, *, api: str = "update") -> 
     if not settings.state:
         raise UsageError("plan needs a state store: --state URL (or BULKUPDATE_STATE, or "
                          "state in the config)")
-    store = open_store(settings)
+    store = open_store_for(settings)
     try:
         lines = None if input_arg == "-" else count_records(path)
         tally = make_plan(store, settings, path, api, lines_hint=lines)

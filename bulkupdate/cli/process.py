@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TextIO, TypeVar
 
-from ..control import Control
-from ..logs import LEVELS, STDLIB_NAME, render
+from ..base.logs import LEVELS, STDLIB_NAME, render_event
+from ..night.control import Control
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ class _TerminalHandler(logging.Handler):
                 return
             self.flush_repeats()
             self._last = key
-        line = (render(self._fmt, method, event) if event is not None
+        line = (render_event(self._fmt, method, event) if event is not None
                 else record.getMessage())
         self._last_line = line
         self._write(line)

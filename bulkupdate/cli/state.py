@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import UsageError
-from ..exitcode import EXIT_OK
+from ..night.exitcode import EXIT_OK
 from ..settings import Settings
 
 
@@ -40,7 +40,7 @@ def state_command(action: str, settings: Settings, *, customer: str | None = Non
         elif action == "show":
             text = command.show(store)
         elif action == "import":
-            text = command.import_runs(store, run_dirs or [])
+            text = command.import_command(store, run_dirs or [])
         elif action == "copy":
             assert to is not None
             target = open_store(to, scope=settings.scope)

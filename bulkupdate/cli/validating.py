@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..validate import Invalid, Record
-from ..words import plural
+from ..base.words import plural
+from ..source.validate import Invalid, Record
 
 MAX_MESSAGES = 10_000
 FIRST_LINES = 3            # lines named for a grouped message

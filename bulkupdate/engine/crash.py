@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from ..base.logs import mask_text
 from ..errors import BulkUpdateError, DiskFull, RunAborted
-from ..logs import mask_text
 from ..rundir.files import is_disk_full, now_iso
 from ..rundir.private import open_file
 

@@ -39,12 +39,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.retry import RetryPolicy
 from ..capillary import outcomes
 from ..capillary.answers import Answer, Kind
 from ..capillary.endpoint import UPDATE, Endpoint
 from ..errors import ApiUnreachable, AuthFailed, Misconfigured, RunAborted
-from ..retry import RetryPolicy
-from ..validate import Record
+from ..source.validate import Record
 
 Results = list[dict[str, Any]]
 

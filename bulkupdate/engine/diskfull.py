@@ -19,8 +19,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from ..base.logs import Logger
 from ..errors import DiskFull, RunAborted
-from ..logs import Logger
 from ..rundir import Ledger
 from ..rundir.files import free_bytes
 

@@ -31,10 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base.logs import Logger
 from ..errors import RunAborted
-from ..logs import Logger
 from ..rundir import Ledger
-from ..validate import Record
+from ..source.validate import Record
 from .scheduler import Scheduler
 
 HELD_FLOOR = 20_000     # records; ~20 MB at worst (measured: ~0.8 KB per record)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..base.logs import Logger
 from ..capillary.matching import Breaker
 from ..errors import AnswersMismatch, ApiUnreachable, RunAborted
-from ..logs import Logger
 from ..settings import Rate
 from .decide import (
     Abort,

@@ -32,21 +32,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..base.logs import Logger, null_logger
+from ..base.retry import RetryPolicy
 from ..capillary.answers import Answer, Kind, status_label
 from ..capillary.client import Client
 from ..errors import DiskFull, RunAborted
-from ..estimate import duration, seconds
-from ..logs import Logger, null_logger
+from ..planning.estimate import duration, seconds
 from ..planning.marks import Marks
-from ..retry import RetryPolicy
 from ..rundir import FSYNC_EVERY, Ledger
 from ..rundir.files import is_disk_full
 from ..settings import MAX_BATCH, Settings
-from ..validate import Record
+from ..source.validate import Record
 from .decide import decide
 from .diskfull import DiskWatch
 from .flow import Flow, Snapshot, Stats
 from .handle import Handler
+from .presend import journal
 from .reader import READ_SLICE, Reader
 from .scheduler import chunk_bodies
 from .throttle import Throttle
@@ -141,17 +142,7 @@ class Pipeline:
                 await asyncio.gather(*self._inflight)
             await disk.settled()   # the answers a full disk refused: written, or given up
         finally:
-            for task in (reader, syncer, watch, *self._inflight):
-                # Normally only the reader and syncer are left; after a cancellation
-                # of run() itself, requests too: none may outlive the closed ledger.
-                task.cancel()
-            if self._inflight:
-                await asyncio.wait(self._inflight)
-            for task in (syncer, watch):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await _wind_down(reader, (syncer, watch), self._inflight)
             flow.cancel_timers()
             self.ledger.close()
         if reader.done() and not reader.cancelled() and reader.exception():
@@ -203,7 +194,9 @@ class Pipeline:
         judge_first = False
         try:
             try:
-                journaled = await self._journal(records, sent_at)
+                assert self._disk is not None
+                journaled = await journal(records, sent_at, flow, self._disk,
+                                          self.throttle, self.marks)
                 if journaled is None:
                     flow.sched.give_back(records)   # never sent: resume sends them
                     flow.changed.set()
@@ -259,26 +252,6 @@ class Pipeline:
                 return
             await self._send(part, await self.throttle.acquire())
 
-    async def _journal(self, records: list[Record], sent_at: float) -> tuple[str, float] | None:
-        """(request id, grant time) once the request is in ``sent.jsonl``; None when
-        it must not leave. A full disk holds it here, slot and all, so nothing else
-        leaves either; the pacer's grant is asked again afterwards, as it went stale."""
-        assert self._disk is not None
-        lines = [r.line for r in records]
-        while True:
-            if self.marks is not None and await self.marks.before_sending(records):
-                # Pending in the store before sent.jsonl; marking took a commit (records
-                # admitted during the grant's wait): that grant went stale, ask again.
-                sent_at = await self.throttle.acquire()
-            if self._disk.ok.is_set():
-                req = self.ledger.record_sent(lines, sent_at)
-                if req is not None:
-                    return req, sent_at
-            await self._disk.ok.wait()
-            if self.flow.over:
-                return None
-            sent_at = await self.throttle.acquire()
-
 
 def _started(log: Logger, settings: Settings, ledger: Ledger, flow: Flow,
              total: int | None, unsent: int = 0) -> None:
@@ -301,6 +274,22 @@ async def _fsync_every(ledger: Ledger, seconds: float, marks: Marks | None) -> N
             # results.jsonl is the authority, the next apply (or replay) catches up.
             with contextlib.suppress(Exception):
                 await marks.confirm_async()
+
+
+async def _wind_down(reader: asyncio.Task[None], helpers: tuple[asyncio.Task[None], ...],
+                     inflight: set[asyncio.Task[None]]) -> None:
+    """Every task of a run ended before its ledger closes, however run() leaves."""
+    for task in (reader, *helpers, *inflight):
+        # Normally only the reader and the helpers are left; after a cancellation
+        # of run() itself, requests too: none may outlive the closed ledger.
+        task.cancel()
+    if inflight:
+        await asyncio.wait(inflight)
+    for task in helpers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
 
 
 async def _drain(inflight: set[asyncio.Task[None]], grace: float, log: Logger) -> None:

@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from ..base.logs import Logger
 from ..capillary import outcomes
 from ..capillary.endpoint import UPDATE, Endpoint
-from ..logs import Logger
 from ..planning.files import PlanReader
 from ..planning.marks import Marks
 from ..rundir import Ledger
 from ..source.lines import iter_lines
-from ..validate import Invalid, Record, validator
+from ..source.validate import Invalid, Record, validator
 from .diskfull import DiskWatch
 from .flow import Flow
 

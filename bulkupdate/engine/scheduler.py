@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..capillary.endpoint import UPDATE, Endpoint
-from ..validate import Record
+from ..source.validate import Record
 
 
 class Scheduler:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rundir.files import RESULTS
-from ..validate import Record
+from ..source.validate import Record
 from .scan import intents
 
 

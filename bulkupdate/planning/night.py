@@ -28,7 +28,7 @@ class PlanRefused(UsageError):
     sent (exit 2), and no run directory was left to resume."""
 
 
-def open_store(settings: Settings) -> Any:
+def open_store_for(settings: Settings) -> Any:
     """The store of ``settings`` (None without ``--state``), caught up with the
     ledgers of every run it knows (a night killed before it confirmed)."""
     if not settings.state:

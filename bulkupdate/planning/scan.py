@@ -19,7 +19,7 @@ import orjson
 
 from ..capillary import outcomes
 from ..source.lines import iter_lines
-from ..validate import Invalid, Record, validator
+from ..source.validate import Invalid, Record, validator
 from .files import PlanWriter
 from .seen import Seen
 from .tally import DecisionLike, Tally

@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..estimate import duration, seconds
-from ..exitcode import Allowance
+from ..base.words import plural
 from ..settings import Rate
-from ..words import plural
+from ..settings.values import Allowance
+from .estimate import duration, seconds
 
 # The store's categories, in the order the plan says them.
 SENT_CATEGORIES = ("new", "changed", "pending", "expired", "refresh", "never", "ambiguous",

@@ -20,7 +20,7 @@ import orjson
 
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..capillary.outcomes import Outcome
-from ..progress import TIMELINE, TIMELINE_EVERY
+from ..night.progress import TIMELINE, TIMELINE_EVERY
 from ..rundir.errorfile import TO_FIX, described
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results

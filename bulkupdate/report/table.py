@@ -8,15 +8,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..base.words import plural
 from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
 from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
-from ..rundir.lock import describe, holder
+from ..rundir.lock import describe_holder, holder
 from ..rundir.manifest import api_of
 from ..rundir.readback import read_results
 from ..rundir.summary import figure
 from ..source.sniff import command_of
-from ..words import plural
 from .commands import command
 
 # One row per program update of a record (a record without one, e.g. invalid:
@@ -32,7 +32,7 @@ def _so_far(run_dir: Path, out: TextIO) -> None:
     counts = Counter(r["outcome"] for r in read_results(run_dir))
     owner = holder(run_dir)
     if owner is not None:
-        out.write(f"state      in progress: {describe(owner)}\n")
+        out.write(f"state      in progress: {describe_holder(owner)}\n")
     else:
         out.write(f"state      stopped: the run has not finished ({command('resume', run_dir)})\n")
     out.write(f"records    {sum(counts.values())} reported so far\n")
@@ -135,6 +135,13 @@ def write_table(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any]
         width = max(len(fld) for fld in invalid)
         for fld, count in invalid.most_common(10):
             w(f"  {fld:<{width}} {count:>7}\n")
+    _next_steps(run_dir, manifest, summary, out)
+
+
+def _next_steps(run_dir: Path, manifest: dict[str, Any], summary: dict[str, Any],
+                out: TextIO) -> None:
+    """Where the per-record results are, and the commands that finish, retry or fix."""
+    w = out.write
     w(f"\nper record: {run_dir / RESULTS}  "
       f"({command('report', run_dir)} --format csv)\n")
     if not summary.get("complete"):

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..verify.files import REAPPLY, read_summary
+from ..verify.files import REAPPLY, read_verify_summary
 from ..verify.verdict import VERDICTS
 from .commands import command
 
@@ -17,7 +17,7 @@ from .commands import command
 def verification(run_dir: Path) -> dict[str, Any] | None:
     """``verify.json`` as the report shows it (the JSON format's ``verification``
     key), or None when no verify has run."""
-    summary = read_summary(run_dir)
+    summary = read_verify_summary(run_dir)
     if summary is None or not isinstance(summary.get("counts"), dict):
         return None
     counts = summary["counts"]

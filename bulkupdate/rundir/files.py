@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
+from ..base.safefiles import append_whole as append_whole  # where rundir's modules find it
+from ..base.safefiles import open_append as open_append
+from ..base.safefiles import open_file, write_atomic
 from ..errors import LedgerError
-from ..safefiles import append_whole as append_whole  # where rundir's modules find it
-from ..safefiles import open_append as open_append
-from ..safefiles import open_file, write_atomic
 from ..source.files import bounded_lines
 
 MANIFEST = "manifest.json"

@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
+from ..base.safefiles import open_fd
 from ..errors import LedgerError
-from ..safefiles import open_fd
 from .files import LOCK, now_iso
 
 LOCK_TRIES, LOCK_PAUSE = 5, 0.05
@@ -44,7 +44,7 @@ class RunLock:
                 break
             except BlockingIOError:
                 if attempt == LOCK_TRIES - 1:
-                    holder = describe(_read_holder(fd))
+                    holder = describe_holder(_read_holder(fd))
                     os.close(fd)
                     raise LedgerError(
                         f"{run_dir} is in use by {holder}: one process at a time owns a "
@@ -92,7 +92,7 @@ def _read_holder(fd: int) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def describe(info: dict[str, Any] | None) -> str:
+def describe_holder(info: dict[str, Any] | None) -> str:
     if not info:
         return "another process"
     return (f"pid {info.get('pid')} on host {info.get('host')} "

@@ -13,10 +13,10 @@ import os
 import stat
 from pathlib import Path
 
+from ..base.safefiles import DIR_MODE, FILE_MODE, open_fd, open_file, write_atomic
 from ..errors import LedgerError
-from ..safefiles import DIR_MODE, FILE_MODE, open_fd, open_file, write_atomic
 from .files import MANIFEST
-from .lock import describe, holder
+from .lock import describe_holder, holder
 
 __all__ = ["DIR_MODE", "FILE_MODE", "abandon", "ensure_fresh", "open_fd", "open_file",
            "prepare", "write_atomic"]
@@ -50,7 +50,7 @@ def prepare(run_dir: Path, *, new: bool) -> bool:
         owner = holder(run_dir)
         if owner is not None:
             raise LedgerError(f"{run_dir} already holds a run, in progress: "
-                              f"{describe(owner)}; choose another --run-dir")
+                              f"{describe_holder(owner)}; choose another --run-dir")
         raise LedgerError(f"{run_dir} already holds a run: use 'bulkupdate resume "
                           f"{run_dir}' to finish it, or choose another --run-dir")
     if new and entries:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..base.safefiles import open_file
 from ..errors import LedgerError
-from ..safefiles import open_file
 from .check import check_result, parse_json
 from .files import RESULTS, SUMMARY
 from .lock import holder

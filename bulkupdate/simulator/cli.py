@@ -14,16 +14,17 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from ..settings import is_loopback
 from .config import ANSWER_FORMS, DELINK_FORMS, FAULT_DIALS, READ_DIALS, SimConfig
-from .rehearsal import describe
+from .rehearsal import describe_rehearsal
 from .server import serve
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
 
 
-def parse_rate(text: str) -> tuple[float, float | None]:
+def parse_rate_limit(text: str) -> tuple[float, float | None]:
     """``"N/s"``, ``"N/min"`` or a bare ``"N"`` → (N, period seconds or None)."""
     number, _, unit = text.strip().partition("/")
     try:
@@ -77,12 +78,17 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     add("--token-revoke-s", type=float, default=d.token_revoke_s, metavar="S",
         help="revoke each OAuth token S seconds after issue, before its ttl (a key "
         "rotation, a server restart): the client must renew it; 0 = never")
+    _add_fault_arguments(add, d)
+
+
+def _add_fault_arguments(add: Callable[..., Any], d: SimConfig) -> None:
+    """The flags of the server's limits, latency and faults."""
     add("--max-batch", type=int, default=d.max_batch, help="items per request accepted")
     add("--batch-error-code", type=int, choices=(2008, 1060), default=d.batch_error_code,
         help="code answered above --max-batch (default %(default)s)")
     add("--latency-ms", type=float, default=d.latency_ms, help="added to each answer")
     add("--jitter-ms", type=float, default=d.jitter_ms, help="uniform +/- on the latency")
-    add("--rate-limit", type=parse_rate, default=(0.0, None), metavar="RATE",
+    add("--rate-limit", type=parse_rate_limit, default=(0.0, None), metavar="RATE",
         help="N/s, N/min or N (per second); excess answers 429 + Retry-After; 0 = off")
     add("--rate-period", type=float, default=None,
         help="window seconds for a bare --rate-limit number (default 1)")
@@ -198,7 +204,7 @@ async def _serve_until_signal(config: SimConfig, host: str, port: int) -> int:
     try:
         async with serve(config, host, port) as sim:
             print(f"simulator listening on {sim.base_url}", flush=True)
-            describe(sim.world, asdict(config), sys.stderr, mine=bool(config.world_from),
+            describe_rehearsal(sim.world, asdict(config), sys.stderr, mine=bool(config.world_from),
                      base_url=sim.base_url)
             await stop.wait()
     finally:

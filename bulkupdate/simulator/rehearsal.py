@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..words import plural
+from ..base.words import plural
 from .world import DEFAULT_COUNTRY_CODE, IDENTIFIERS, World
 
 LINK_KEY = "linkToPartnerPrograms"
@@ -116,7 +116,7 @@ def _programs(item: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
         yield entry["partnerProgramName"], tier if isinstance(tier, str) else None
 
 
-def describe(world: World, credentials: dict[str, Any], out: TextIO, *,
+def describe_rehearsal(world: World, credentials: dict[str, Any], out: TextIO, *,
              mine: bool = False, base_url: str = "") -> None:
     """What a rehearsal needs to know, on stderr at start. ``mine``: the world is
     the operator's own file (``--world-from``): its customers are counted, never

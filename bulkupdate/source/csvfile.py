@@ -36,8 +36,8 @@ from ..capillary.api import (
     LINK_REFERENCE_KEYS,
 )
 from ..errors import UsageError
-from ..validate import Unreadable, unreadable
 from .files import BOM, TOO_LONG, bounded_lines, open_input
+from .validate import Unreadable, unreadable
 
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 # "error": errors.csv's reason column, accepted and ignored (rundir/errorfile.py).
@@ -135,7 +135,7 @@ def write_without(path: Path, target: Path, ignore: Collection[str]) -> Path:
     file need not know. Row for row and line for line: a line break inside a
     dropped field becomes a blank line before its row (a record is numbered by
     its row's last line); the same delimiter; bytes not UTF-8 kept as they were."""
-    from ..safefiles import open_file
+    from ..base.safefiles import open_file
 
     with open_input(path) as raw, open_file(target, "wb") as out:
         lines = _TextLines(raw)

@@ -3,7 +3,7 @@ name), with errors a user can act on; and reading it in bounded lines. Shared by
 the JSONL and CSV readers.
 
 A line longer than :data:`MAX_LINE` is never held whole: it is skipped in
-slices and stands as an empty :class:`~bulkupdate.validate.Unreadable`, which
+slices and stands as an empty :class:`~bulkupdate.source.validate.Unreadable`, which
 validates ``invalid`` ("line too long").
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from ..errors import cannot_open
-from ..validate import Unreadable, unreadable
+from .validate import Unreadable, unreadable
 
 MAX_LINE = 1 << 20          # bytes in one input line, newline excluded
 BLOCK = 1 << 20

@@ -169,7 +169,7 @@ def count_records(path: Path) -> int | None:
 def spool_stdin(target: Path, stream: BinaryIO | None = None) -> Path:
     """Save standard input into the run directory first: a run that can be
     interrupted must be resumable, and a pipe cannot be read twice."""
-    from ..safefiles import open_file
+    from ..base.safefiles import open_file
 
     src = stream or sys.stdin.buffer
     with open_file(target, "wb") as out:

@@ -10,8 +10,8 @@ import io
 from collections.abc import Collection
 from pathlib import Path
 
+from ..base.safefiles import open_file
 from ..errors import UsageError
-from ..safefiles import open_file
 from .csvfile import write_without
 from .files import is_csv, open_input
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import orjson
 
+from ..base.words import plural
 from ..capillary.endpoint import ENDPOINTS
 from ..errors import UsageError
-from ..validate import likely_encoding
-from ..words import plural
 from .files import BOM, Unreadable, bounded_lines, is_csv, open_input
+from .validate import likely_encoding
 
 SAMPLE = 1000            # lines judged for the encoding
 KIND_SAMPLE = 20         # records judged for their kind: all must be another command's
@@ -94,7 +94,7 @@ def not_utf8(lines: list[bytes]) -> list[bytes]:
     return bad
 
 
-def check_input(path: Path, name: str, api: str, *, encoding: str | None = None) -> None:
+def sniff_input(path: Path, name: str, api: str, *, encoding: str | None = None) -> None:
     """Refuse (exit 2) an input that is another command's or not UTF-8, naming
     what to do instead; ``name`` is the input as the user gave it. With
     ``encoding`` (``--encoding``) the user said what it is: not judged."""

@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
+from ..base.safefiles import open_fd
 from ..errors import UsageError
-from ..safefiles import open_fd
 from .lines import json_array, spool_stdin, starts_with_array
 
 SPOOLED = "input.jsonl"

@@ -58,7 +58,7 @@ def parse_date(text: str) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def import_runs(store: Store, run_dirs: Sequence[Path]) -> str:
+def import_command(store: Store, run_dirs: Sequence[Path]) -> str:
     if not run_dirs:
         raise StateError("state import: name at least one run directory")
     applied = store.import_runs(run_dirs)

@@ -105,7 +105,7 @@ def load_intents(text: str) -> tuple[Intent, ...]:
 
 def keys_of(customer: Any) -> tuple[str, ...]:
     """A customer object's identity keys, as validation computes them
-    (:attr:`bulkupdate.validate.Record.keys`), for a line read back from a run's
+    (:attr:`bulkupdate.source.validate.Record.keys`), for a line read back from a run's
     input; nothing for what validation would refuse."""
     if not isinstance(customer, dict):
         return ()

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .db import Db
 from .intent import Intent
-from .skip import Clock, Decision, StoredRow, decide
+from .skip import Clock, Decision, StoredRow, decide_customer
 
 ROW_COLUMNS = "customer, program, id, linked, tier, expiry, confirmed_at, pending, rejected"
 Item = tuple[tuple[str, ...], tuple[Intent, ...]]
@@ -56,7 +56,7 @@ def rows_of(db: Db, customers: Iterable[str]) -> dict[str, dict[str, StoredRow]]
     return out
 
 
-def classify(db: Db, items: Sequence[Item], clock: Clock) -> tuple[list[Decision], list[int]]:
+def decide_batch(db: Db, items: Sequence[Item], clock: Clock) -> tuple[list[Decision], list[int]]:
     """The batch's decisions, and the ids of the rows its records name (for
     :meth:`Store.absent`)."""
     aliases = aliases_of(db, (k for keys, _ in items for k in keys))
@@ -72,7 +72,7 @@ def classify(db: Db, items: Sequence[Item], clock: Clock) -> tuple[list[Decision
             continue
         cid = next(iter(ids))
         mine = _with_alias_marks(rows.get(customer_key(cid), {}), keys, rows)
-        decisions.append(decide(cid, mine, intents, clock))
+        decisions.append(decide_customer(cid, mine, intents, clock))
         seen.extend(r.index for i in intents if (r := mine.get(i.program)) is not None)
     return decisions, seen
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..safefiles import open_file
+from ..base.safefiles import open_file
 from .confirm import confirmed
 from .db import Db
 from .intent import Intent, load_intents

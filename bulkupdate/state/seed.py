@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import BulkUpdateError
 from ..rundir.files import RESULTS
-from ..rundir.lock import describe, holder
+from ..rundir.lock import describe_holder, holder
 from ..rundir.manifest import api_of, read_manifest
 from ..source.lines import iter_lines
 from .db import Db
@@ -49,7 +49,7 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
         raise StateError(f"state import: {exc}") from None
     owner = holder(run_dir)
     if owner is not None:
-        raise StateError(f"state import: {run_dir} is in use by {describe(owner)}: "
+        raise StateError(f"state import: {run_dir} is in use by {describe_holder(owner)}: "
                          "import it once it has finished")
     manifest["input"] = str(_input_of(manifest, run_dir))
     return manifest

@@ -70,8 +70,8 @@ class Clock:
         return cls(micros, period, full)
 
 
-def decide(customer_id: int, rows: Mapping[str, StoredRow], intents: tuple[Intent, ...],
-           clock: Clock) -> Decision:
+def decide_customer(customer_id: int, rows: Mapping[str, StoredRow],
+                    intents: tuple[Intent, ...], clock: Clock) -> Decision:
     """The decision for a record whose identifiers all name ``customer_id``;
     ``rows`` are that customer's rows by program."""
     best = RANK["changed"] if not intents else len(ORDER) - 1
@@ -91,8 +91,8 @@ def decide(customer_id: int, rows: Mapping[str, StoredRow], intents: tuple[Inten
 def skip_decision(customer_id: int, rows: Mapping[str, StoredRow],
                   intents: tuple[Intent, ...], *, now: datetime,
                   refresh_after: timedelta | None, full: bool) -> Decision:
-    """:func:`decide` with the clock given as the CLI has it."""
-    return decide(customer_id, rows, intents, Clock.of(now, refresh_after, full))
+    """:func:`decide_customer` with the clock given as the CLI has it."""
+    return decide_customer(customer_id, rows, intents, Clock.of(now, refresh_after, full))
 
 
 def _program(row: StoredRow | None, intent: Intent, clock: Clock) -> str:

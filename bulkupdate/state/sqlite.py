@@ -11,8 +11,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..base.safefiles import DIR_MODE, open_fd
 from ..errors import LedgerError
-from ..safefiles import DIR_MODE, open_fd
 from .db import Db
 from .errors import StateError
 

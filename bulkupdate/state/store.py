@@ -124,7 +124,7 @@ class Store:
         clock = Clock.of(now, refresh_after, full)
         out: list[Decision] = []
         for start in range(0, len(items), BATCH):
-            decisions, seen = lookup.classify(self.db, items[start:start + BATCH], clock)
+            decisions, seen = lookup.decide_batch(self.db, items[start:start + BATCH], clock)
             out.extend(decisions)
             if note:
                 self._seen_programs.update(i.program for _, intents in items[start:start + BATCH]

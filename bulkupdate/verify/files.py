@@ -79,11 +79,11 @@ def write_reapply(run_dir: Path, input_path: Path, lines: set[int], api: str) ->
     return written
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def write_verify_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     write_json_atomic(run_dir / VERIFY_SUMMARY, summary)
 
 
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_verify_summary(run_dir: Path) -> dict[str, Any] | None:
     """``verify.json`` when a verify has run (for the report), else None."""
     path = run_dir / VERIFY_SUMMARY
     if not path.exists():
@@ -111,11 +111,11 @@ def read_verdicts(run_dir: Path) -> dict[int, str]:
 
 def night_exit_code(run_dir: Path, summary: dict[str, Any], allowance: Any) -> int:
     """The exit code of a finished night with its verdicts read back
-    (:func:`bulkupdate.exitcode.with_verdicts` says how they count)."""
-    from ..exitcode import decide, with_verdicts
+    (:func:`bulkupdate.night.exitcode.with_verdicts` says how they count)."""
+    from ..night.exitcode import exit_code_of, with_verdicts
     from ..rundir.readback import read_results
 
     verdicts = read_verdicts(run_dir)
     judged = [(str(r["outcome"]), verdicts[r["line"]]) for r in read_results(run_dir)
               if r["line"] in verdicts]
-    return decide(with_verdicts(summary, judged), allowance)
+    return exit_code_of(with_verdicts(summary, judged), allowance)

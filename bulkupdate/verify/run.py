@@ -3,14 +3,14 @@ the one :class:`~bulkupdate.capillary.transport.Transport` (the token renewed
 after a 401, a certificate not trusted fatal, as for a run), the
 :class:`~bulkupdate.engine.throttle.Throttle` at ``--rate`` (reads count
 against the same key's limit as updates, and its 429 learning), the
-:class:`~bulkupdate.retry.RetryPolicy` (attempts, budget, backoff,
+:class:`~bulkupdate.base.retry.RetryPolicy` (attempts, budget, backoff,
 ``Retry-After`` capped as the engine caps it), ``--concurrency`` readers, the
 run directory's lock, the run's ``events.jsonl`` and a
-:class:`~bulkupdate.control.Control` to drain on a signal. Reads change
+:class:`~bulkupdate.night.control.Control` to drain on a signal. Reads change
 nothing, so nothing settles. Resumable: what ``verify.jsonl`` already holds is
 never read again (unless ``again``).
 
-A guest in the caller's process, like :func:`bulkupdate.runner.arun`.
+A guest in the caller's process, like :func:`bulkupdate.night.runner.arun`.
 """
 
 from __future__ import annotations
@@ -25,21 +25,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..base.logs import Logger, RunLog, null_logger
+from ..base.retry import RetryPolicy
 from ..capillary.auth import Auth
 from ..capillary.client import transport_for
 from ..capillary.read import ReadEndpoint, ReadKind, read_answer, read_identifier
 from ..capillary.transport import Transport, Wire
-from ..control import Control
 from ..engine.throttle import Throttle
 from ..errors import RunAborted, UsageError
-from ..exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
-from ..logs import Logger, RunLog, null_logger
-from ..retry import RetryPolicy
+from ..night.control import Control
+from ..night.exitcode import EXIT_ABORTED, EXIT_INTERRUPTED, verify_exit_code
+from ..night.runner import check_settings, on_own_loop
 from ..rundir import EVENTS, now_iso
 from ..rundir.lock import RunLock
 from ..rundir.manifest import api_of, check_input, read_manifest
 from ..rundir.private import prepare
-from ..runner import check_settings, on_own_loop
 from ..settings import Settings
 from . import files
 from .select import Chosen, load_chosen, pick_lines
@@ -74,7 +74,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
     ``settings=None`` reuses the run's own, with credentials from the environment.
     ``on_result`` gets each ``verify.jsonl`` entry (a dict) on the event loop: it
     must not block."""
-    from ..runner import own_settings
+    from ..night.runner import own_settings
 
     run_dir = Path(run_dir)
     if settings is None:
@@ -111,7 +111,7 @@ async def averify(run_dir: str | Path, settings: Settings | None = None, *, samp
         complete = all(c.line in vfile.done for c in chosen)
         summary = VerifySummary(run_dir, counts, len(chosen), complete, reapply, code, reason,
                                 len(check.drift) if check else 0)
-        files.write_summary(run_dir, summary.as_dict())
+        files.write_verify_summary(run_dir, summary.as_dict())
         return summary
     finally:
         lock.release()

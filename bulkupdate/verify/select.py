@@ -38,7 +38,7 @@ class Chosen:
     keys: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def customer_key(customer: Any) -> tuple[str, str] | None:
+def read_key(customer: Any) -> tuple[str, str] | None:
     ident = read_identifier(customer)
     if ident is None:
         return None
@@ -53,7 +53,7 @@ def customer_key(customer: Any) -> tuple[str, str] | None:
 def record_keys(record: Any, programs_key: str) -> list[tuple[str, str, str]]:
     """(identifier name, value, program) for every program the record names
     (under ``programs_key``: the run's API's)."""
-    key = customer_key(record.get("customer")) if type(record) is dict else None
+    key = read_key(record.get("customer")) if type(record) is dict else None
     updates = record.get(programs_key) if type(record) is dict else None
     if key is None or type(updates) is not list:
         return []

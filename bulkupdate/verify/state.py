@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..planning.night import open_store
+from ..planning.night import open_store_for
 from ..planning.scan import intents
 from ..settings import Settings
-from ..validate import Record, validator
+from ..source.validate import Record, validator
 from .select import Chosen
 from .verdict import Verdict
 
@@ -26,7 +26,7 @@ DRIFT = "unchanged"   # the why of a record sampled among the unchanged
 def open_check(settings: Settings, manifest: dict[str, Any]) -> StoreCheck | None:
     """The run's state store (``--state`` or its manifest's), caught up with the
     ledgers; None without one, or for a run the store never registered."""
-    store = open_store(settings)
+    store = open_store_for(settings)
     if store is None:
         return None
     from ..state import StateError

@@ -1,7 +1,7 @@
 """Watching a verify while it reads: the tqdm bar on a terminal, the
 ``verify.progress`` heartbeat off one (every ``--progress-every`` seconds, like
 a run's ``run.progress``), and the Prometheus series of
-:class:`bulkupdate.metrics.VerifyMetrics` (``--metrics-port``/``--metrics-file``).
+:mod:`bulkupdate.verify.metrics` (``--metrics-port``/``--metrics-file``).
 
 The figures are the driver's own: verdicts so far (``verify.jsonl``, this
 verify and the ones before), requests by HTTP status (this verify).
@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ..base.logs import Logger
 from ..capillary.answers import status_label
-from ..logs import Logger
-from ..progress import heartbeat, progress_bar
+from ..night.progress import heartbeat, progress_bar
 from ..settings import Settings
 
 
@@ -83,6 +83,6 @@ class VerifyWatch:
 def _metrics(watch: VerifyWatch, settings: Settings, log: Logger) -> Any:
     if not settings.wants_metrics:
         return None
-    from ..metrics import VerifyMetrics  # prometheus_client only when asked for
+    from .metrics import verify_metrics  # prometheus_client only when asked for
 
-    return VerifyMetrics.start(watch, settings, log)
+    return verify_metrics(watch, settings, log)

@@ -212,8 +212,7 @@ def test_secrets_never_reach_the_run_directory_or_output(tmp_path: Path, sim: An
 
 
 def test_pii_is_masked_in_logs(tmp_path: Path) -> None:
-    from bulkupdate import logs
-
+    from bulkupdate.base import logs
     run_log = logs.RunLog(tmp_path / "events.jsonl", level="debug")
     run_log.log.info("probe", mobile="919740001234", email="alice@example.com",
                      customer={"mobile": "919740009999"})

@@ -5,7 +5,7 @@ API: the same engine, given :data:`~bulkupdate.capillary.endpoint.LINK`; the run
 directory records the API, so ``aresume`` and the report need not be told.
 ``adelink``/``delink`` likewise for the delink API (:data:`~bulkupdate.capillary.
 endpoint.DELINK`), with the plan counted and the ``max_delinks`` guard checked
-before anything is sent (:mod:`bulkupdate.delinks`).
+before anything is sent (:mod:`bulkupdate.planning.delinks`).
 
 A guest in the caller's process: no logging configuration, GC tuning, signal
 handler or loop policy. Each run logs through its own logger to its own
@@ -26,10 +26,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .capillary.auth import Auth
-from .capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
-from .control import Control
-from .delinks import (
+from ..base.logs import Logger, RunLog
+from ..base.retry import RetryPolicy
+from ..capillary.auth import Auth
+from ..capillary.client import Client
+from ..capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
+from ..engine.crash import crashed, reraise
+from ..engine.pipeline import Pipeline
+from ..errors import BulkUpdateError, DiskFull, RunAborted, UsageError
+from ..planning.delinks import (
     DEFAULT_MAX_DELINKS_WITH_STORE,
     DelinkPlan,
     MaxDelinks,
@@ -38,24 +43,20 @@ from .delinks import (
     plan_to_send,
     store_linked_counts,
 )
-from .engine.crash import crashed, reraise
-from .engine.pipeline import Pipeline
-from .errors import BulkUpdateError, DiskFull, RunAborted, UsageError
-from .exitcode import decide
-from .logs import Logger, RunLog
-from .planning.marks import Marks
-from .planning.night import OnPlan, end_night, open_store, plan_night, resume_night
-from .progress import Watch, WatchedClient, progress_bar
-from .results import RecordResult, RunResult, Summary
-from .retry import RetryPolicy
-from .rundir import EVENTS, Ledger, default_run_dir, now_iso
-from .rundir.lock import RunLock
-from .rundir.private import abandon, prepare
-from .settings import Settings, load_settings
-from .source.lines import count_records, is_csv, iter_lines, scan_input
-from .source.prepare import check_encoding, prepare_input
-from .source.sniff import check_input
-from .source.spool import Source, check_source
+from ..planning.marks import Marks
+from ..planning.night import OnPlan, end_night, open_store_for, plan_night, resume_night
+from ..results import RecordResult, RunResult, Summary
+from ..rundir import EVENTS, Ledger, default_run_dir, now_iso
+from ..rundir.lock import RunLock
+from ..rundir.private import abandon, prepare
+from ..settings import Settings, load_settings
+from ..source.lines import count_records, is_csv, iter_lines, scan_input
+from ..source.prepare import check_encoding, prepare_input
+from ..source.sniff import sniff_input
+from ..source.spool import Source, check_source
+from .control import Control
+from .exitcode import exit_code_of
+from .progress import Watch, progress_bar
 
 OnResult = Callable[[RecordResult], Any]
 T = TypeVar("T")
@@ -93,7 +94,7 @@ async def alink(source: Source, settings: Settings, *, run_dir: str | Path | Non
                 ignore_columns: Collection[str] = (), encoding: str | None = None) -> RunResult:
     """:func:`arun` for the Link Customer API: each record is an item of
     ``linkCustomers`` (plus the optional ``ref``), checked by
-    :func:`~bulkupdate.validate.validate_link_line`; the rules are ``arun``'s."""
+    :func:`~bulkupdate.source.validate.validate_link_line`; the rules are ``arun``'s."""
     return await _start(source, settings, LINK, run_dir, on_result, control,
                         _Intake(records, on_plan=on_plan, ignore=tuple(ignore_columns),
                                 encoding=encoding))
@@ -162,8 +163,8 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
                if intake.path and not encoding else None)
     if intake.path is not None:
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
-        check_input(intake.path, str(intake.path), api, encoding=encoding)
-    store = await asyncio.to_thread(open_store, settings)   # None without --state
+        sniff_input(intake.path, str(intake.path), api, encoding=encoding)
+    store = await asyncio.to_thread(open_store_for, settings)   # None without --state
     target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
     created = prepare(target, new=True) or run_dir is None
     lock = RunLock.acquire(target)
@@ -177,7 +178,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         if intake.path is None:
             _check_not_empty(path, "standard input" if intake.kind == "stdin" else "the source",
                              settings, api)
-            check_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
+            sniff_input(path, "standard input" if intake.kind == "stdin" else "the source", api)
         if how.check is not None:
             await asyncio.to_thread(how.check, path, store)
         run_id = uuid.uuid4().hex
@@ -222,7 +223,7 @@ async def aresume(run_dir: str | Path, settings: Settings | None = None, *,
     marks: Marks | None = None
     try:
         check_settings(settings)
-        store = await asyncio.to_thread(open_store, settings)   # the run's own, if any
+        store = await asyncio.to_thread(open_store_for, settings)   # the run's own, if any
         if store is not None:
             marks = await resume_night(store, ledger.manifest["run_id"], run_dir, ledger.api)
     except BaseException:
@@ -235,7 +236,7 @@ def _warn_if_seen_before(ledger: Ledger, settings: Settings, log: Logger) -> Non
     """The same input (by content) already finished beside this run: say which run
     (``input.seen_before``), send anyway. Not for a run's own follow-up files, nor
     with a state store (it skips what is already confirmed)."""
-    from .rundir.siblings import FOLLOW_UPS, finished_with
+    from ..rundir.siblings import FOLLOW_UPS, finished_with
 
     if Path(ledger.manifest["input"]).name in FOLLOW_UPS or getattr(settings, "state", None):
         return
@@ -256,12 +257,12 @@ def _check_not_empty(path: Path, name: str, settings: Settings, api: str,
 
 def _finished(ledger: Ledger, settings: Settings) -> RunResult | None:
     """A run whose every record has a result: nothing to do, and no new session."""
-    from .rundir.readback import read_summary
+    from ..rundir.readback import read_summary
 
     summary = read_summary(ledger.dir)   # this process holds the lock
     if not summary.get("complete") or ledger.done.count != summary.get("input_records"):
         return None
-    code = decide(summary, settings.allow_failures)
+    code = exit_code_of(summary, settings.allow_failures)
     return RunResult(code, ledger.dir, Summary.from_dict(summary), nothing_to_do=True)
 
 
@@ -305,7 +306,7 @@ def resume(run_dir: str | Path, settings: Settings | None = None, *,
 def own_settings(run_dir: Path) -> Settings:
     """The settings a run was started with (its manifest), credentials from the
     environment: they are never written to the run directory."""
-    from .rundir.readback import load
+    from ..rundir.readback import load
 
     manifest, _ = load(run_dir)
     env = {k: v for k, v in os.environ.items() if k.startswith("CAPILLARY_")}
@@ -406,7 +407,7 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
                 metrics.stop()
         closed = {"aborted": abort is not None, "interrupted": state == "interrupted"}
         stats.update(ended_at=now_iso(), duration_s=round(time.monotonic() - started, 3),
-                     exit_code=decide({}, **closed) if any(closed.values()) else None)
+                     exit_code=exit_code_of({}, **closed) if any(closed.values()) else None)
         ledger.end_session(session, stats)
         summary = await asyncio.to_thread(ledger.finalize, input_records)
         code = _exit_code(summary, log, settings, **closed)
@@ -427,19 +428,19 @@ async def _owned_session(ledger: Ledger, settings: Settings, on_result: OnResult
 def _exit_code(summary: Summary, log: Logger, settings: Settings, *,
                aborted: bool, interrupted: bool) -> int:
     if not (aborted or interrupted or summary.complete):
-        # The invariant failed. Say so loudly (decide() never exits 0 on it).
+        # The invariant failed. Say so loudly (exit_code_of() never exits 0 on it).
         log.error("run.incomplete", results=summary.results,
                   input_records=summary.input_records)
-    return decide(summary.to_dict(), settings.allow_failures, aborted=aborted,
-                  interrupted=interrupted)
+    return exit_code_of(summary.to_dict(), settings.allow_failures, aborted=aborted,
+                        interrupted=interrupted)
 
 
 def _metrics(watch: Watch, settings: Settings, log: Logger) -> Any:
     if not settings.wants_metrics:
         return None
-    from .metrics import RunMetrics  # prometheus_client only when asked for
+    from .metrics import run_metrics  # prometheus_client only when asked for
 
-    return RunMetrics.start(watch, settings, log)
+    return run_metrics(watch, settings, log)
 
 
 def _changed(ledger: Ledger, settings: Settings) -> dict[str, Any]:
@@ -489,7 +490,8 @@ async def _session(ledger: Ledger, settings: Settings, log: Logger,
     abort: RunAborted | None = None
     state = "aborted"
     # The API the run directory records (an old one's is the update API).
-    async with WatchedClient(settings, auth, watch, endpoint_named(ledger.api)) as client:
+    async with Client(settings, auth, endpoint_named(ledger.api),
+                      on_answer=watch.answered) as client:
         pipeline = Pipeline(settings, ledger, client, on_results=on_results,
                             on_written=on_written, log=log, records=watch.total,
                             marks=marks)

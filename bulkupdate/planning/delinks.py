@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from .errors import UsageError
-from .validate import Invalid, Record, validate_delink_line
+from ..errors import UsageError
+from ..source.validate import Invalid, Record, validate_delink_line
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def delink_plan(records: Iterable[Record | Invalid]) -> DelinkPlan:
 
 def plan_file(path: Path, now: datetime | None = None) -> DelinkPlan:
     """:func:`delink_plan` of a delink input file (JSONL, ``.gz`` or CSV)."""
-    from .source.lines import iter_lines
+    from ..source.lines import iter_lines
 
     when = now or datetime.now(UTC)
     return delink_plan(validate_delink_line(line, raw, when)
@@ -88,8 +88,8 @@ def plan_to_send(path: Path, store: Any, now: datetime | None = None) -> DelinkP
     A repeated delink night delinks nothing, and is not refused for the share of keys
     it already took out. Refresh is left out: re-sending a delink the store confirmed
     can only answer 2004."""
-    from .source.lines import iter_lines
-    from .state.intent import intents_of
+    from ..source.lines import iter_lines
+    from ..state.intent import intents_of
 
     when = now or datetime.now(UTC)
     kept: list[Record | Invalid] = []

@@ -6,7 +6,7 @@ eight hours is under 6,000 lines).
 :class:`Watch` holds one session's live figures. It reads the counters the
 ledger keeps and the pipeline's public :meth:`~bulkupdate.engine.pipeline.Pipeline.snapshot`,
 and adds what only the sender sees: each answer's HTTP status and latency
-(:class:`WatchedClient`).
+(the client's ``on_answer``, :meth:`Watch.answered`).
 
 All three say how many customers are held (``held``: waiting out ``settle``
 after an answer of unknown fate, or a backoff), so a stretch without results
@@ -28,24 +28,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tqdm import tqdm
 
-from .capillary.answers import Answer, status_label
-from .capillary.client import Client
-from .capillary.endpoint import UPDATE, Endpoint
-from .capillary.outcomes import Outcome
-from .engine.flow import Snapshot
-from .logs import Logger
-from .rundir.private import open_file
+from ..base.logs import Logger
+from ..capillary.answers import status_label
+from ..capillary.outcomes import Outcome
+from ..engine.flow import Snapshot
+from ..rundir.private import open_file
 
 if TYPE_CHECKING:
-    from .engine.pipeline import Pipeline
-    from .rundir import Ledger
-    from .settings import Settings
+    from ..engine.pipeline import Pipeline
+    from ..rundir import Ledger
+    from ..settings import Settings
 
 TIMELINE = "timeline.jsonl"
 TIMELINE_EVERY = 5.0
 BAR_EVERY = 1.0         # the bar's figures refresh this often, results or not
 OUTCOMES = tuple(o.value for o in Outcome)
-__all__ = ["OUTCOMES", "Watch", "WatchedClient", "progress_bar", "status_label"]
+__all__ = ["OUTCOMES", "Watch", "progress_bar", "status_label"]
 
 
 class Watch:
@@ -202,21 +200,6 @@ async def heartbeat(log: Logger, event: str, every: float, done: Callable[[], in
         now, count = time.monotonic(), done()
         log.info(event, **figures((count - last_done) / (now - last_t)))
         last_t, last_done = now, count
-
-
-class WatchedClient(Client):
-    """The client, timing each request and noting its status for the watch."""
-
-    def __init__(self, settings: Settings, auth: Any, watch: Watch,
-                 endpoint: Endpoint = UPDATE) -> None:
-        super().__init__(settings, auth, endpoint)
-        self._watch = watch
-
-    async def send(self, body: bytes, count: int) -> Answer:
-        started = time.monotonic()
-        answer = await super().send(body, count)
-        self._watch.answered(answer.status, time.monotonic() - started)
-        return answer
 
 
 class _Bar:

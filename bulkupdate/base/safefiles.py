@@ -3,7 +3,7 @@ blocking on a FIFO, only regular files, 0600 whatever the umask; replaced
 atomically, or appended whole lines at a time.
 
 The low-level piece the run directory (:mod:`bulkupdate.rundir`), the input
-spooler (:mod:`bulkupdate.source.spool`) and the run's log (:mod:`bulkupdate.logs`)
+spooler (:mod:`bulkupdate.source.spool`) and the run's log (:mod:`bulkupdate.base.logs`)
 share; it depends on nothing of bulkupdate but :mod:`bulkupdate.errors`, so
 none of them has to import another to write a private file.
 """
@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import LedgerError
+from ..errors import LedgerError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from .settings import Rate
-from .words import plural
+from ..base.words import plural
+from ..settings import Rate
 
 
 def seconds(records: int, rate: Rate, batch_size: int) -> float:

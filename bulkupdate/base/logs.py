@@ -77,7 +77,7 @@ def render_line(method: str, event: dict[str, Any]) -> str:
     return f"{method}: {event.get('event')} {fields}".rstrip()
 
 
-def render(fmt: str, method: str, event: dict[str, Any]) -> str:
+def render_event(fmt: str, method: str, event: dict[str, Any]) -> str:
     """One stderr line: ``json`` is the events.jsonl line itself (one object per
     line, for a log collector), ``text`` the short form for people."""
     if fmt == "json":
@@ -93,7 +93,7 @@ def stderr_event(fmt: str, level: str, name: str, stream: TextIO | None = None,
 
     event = {"event": name, **mask_pii(fields), "level": level,
              "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
-    print(render(fmt, level, event), file=stream or sys.stderr, flush=True)
+    print(render_event(fmt, level, event), file=stream or sys.stderr, flush=True)
 
 
 class _Sink:

@@ -41,11 +41,10 @@ has a verdict and every verdict is ``matches``, else 1; 3 and 130 as a run's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .capillary.outcomes import Outcome
-from .errors import UsageError
+from ..capillary.outcomes import Outcome
+from ..settings.values import Allowance
 
 EXIT_OK, EXIT_NOT_OK, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # What `bulkupdate resume` finishes.
@@ -53,53 +52,12 @@ RESUMABLE = frozenset({EXIT_ABORTED, EXIT_INTERRUPTED})
 DEFINITE_FAILURES = (Outcome.PARTIAL, Outcome.REJECTED, Outcome.INVALID)
 # Outcomes that reach the night's goal: the exit code counts them as ok.
 DONE = (Outcome.OK, Outcome.ALREADY, Outcome.UNCHANGED)
+NONE_ALLOWED = Allowance()   # the default: no definite failure allowed
 
 
-@dataclass(frozen=True)
-class Allowance:
-    """Definite failures a run may have and still exit 0: ``count`` records, or
-    ``percent`` of the input records when given as ``P%``. Parsed once, from any
-    source, by :meth:`parse`; ``str()`` gives back the text it was written as."""
-
-    count: int = 0
-    percent: float | None = None   # when given as P%
-
-    @classmethod
-    def parse(cls, text: str | int | Allowance, what: str = "allow-failures") -> Allowance:
-        """``"0"``, ``"25"``, ``25`` (records) or ``"0.5%"`` (of the input records);
-        ``what``: the setting it is, for the error (``max-changes`` takes the same)."""
-        if isinstance(text, Allowance):
-            return text
-        raw = str(text).strip()
-        try:
-            if isinstance(text, bool):
-                raise ValueError(text)
-            if raw.endswith("%"):
-                percent = float(raw[:-1])
-                if 0 <= percent <= 100:
-                    return cls(percent=percent)
-            else:
-                count = int(raw)
-                if count >= 0:
-                    return cls(count=count)
-        except ValueError:
-            pass
-        raise UsageError(f"{what} {text!r} is not valid: use a number of records "
-                         "(e.g. 25) or a share of the input (e.g. 0.5%)")
-
-    def allowed(self, records: int) -> float:
-        if self.percent is None:
-            return self.count
-        return records * self.percent / 100
-
-    def __str__(self) -> str:
-        if self.percent is None:
-            return str(self.count)
-        return f"{self.percent:g}%"
-
-
-def decide(summary: Mapping[str, Any], allowance: Allowance | str | int = Allowance(), *,
-           aborted: bool = False, interrupted: bool = False) -> int:
+def exit_code_of(summary: Mapping[str, Any],
+                 allowance: Allowance | str | int = NONE_ALLOWED, *,
+                 aborted: bool = False, interrupted: bool = False) -> int:
     """The exit code of a run or resume whose session has closed: 3 if it was
     aborted, 130 if interrupted, else 0 or 1 from ``summary.json``'s figures."""
     if aborted:
@@ -135,7 +93,7 @@ def with_verdicts(summary: Mapping[str, Any],
 
 
 def finished_exit_code(summary: Mapping[str, Any],
-                       allowance: Allowance | str | int = Allowance()) -> int:
+                       allowance: Allowance | str | int = NONE_ALLOWED) -> int:
     """0 or 1 for a run whose session ended normally (``summary.json``'s figures)."""
     outcomes = summary["outcomes"]
     records = summary["input_records"] or 0

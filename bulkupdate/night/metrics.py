@@ -2,7 +2,7 @@
 
 Each run has its own :class:`CollectorRegistry` (never the global one: several
 runs may share a process). Every series is produced at scrape time by one
-collector, from the live :class:`~bulkupdate.progress.Watch` and the run's
+collector, from the live :class:`~bulkupdate.night.progress.Watch` and the run's
 manifest, so a scrape always agrees with the ledger, and no ``_created`` series
 is exposed (a run's counters start with the run, and ``run_info`` says which).
 Every counter covers the same scope: the run, all its sessions.
@@ -28,7 +28,7 @@ Every counter covers the same scope: the run, all its sessions.
 ``bulkupdate_end_time_seconds``             gauge    once the run has ended (Unix time)
 ==========================================  =======  ===================================
 
-During ``bulkupdate verify`` (:class:`VerifyMetrics`), the reads instead:
+During ``bulkupdate verify`` (:mod:`bulkupdate.verify.metrics`), the reads instead:
 ``bulkupdate_verify_records_total{verdict}`` (verdicts so far, this verify and
 the ones before), ``bulkupdate_verify_records_remaining``,
 ``bulkupdate_verify_requests_total{status}`` (this verify's reads by HTTP
@@ -58,17 +58,14 @@ from prometheus_client.core import (
 from prometheus_client.exposition import write_to_textfile
 from prometheus_client.registry import Collector
 
-from .errors import UsageError
-from .logs import Logger
+from ..base.logs import Logger
+from ..errors import UsageError
+from ..rundir.summary import session_figures
+from ..version import __version__
 from .progress import OUTCOMES, Watch
-from .rundir.summary import session_figures
-from .version import __version__
 
 if TYPE_CHECKING:
-    from typing import Self
-
-    from .settings import Settings
-    from .verify.watch import VerifyWatch
+    from ..settings import Settings
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -156,26 +153,33 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-class RunMetrics:
-    def __init__(self, watch: Watch) -> None:
+def run_metrics(watch: Watch, settings: Settings, log: Logger) -> Exposition:
+    """A run's series, from its live :class:`Watch`, served at once when
+    ``--metrics-port`` asks for it."""
+    live = _Live(watch)
+    watch.on_answer(live.observe)
+    return Exposition.start(live, settings, log)
+
+
+class Exposition:
+    """One session's series (a run's, a verify's) in a registry of its own: served
+    on loopback while the session goes, written to a file at its end. It holds
+    the collector that makes the series rather than being one, so a run and a
+    verify share this and nothing else."""
+
+    def __init__(self, collector: Collector) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._live = _Live(watch)
-        self.registry.register(self._live)
-        watch.on_answer(self.observe)
+        self.registry.register(collector)
         self._server: Any = None
 
     @classmethod
-    def start(cls, watch: Any, settings: Settings, log: Logger) -> Self:
-        """A session's metrics (a run's, a verify's), served at once when
-        ``--metrics-port`` asks for it."""
-        metrics = cls(watch)
+    def start(cls, collector: Collector, settings: Settings, log: Logger) -> Exposition:
+        """The session's exposition, served at once when ``--metrics-port`` asks for it."""
+        metrics = cls(collector)
         if settings.metrics_port is not None:
             port = metrics.serve(settings.metrics_port)
             log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
         return metrics
-
-    def observe(self, status: str, seconds: float) -> None:
-        self._live.observe(status, seconds)
 
     def serve(self, port: int) -> int:
         """Serve on loopback; returns the port (useful with 0: any free one)."""
@@ -199,40 +203,3 @@ class RunMetrics:
             write_to_textfile(str(path), self.registry)
         except OSError as exc:
             log.error("metrics.write_failed", path=str(path), error=exc.strerror or str(exc))
-
-
-class _VerifyLive(Collector):
-    def __init__(self, watch: VerifyWatch) -> None:
-        self._watch = watch
-
-    def collect(self) -> Iterator[Metric]:
-        w = self._watch
-        records = CounterMetricFamily("bulkupdate_verify_records",
-                                      "Records read back, by verdict", labels=["verdict"])
-        counts = w.counts()
-        for verdict, count in counts.items():
-            records.add_metric([verdict], count)
-        yield records
-        yield GaugeMetricFamily("bulkupdate_verify_records_remaining",
-                                "Records chosen without a verdict yet",
-                                max(0, w.total - sum(counts.values())))
-        requests = CounterMetricFamily("bulkupdate_verify_requests",
-                                       "Reads by HTTP status", labels=["status"])
-        for status, count in sorted(w.statuses.items()):
-            requests.add_metric([status], count)
-        yield requests
-        if w.exit_code is not None:
-            yield GaugeMetricFamily("bulkupdate_verify_exit_code", "Exit status of the verify",
-                                    w.exit_code)
-
-
-class VerifyMetrics(RunMetrics):
-    """The series of a ``bulkupdate verify``: served and written like a run's."""
-
-    def __init__(self, watch: VerifyWatch) -> None:   # no run Watch here: its own series
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_VerifyLive(watch))
-        self._server = None
-
-    def observe(self, status: str, seconds: float) -> None:
-        pass

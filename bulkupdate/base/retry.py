@@ -19,12 +19,25 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:   # an annotation: the policy is a value of its own
-    from .settings import Settings
+from typing import Literal, Protocol
 
 GiveUp = Literal["attempts", "budget", "retry_after"]
+
+
+class Tuning(Protocol):
+    """What the policy reads of the settings, named here rather than imported: the
+    ground floor sits below ``bulkupdate.settings``."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def retry_budget(self) -> float: ...
+    @property
+    def backoff_base(self) -> float: ...
+    @property
+    def backoff_cap(self) -> float: ...
+    @property
+    def effective_settle(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,7 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, rng: random.Random | None = None) -> RetryPolicy:
+    def from_settings(cls, settings: Tuning, rng: random.Random | None = None) -> RetryPolicy:
         return cls(settings.max_attempts, settings.retry_budget, settings.backoff_base,
                    settings.backoff_cap, settings.effective_settle, rng or random.Random())
 

@@ -57,7 +57,19 @@ def reason(result: dict[str, Any]) -> Failed:
     return "; ".join(dict.fromkeys(whys)) or result["outcome"], which
 
 
-MARKS = tuple(b'"outcome":"%s"' % o.encode() for o in TO_FIX)
+OUTCOME_KEY = b'"outcome":"'
+FIX_MARKS = frozenset(o.encode() for o in TO_FIX)
+
+
+def _to_fix(raw: bytes) -> bool:
+    """Whether a line may be one to fix, from its bytes: the value after its first
+    ``"outcome":"`` (a string value cannot hold those bytes unescaped), or True
+    when there is none, and the parser judges."""
+    at = raw.find(OUTCOME_KEY)
+    if at < 0:
+        return True
+    at += len(OUTCOME_KEY)
+    return raw[at:raw.find(b'"', at)] in FIX_MARKS
 
 
 def fixable(run_dir: Path) -> dict[int, Failed]:
@@ -66,7 +78,7 @@ def fixable(run_dir: Path) -> dict[int, Failed]:
     shared: dict[str, str] = {}
     out: dict[int, Failed] = {}
     for where, raw in read_lines(run_dir / RESULTS):
-        if not any(mark in raw for mark in MARKS):
+        if not _to_fix(raw):
             continue
         result = check_result(parse_json(raw, where), where, sys.maxsize)
         if result["outcome"] in TO_FIX:
@@ -109,14 +121,15 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
                "error")
     tmp = [p.with_name(p.name + ".tmp") for p in paths]
     written = 0
-    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv:
-        out_csv.write(_csv_row(columns))
+    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv, \
+            io.TextIOWrapper(out_csv, encoding="utf-8", newline="") as text:
+        rows = csv.writer(text, lineterminator="\r\n")   # one writer: not one per row
+        rows.writerow(columns)
         for line, raw in iter_lines(input_path, api=api):
             if line in todo:
                 item = error_item(raw, *todo[line], programs_key)
                 out.write(orjson.dumps(item) + b"\n")
-                for row in csv_rows(item, programs_key, columns):
-                    out_csv.write(_csv_row(row))
+                rows.writerows(csv_rows(item, programs_key, columns))
                 written += 1
     for t, p in zip(tmp, paths, strict=True):
         os.replace(t, p)
@@ -147,12 +160,6 @@ def _text(name: str, value: Any) -> str:
     if value is None or value == "":
         return ""
     return f'="{value}"' if name in TEXT_IDENTIFIERS else str(value)
-
-
-def _csv_row(row: tuple[str, ...] | list[str]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(row)
-    return buf.getvalue().encode()
 
 
 def described(run_dir: Path, outcomes: dict[str, int]) -> dict[str, Any] | None:

@@ -37,16 +37,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..capillary import outcomes
 from ..capillary.answers import Answer, Kind
 from ..capillary.endpoint import UPDATE, Endpoint
+from ..capillary.result import RecordResult
 from ..errors import ApiUnreachable, AuthFailed, Misconfigured, RunAborted
 from ..retry import RetryPolicy
 from ..validate import Record
 
-Results = list[dict[str, Any]]
+Results = list[RecordResult]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,9 @@ UNMATCHED = ("the API answered but not for this customer ({}): it may have been 
              "it was not sent again; check it before replaying retry.jsonl")
 
 
+Memo = dict[tuple[Any, ...], ProgramResult]   # (name, type, ok, code, message) → the value
+
+
 def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDATE) -> Mapped:
     """Results for ``records`` from the per-item ``items`` of one answer."""
     n = len(records)
@@ -67,6 +70,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
     details: dict[int, str] = {}    # record index → what did not line up, for ``mismatch``
     used = [False] * len(items)
     left: list[int] = []
+    memo: Memo = {}   # program results alike in one answer are one value (frozen)
     in_order = len(items) == n
     if in_order:
         # The hot path: an answer in the request's order, each item naming its record.
@@ -75,13 +79,13 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
             customer = item.get(ckey) if type(item) is dict else None
             if same_customer(records[k].customer, customer):
                 used[k] = True
-                results[k] = _mapped(records, k, item, endpoint, details)
+                results[k] = _mapped(records, k, item, endpoint, details, memo)
             else:
                 left.append(k)
     else:
         left = list(range(n))
     if left:
-        _by_identity(records, items, left, used, results, endpoint, details)
+        _by_identity(records, items, left, used, results, endpoint, details, memo)
         if in_order:
             # Identity first, position second: an item that names nothing its
             # record sent, and no other record either, is that record's.
@@ -90,7 +94,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
                 if (results[k] is None and not used[k] and type(item) is dict
                         and same_customer(records[k].customer, item.get(ckey)) is None):
                     used[k] = True
-                    results[k] = _mapped(records, k, item, endpoint, details)
+                    results[k] = _mapped(records, k, item, endpoint, details, memo)
     if endpoint.short_answers and 0 < len(items) < n and all(used):
         # It lines up, but is short: a server that took fewer customers than sent.
         return _short(records, results, len(items))
@@ -119,7 +123,7 @@ def _short(records: list[Record], results: list[RecordResult | None],
 
 def _by_identity(records: list[Record], items: list[Any], left: list[int],
                  used: list[bool], results: list[RecordResult | None],
-                 endpoint: Endpoint, details: dict[int, str]) -> None:
+                 endpoint: Endpoint, details: dict[int, str], memo: Memo) -> None:
     """Records the positional pass left: the first unused item that names them,
     found through an index (an answer in another order costs no more than one
     in order)."""
@@ -134,7 +138,7 @@ def _by_identity(records: list[Record], items: list[Any], left: list[int],
         for j in candidates:
             if not used[j] and same_customer(sent, items[j].get(endpoint.customer_key)):
                 used[j] = True
-                results[k] = _mapped(records, k, items[j], endpoint, details)
+                results[k] = _mapped(records, k, items[j], endpoint, details, memo)
                 break
 
 
@@ -149,9 +153,9 @@ def _counterpart(items: list[Any], used: list[bool], k: int, customer_key: str) 
 
 
 def _mapped(records: list[Record], k: int, item: dict[str, Any], endpoint: Endpoint,
-            details: dict[int, str]) -> RecordResult:
+            details: dict[int, str], memo: Memo) -> RecordResult:
     try:
-        return _one(records[k], item, endpoint)
+        return _one(records[k], item, endpoint, memo)
     except Mismatch as exc:
         details[k] = str(exc)
         return _unmatched(records[k], details[k])
@@ -164,7 +168,8 @@ def _unmatched(record: Record, detail: str) -> RecordResult:
 _EMPTY: dict[str, Any] = {}
 
 
-def _one(record: Record, item: Any, endpoint: Endpoint) -> RecordResult:
+def _one(record: Record, item: Any, endpoint: Endpoint, memo: Memo | None = None
+         ) -> RecordResult:
     # The hot path of a run (once per customer): plain type checks and one pass.
     if type(item) is not dict:
         raise Mismatch("result is not an object")
@@ -197,7 +202,7 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> RecordResult:
             accepted += ok
             code = answer.get("code")
             message = answer.get("message") or ""
-            if not ok and (code, kind) in GOAL_HOLDS:
+            if not ok and type(code) is int and (code, kind) in GOAL_HOLDS:
                 reached += 1
                 programs.append(_goal_held(name, kind, code, message, uncertain))
                 continue
@@ -205,7 +210,14 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> RecordResult:
             ok = False
             code = answer.get("code", status.get("code"))
             message = answer.get("message", status.get("message")) or ""
-        programs.append(ProgramResult(name, kind, ok, code, message))
+        if memo is None or type(message) is not str or not (code is None or type(code) is int):
+            programs.append(ProgramResult(name, kind, ok, code, message))   # unhashable
+            continue
+        key = (name, kind, ok, code, message)
+        program = memo.get(key)
+        if program is None:
+            program = memo[key] = ProgramResult(name, kind, ok, code, message)
+        programs.append(program)
     customer_id = customer.get("id")
     return RecordResult(record.line, _outcome(accepted, reached, len(programs)), record.ref,
                         record.customer, record.attempts, uncertain, tuple(programs), None,

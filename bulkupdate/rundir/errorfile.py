@@ -175,18 +175,26 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
 def csv_rows(item: dict[str, Any], programs_key: str,
              columns: tuple[str, ...]) -> list[list[str]]:
     """One row per program update, as ``run`` reads its CSV input."""
-    customer = item.get("customer") if isinstance(item.get("customer"), dict) else {}
-    head = {name: _text(name, (customer or {}).get(name)) for name in IDENTIFIERS}
-    head.update(ref=str(item.get("ref") or ""), error=str(item.get("error") or ""))
+    customer = item.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
+    head = {name: _text(name, customer.get(name)) for name in IDENTIFIERS}
+    head["ref"] = str(item.get("ref") or "")
+    head["error"] = str(item.get("error") or "")
     programs = item.get(programs_key)
     rows = []
     for program in programs if isinstance(programs, list) and programs else [{}]:
-        flat = dict(head)
+        flat = head
         if isinstance(program, dict):
+            flat = head.copy()   # a program's own fields, then its details, over the head
+            for key, value in program.items():
+                if isinstance(value, str | int):
+                    flat[key] = str(value)
             details = program.get("updateDetails") or program.get("customerPartnerReference")
-            flat.update({k: str(v) for k, v in program.items() if isinstance(v, str | int)})
             if isinstance(details, dict):
-                flat.update({k: str(v) for k, v in details.items() if v is not None})
+                for key, value in details.items():
+                    if value is not None:
+                        flat[key] = str(value)
         rows.append([flat.get(c, "") for c in columns])
     return rows
 

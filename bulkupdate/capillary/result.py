@@ -67,6 +67,15 @@ class RecordResult:
         if self.outcome is Outcome.INVALID:
             return {"line": self.line, "ref": self.ref, "outcome": "invalid",
                     "field": self.field, "error": self.error, "attempts": self.attempts}
+        # Once per customer of a run: the plain program dicts built here, in one pass.
+        programs = [{"partnerProgramName": p.name, "updateType": p.update_type, "ok": p.ok,
+                     "code": p.code, "message": p.message}
+                    if not p.already else p.to_dict() for p in self.programs]
+        if self.answered and not self.uncertain and self.message is None \
+                and self.error is None:   # the usual answer: one literal
+            return {"line": self.line, "ref": self.ref, "outcome": self.outcome.value,
+                    "customer": self.customer, "attempts": self.attempts,
+                    "customerId": self.customer_id, "programs": programs}
         out: dict[str, Any] = {"line": self.line, "ref": self.ref,
                                "outcome": self.outcome.value, "customer": self.customer,
                                "attempts": self.attempts}
@@ -79,7 +88,7 @@ class RecordResult:
         if self.message is not None:
             out["code"] = self.code
             out["message"] = self.message
-        out["programs"] = [p.to_dict() for p in self.programs]
+        out["programs"] = programs
         return out
 
     # Read as its line, like ``Summary``: ``result["outcome"]``, ``result.get("code")``

@@ -38,6 +38,7 @@ test-stress: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/two_nights.py
+	$(BIN)/python benchmarks/interleaved.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick

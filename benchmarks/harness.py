@@ -278,16 +278,17 @@ def _proc_status_kb(pid: int) -> tuple[int, int]:
 
 
 def run_measured(command: list[str], *, timeout: float, env: dict[str, str] | None = None,
-                 log_name: str = "child") -> Measured:
+                 log_name: str = "child", cwd: Path = REPO) -> Measured:
     """Run ``command`` to completion (killed past ``timeout``), sampling its memory
-    every 50 ms, and reap it with ``wait4`` for its CPU times and ``ru_maxrss``."""
+    every 50 ms, and reap it with ``wait4`` for its CPU times and ``ru_maxrss``.
+    ``cwd``: where it runs (``python -m bulkupdate`` imports the package there first)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     harness_hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with (LOGS / f"{log_name}.out").open("wb") as out, \
             (LOGS / f"{log_name}.err").open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=env, cwd=REPO)
+                                env=env, cwd=cwd)
     pid = proc.pid
     hwm = rss_peak = samples = 0
     series: list[tuple[float, int]] = []

@@ -13,50 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .capillary.outcomes import Outcome
+from .capillary.result import ProgramResult, RecordResult
 from .errors import BulkUpdateError
 
-
-@dataclass(frozen=True, slots=True)
-class ProgramResult:
-    """What the API said about one program update of a record."""
-
-    name: str
-    update_type: str
-    ok: bool
-    code: int | None
-    message: str
-    already: bool = False             # not applied, but the goal held (2005, 2027, 2004)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordResult:
-    """The final result of one input record, as written to ``results.jsonl``."""
-
-    line: int
-    outcome: Outcome
-    ref: str | None = None
-    customer: Mapping[str, Any] | None = None
-    attempts: int = 0
-    uncertain: bool = False
-    programs: tuple[ProgramResult, ...] = ()
-    error: str | None = None          # why, for invalid and retryable records
-    field: str | None = None          # the offending field of an invalid record
-    customer_id: int | None = None
-    code: int | None = None           # customer-level (or whole-request) code, if any
-    message: str | None = None
-
-    @classmethod
-    def from_line(cls, data: Mapping[str, Any]) -> RecordResult:
-        programs = tuple(ProgramResult(p["partnerProgramName"], p["updateType"], p["ok"],
-                                       p.get("code"), p.get("message") or "",
-                                       bool(p.get("already")))
-                         for p in data.get("programs") or ())
-        return cls(line=data["line"], outcome=Outcome(data["outcome"]), ref=data.get("ref"),
-                   customer=data.get("customer"), attempts=data.get("attempts", 0),
-                   uncertain=bool(data.get("uncertain")), programs=programs,
-                   error=data.get("error"), field=data.get("field"),
-                   customer_id=data.get("customerId"), code=data.get("code"),
-                   message=data.get("message"))
+__all__ = ["OLD_KEYS", "Outcome", "ProgramResult", "RecordResult", "RunResult", "Summary"]
 
 
 # Keys of summary.json as older versions wrote them: still read.

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkupdate.errors import LedgerError
+from bulkupdate.results import RecordResult
 from bulkupdate.rundir import Ledger, LineSet, repair_tail
 from bulkupdate.rundir.files import append_whole, is_disk_full, open_append
 
@@ -38,6 +39,13 @@ def test_repair_tail_cuts_only_a_torn_last_line(tmp_path: Path) -> None:
     assert path.read_bytes() == b""
 
 
+def typed(*lines: dict[str, Any]) -> list[RecordResult]:
+    """Results as the run hands them to the ledger, from the keys a test cares about."""
+    return [RecordResult.from_line({**line, "programs": [
+        {"partnerProgramName": "P", "updateType": "RENEW", "ok": False, **p}
+        for p in line.get("programs") or ()]}) for line in lines]
+
+
 def make_run(tmp_path: Path) -> tuple[Ledger, Path]:
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"a":1}\n\n{"a":2}\n{"a":3}\n')
@@ -48,9 +56,9 @@ def test_results_are_never_written_twice(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
     ok: dict = {"outcome": "ok", "programs": []}
-    assert ledger.write_results([{"line": 1, **ok}]) == 1
-    assert ledger.write_results([{"line": 1, "outcome": "rejected", "programs": []},
-                                 {"line": 3, **ok}]) == 1
+    assert ledger.write_results(typed({"line": 1, **ok})) == 1
+    assert ledger.write_results(typed({"line": 1, "outcome": "rejected", "programs": []},
+                                      {"line": 3, **ok})) == 1
     ledger.close()
     lines = (tmp_path / "run" / "results.jsonl").read_bytes().splitlines()
     assert [orjson.loads(x)["outcome"] for x in lines] == ["ok", "ok"]
@@ -60,10 +68,10 @@ def test_results_are_never_written_twice(tmp_path: Path) -> None:
 def test_finalize_derives_retry_file_and_summary(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
-    ledger.write_results([{"line": 1, "outcome": "ok", "programs": [{"code": 200}]},
-                          {"line": 3, "outcome": "retryable", "uncertain": True},
-                          {"line": 4, "outcome": "rejected", "code": 8015,
-                           "programs": [{"code": 8015}]}])
+    ledger.write_results(typed({"line": 1, "outcome": "ok", "programs": [{"code": 200}]},
+                               {"line": 3, "outcome": "retryable", "uncertain": True},
+                               {"line": 4, "outcome": "rejected", "code": 8015,
+                                "programs": [{"code": 8015}]}))
     ledger.close()
     session = ledger.begin_session("2026-11-25T00:00:00Z")
     ledger.end_session(session, {"requests": 2, "results": 3, "duration_s": 1.5,
@@ -81,7 +89,7 @@ def test_reopen_knows_what_was_sent_but_not_answered(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
     ledger.record_sent([1, 3], 1.0)
-    ledger.write_results([{"line": 1, "outcome": "ok", "programs": []}])
+    ledger.write_results(typed({"line": 1, "outcome": "ok", "programs": []}))
     refused = ledger.record_sent([3, 4], 2.0)
     ledger.record_not_applied(refused)         # a 503: nothing was applied
     ledger.record_sent([4], 3.0)                  # then the crash
@@ -110,11 +118,11 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
 def test_customer_not_found_counts_once_per_customer_not_per_program(tmp_path: Path) -> None:
     ledger, _ = make_run(tmp_path)
     ledger.open()
-    ledger.write_results([
+    ledger.write_results(typed(
         {"line": 1, "outcome": "rejected", "code": 8015,
          "programs": [{"code": 8015}, {"code": 8015}, {"code": 8015}]},
         {"line": 3, "outcome": "partial", "programs": [{"code": 200}, {"code": 2004}]},
-        {"line": 4, "outcome": "rejected", "code": 8015, "programs": [{"code": 8015}]}])
+        {"line": 4, "outcome": "rejected", "code": 8015, "programs": [{"code": 8015}]}))
     ledger.close()
     assert dict(ledger.results.codes) == {8015: 2, 200: 1, 2004: 1}
 
@@ -176,11 +184,11 @@ def test_answers_a_full_disk_refuses_wait_in_memory_and_nothing_is_sent(
     assert ledger.record_sent([1, 3], 1.0) is not None
     disk.full, disk.room = True, 7
     result = {"line": 1, "outcome": "invalid", "error": "x"}
-    assert ledger.write_results([result]) == 1           # reported, kept in memory
+    assert ledger.write_results(typed(result)) == 1      # reported, kept in memory
     assert len(noticed) == 1 and is_disk_full(noticed[0])
     assert ledger.record_sent([4], 2.0) is None          # so the request must not leave
     ledger.record_not_applied("x-1")                      # kept, after the result
-    assert ledger.write_results([dict(result, line=3)]) == 1
+    assert ledger.write_results(typed(dict(result, line=3))) == 1
     assert not ledger.flush_backlog()
     assert (tmp_path / "run" / "results.jsonl").read_bytes() == b""
     disk.full = False

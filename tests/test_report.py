@@ -12,6 +12,7 @@ import pytest
 
 from bulkupdate.errors import LedgerError
 from bulkupdate.report import render
+from bulkupdate.results import RecordResult
 from bulkupdate.rundir import Ledger
 
 RESULTS = [
@@ -33,7 +34,7 @@ def run_dir(tmp_path: Path) -> Path:
     source.write_bytes(b"{}\n{}\n{}\n")
     ledger = Ledger.create(tmp_path / "run", source, {"rate": "1/s"})
     ledger.open()
-    ledger.write_results(RESULTS)
+    ledger.write_results([RecordResult.from_line(r) for r in RESULTS])
     ledger.close()
     ledger.save(replace(ledger.finalize(3), exit_code=1))
     ledger.release()

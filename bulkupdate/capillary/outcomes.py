@@ -26,26 +26,20 @@ rejected programs together make it ``partial``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .api import ALREADY_LINKED, DELINK_TYPE, LINK_TYPE, NOT_LINKED, NOT_NOW_CODES
 from .endpoint import UPDATE, Endpoint
 from .matching import describe_mismatch, keys, same_customer
+from .result import Outcome, ProgramResult, RecordResult
 
 if TYPE_CHECKING:   # annotations: validate builds on capillary's API facts
     from ..source.validate import Invalid, Record
 
 
-class Outcome(enum.StrEnum):
-    OK = "ok"
-    ALREADY = "already"        # the goal holds: done, though the API applied nothing
-    PARTIAL = "partial"
-    REJECTED = "rejected"
-    RETRYABLE = "retryable"
-    INVALID = "invalid"
-    UNCHANGED = "unchanged"   # not sent: the state store holds this state as confirmed
+__all__ = ["Mapped", "Mismatch", "Outcome", "ProgramResult", "RecordResult", "invalid",
+           "map_items", "not_now", "rejected_batch", "retryable", "unchanged"]
 
 
 class Mismatch(Exception):
@@ -54,7 +48,7 @@ class Mismatch(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Mapped:
-    results: list[dict[str, Any]]   # one per record, in the records' order
+    results: list[RecordResult]     # one per record, in the records' order
     unmatched: int = 0              # records no item answered: retryable, uncertain
     mismatch: str = ""              # what did not line up, masked ("" when all did)
     # Records a short answer left out (``short_answers`` endpoints): unknown fate.
@@ -65,14 +59,18 @@ UNMATCHED = ("the API answered but not for this customer ({}): it may have been 
              "it was not sent again; check it before replaying retry.jsonl")
 
 
+Memo = dict[tuple[Any, ...], ProgramResult]   # (name, type, ok, code, message) → the value
+
+
 def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDATE) -> Mapped:
     """Results for ``records`` from the per-item ``items`` of one answer."""
     n = len(records)
     ckey = endpoint.customer_key
-    results: list[dict[str, Any] | None] = [None] * n
+    results: list[RecordResult | None] = [None] * n
     details: dict[int, str] = {}    # record index → what did not line up, for ``mismatch``
     used = [False] * len(items)
     left: list[int] = []
+    memo: Memo = {}   # program results alike in one answer are one value (frozen)
     in_order = len(items) == n
     if in_order:
         # The hot path: an answer in the request's order, each item naming its record.
@@ -81,13 +79,13 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
             customer = item.get(ckey) if type(item) is dict else None
             if same_customer(records[k].customer, customer):
                 used[k] = True
-                results[k] = _mapped(records, k, item, endpoint, details)
+                results[k] = _mapped(records, k, item, endpoint, details, memo)
             else:
                 left.append(k)
     else:
         left = list(range(n))
     if left:
-        _by_identity(records, items, left, used, results, endpoint, details)
+        _by_identity(records, items, left, used, results, endpoint, details, memo)
         if in_order:
             # Identity first, position second: an item that names nothing its
             # record sent, and no other record either, is that record's.
@@ -96,7 +94,7 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
                 if (results[k] is None and not used[k] and type(item) is dict
                         and same_customer(records[k].customer, item.get(ckey)) is None):
                     used[k] = True
-                    results[k] = _mapped(records, k, item, endpoint, details)
+                    results[k] = _mapped(records, k, item, endpoint, details, memo)
     if endpoint.short_answers and 0 < len(items) < n and all(used):
         # It lines up, but is short: a server that took fewer customers than sent.
         return _short(records, results, len(items))
@@ -106,13 +104,13 @@ def map_items(records: list[Record], items: list[Any], endpoint: Endpoint = UPDA
         if result is None:
             details[k] = describe_mismatch(records[k].customer, _counterpart(items, used, k, ckey))
             result = results[k] = _unmatched(records[k], details[k])
-        if "error" in result:
+        if result.error is not None:
             unmatched += 1
             mismatch = mismatch or f"line {records[k].line}: {details[k]}"
     return Mapped(results, unmatched, mismatch)   # type: ignore[arg-type]
 
 
-def _short(records: list[Record], results: list[dict[str, Any] | None],
+def _short(records: list[Record], results: list[RecordResult | None],
            answered: int) -> Mapped:
     """An answer that names only some of the records, each rightly: the others
     are left out, their fate unknown (no result here; the engine decides)."""
@@ -124,8 +122,8 @@ def _short(records: list[Record], results: list[dict[str, Any] | None],
 
 
 def _by_identity(records: list[Record], items: list[Any], left: list[int],
-                 used: list[bool], results: list[dict[str, Any] | None],
-                 endpoint: Endpoint, details: dict[int, str]) -> None:
+                 used: list[bool], results: list[RecordResult | None],
+                 endpoint: Endpoint, details: dict[int, str], memo: Memo) -> None:
     """Records the positional pass left: the first unused item that names them,
     found through an index (an answer in another order costs no more than one
     in order)."""
@@ -140,7 +138,7 @@ def _by_identity(records: list[Record], items: list[Any], left: list[int],
         for j in candidates:
             if not used[j] and same_customer(sent, items[j].get(endpoint.customer_key)):
                 used[j] = True
-                results[k] = _mapped(records, k, items[j], endpoint, details)
+                results[k] = _mapped(records, k, items[j], endpoint, details, memo)
                 break
 
 
@@ -155,24 +153,23 @@ def _counterpart(items: list[Any], used: list[bool], k: int, customer_key: str) 
 
 
 def _mapped(records: list[Record], k: int, item: dict[str, Any], endpoint: Endpoint,
-            details: dict[int, str]) -> dict[str, Any]:
+            details: dict[int, str], memo: Memo) -> RecordResult:
     try:
-        return _one(records[k], item, endpoint)
+        return _one(records[k], item, endpoint, memo)
     except Mismatch as exc:
         details[k] = str(exc)
         return _unmatched(records[k], details[k])
 
 
-def _unmatched(record: Record, detail: str) -> dict[str, Any]:
-    result = retryable(record, UNMATCHED.format(detail))
-    result["uncertain"] = True
-    return result
+def _unmatched(record: Record, detail: str) -> RecordResult:
+    return retryable(record, UNMATCHED.format(detail), uncertain=True)
 
 
 _EMPTY: dict[str, Any] = {}
 
 
-def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
+def _one(record: Record, item: Any, endpoint: Endpoint, memo: Memo | None = None
+         ) -> RecordResult:
     # The hot path of a run (once per customer): plain type checks and one pass.
     if type(item) is not dict:
         raise Mismatch("result is not an object")
@@ -194,11 +191,10 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
     programs = []
     accepted = reached = 0
     status_key = endpoint.status_key
+    uncertain = record.uncertain
     for i, (name, kind) in enumerate(expected):
         update = updates[i] if i < len(updates) else None
-        if type(update) is not dict:
-            update = _EMPTY
-        answer = update.get(status_key)
+        answer = update.get(status_key) if type(update) is dict else None
         if type(answer) is not dict:
             answer = _EMPTY
         if found:
@@ -206,27 +202,28 @@ def _one(record: Record, item: Any, endpoint: Endpoint) -> dict[str, Any]:
             accepted += ok
             code = answer.get("code")
             message = answer.get("message") or ""
+            if not ok and type(code) is int and (code, kind) in GOAL_HOLDS:
+                reached += 1
+                programs.append(_goal_held(name, kind, code, message, uncertain))
+                continue
         else:
             ok = False
             code = answer.get("code", status.get("code"))
             message = answer.get("message", status.get("message")) or ""
-        program = {"partnerProgramName": name, "updateType": kind, "ok": ok,
-                   "code": code, "message": message}
-        if not ok and found and (code, kind) in GOAL_HOLDS:
-            program["already"] = True
-            reached += 1
+        if memo is None or type(message) is not str or not (code is None or type(code) is int):
+            programs.append(ProgramResult(name, kind, ok, code, message))   # unhashable
+            continue
+        key = (name, kind, ok, code, message)
+        program = memo.get(key)
+        if program is None:
+            program = memo[key] = ProgramResult(name, kind, ok, code, message)
         programs.append(program)
-    if record.uncertain and reached:
-        _likely_applied(programs)
-    outcome = _outcome(accepted, reached, len(programs))
-    result = _head(record, outcome)
     customer_id = customer.get("id")
-    result["customerId"] = customer_id if type(customer_id) is int else None
-    if not found:
-        result["code"] = status.get("code")
-        result["message"] = status.get("message") or ""
-    result["programs"] = programs
-    return result
+    return RecordResult(record.line, _outcome(accepted, reached, len(programs)), record.ref,
+                        record.customer, record.attempts, uncertain, tuple(programs), None,
+                        None, customer_id if type(customer_id) is int else None,
+                        None if found else status.get("code"),
+                        None if found else status.get("message") or "", True)
 
 
 def _in_order(updates: list[Any], expected: list[tuple[str, str]],
@@ -258,19 +255,19 @@ def _in_order(updates: list[Any], expected: list[tuple[str, str]],
     return ordered
 
 
-def not_now(result: dict[str, Any]) -> int | None:
+def not_now(result: RecordResult) -> int | None:
     """The "not now" code (:data:`~bulkupdate.capillary.api.NOT_NOW_CODES`) when the API
     accepted none of the record's updates and deferred at least one; else None.
     A record with an accepted update is final: re-sending it would apply that
     update twice."""
-    if result["outcome"] == Outcome.OK:
+    if result.outcome is Outcome.OK:
         return None
     found = None
-    for program in result["programs"]:
-        if program["ok"]:
+    for program in result.programs:
+        if program.ok:
             return None
-        if program["code"] in NOT_NOW_CODES:
-            found = program["code"]
+        if program.code in NOT_NOW_CODES:
+            found = program.code
     return found
 
 
@@ -296,67 +293,54 @@ def _outcome(accepted: int, reached: int, programs: int) -> Outcome:
     return Outcome.REJECTED
 
 
-def _likely_applied(programs: list[dict[str, Any]]) -> None:
-    """The goal holds (2005, 2027, 2004) after an attempt that may have been
-    applied: that attempt may have reached it, or it held before this run — the
-    code cannot tell the two apart, and the note says so. Marked, so nobody
-    re-sends what already happened. On a first attempt the API's message stays."""
-    for program in programs:
-        if program.get("already"):
-            said, done = GOAL_HOLDS[program["code"], program["updateType"]]
-            program["likely_applied"] = True
-            program["message"] = LOST_OR_BEFORE.format(said=said, code=program["code"],
-                                                       done=done)
+def _goal_held(name: str, kind: str, code: Any, message: str,
+               uncertain: bool) -> ProgramResult:
+    """A refusal that says the goal holds (2005, 2027, 2004): ``already``. After an
+    attempt that may have been applied (``uncertain``), that attempt may have
+    reached it, or it held before this run — the code cannot tell the two apart,
+    and the note says so: marked ``likely_applied``, so nobody re-sends what
+    already happened. On a first attempt the API's message stays."""
+    if not uncertain:
+        return ProgramResult(name, kind, False, code, message, True)
+    said, done = GOAL_HOLDS[code, kind]
+    return ProgramResult(name, kind, False, code,
+                         LOST_OR_BEFORE.format(said=said, code=code, done=done), True, True)
 
 
-def _head(record: Record, outcome: Outcome, *, uncertain: bool = False,
-          attempts: int | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"line": record.line, "ref": record.ref, "outcome": outcome.value,
-                              "customer": record.customer}
-    result["attempts"] = record.attempts if attempts is None else attempts
-    if record.uncertain or uncertain:
-        # An earlier attempt was sent and never answered: it may have been
-        # applied, so this customer may have been updated twice.
-        result["uncertain"] = True
-    return result
-
-
-def retryable(record: Record, reason: str, *, uncertain: bool = False) -> dict[str, Any]:
+def retryable(record: Record, reason: str, *, uncertain: bool = False) -> RecordResult:
     """Given up; ``uncertain`` when the last attempt's fate is unknown (the
-    record itself need not say so yet: deciding changes no record)."""
-    result = _head(record, Outcome.RETRYABLE, uncertain=uncertain)
-    result["error"] = reason
-    result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": False,
-                           "code": None, "message": reason} for n, k in record.programs]
-    return result
+    record itself need not say so yet: deciding changes no record). An earlier
+    attempt sent and never answered (``record.uncertain``) may have been applied,
+    so this customer may have been updated twice: uncertain too."""
+    return RecordResult(record.line, Outcome.RETRYABLE, record.ref, record.customer,
+                        record.attempts, record.uncertain or uncertain,
+                        _all(record, False, None, reason), error=reason)
 
 
 def rejected_batch(record: Record, code: int | None, reason: str, *,
-                   attempts: int | None = None) -> dict[str, Any]:
+                   attempts: int | None = None) -> RecordResult:
     """The API refused the request as a whole, and it held only this record
     (``attempts``: when the refusal was no attempt, one less than the record's)."""
-    result = _head(record, Outcome.REJECTED, attempts=attempts)
-    result["code"] = code
-    result["message"] = reason
-    result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": False,
-                           "code": code, "message": reason} for n, k in record.programs]
-    return result
+    return RecordResult(record.line, Outcome.REJECTED, record.ref, record.customer,
+                        record.attempts if attempts is None else attempts, record.uncertain,
+                        _all(record, False, code, reason), code=code, message=reason)
 
 
 UNCHANGED_MESSAGE = "not sent: the state store holds this state as confirmed by the API"
 
 
-def unchanged(record: Record, customer_id: int | None) -> dict[str, Any]:
+def unchanged(record: Record, customer_id: int | None) -> RecordResult:
     """Not sent: every program update would leave the confirmed state as it is
     (``--state``). Each program ``ok`` with no code: the API said nothing tonight."""
-    result = _head(record, Outcome.UNCHANGED, attempts=0)
-    result["customerId"] = customer_id
-    result["programs"] = [{"partnerProgramName": n, "updateType": k, "ok": True,
-                           "code": None, "message": UNCHANGED_MESSAGE}
-                          for n, k in record.programs]
-    return result
+    return RecordResult(record.line, Outcome.UNCHANGED, record.ref, record.customer, 0,
+                        record.uncertain, _all(record, True, None, UNCHANGED_MESSAGE),
+                        customer_id=customer_id, answered=True)
 
 
-def invalid(bad: Invalid) -> dict[str, Any]:
-    return {"line": bad.line, "ref": bad.ref, "outcome": Outcome.INVALID.value,
-            "field": bad.field, "error": bad.error, "attempts": 0}
+def _all(record: Record, ok: bool, code: int | None, message: str) -> tuple[ProgramResult, ...]:
+    """One result for each program of ``record``, all alike."""
+    return tuple(ProgramResult(n, k, ok, code, message) for n, k in record.programs)
+
+
+def invalid(bad: Invalid) -> RecordResult:
+    return RecordResult(bad.line, Outcome.INVALID, bad.ref, field=bad.field, error=bad.error)

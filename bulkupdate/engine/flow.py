@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base.logs import Logger
+from ..capillary.result import RecordResult
 from ..errors import RunAborted
 from ..rundir import Ledger
 from ..source.validate import Record
@@ -95,7 +96,7 @@ class Flow:
     def __init__(self, ledger: Ledger, log: Logger, *, batch_size: int, window: int,
                  held: int | None = None,
                  on_results: Callable[[int], None] | None = None,
-                 on_written: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+                 on_written: Callable[[list[RecordResult]], None] | None = None) -> None:
         """``held``: the held bound in records, if not :func:`held_limit`'s."""
         self.ledger = ledger
         self.log = log
@@ -183,11 +184,11 @@ class Flow:
         self.crash = self.crash or exc
         self.fail(abort)
 
-    def final(self, results: list[dict[str, Any]], records: Sequence[Record] = (), *,
+    def final(self, results: list[RecordResult], records: Sequence[Record] = (), *,
               hold_until: float = 0.0) -> None:
         """Write final outcomes and release the customers — at ``hold_until`` when
         an attempt of unknown fate must settle first."""
-        lines: list[dict[str, Any]] | None = [] if self._on_written is not None else None
+        lines: list[RecordResult] | None = [] if self._on_written is not None else None
         written = self.ledger.write_results(results, lines)
         self.stats.results += written
         delay = hold_until - time.monotonic() if records else 0.0

@@ -30,12 +30,12 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..base.logs import Logger, null_logger
 from ..base.retry import RetryPolicy
 from ..capillary.answers import Answer, Kind, status_label
 from ..capillary.client import Client
+from ..capillary.result import RecordResult
 from ..errors import DiskFull, RunAborted
 from ..planning.estimate import duration, seconds
 from ..planning.marks import Marks
@@ -58,7 +58,7 @@ __all__ = ["READ_SLICE", "Pipeline", "Snapshot", "Stats"]
 class Pipeline:
     def __init__(self, settings: Settings, ledger: Ledger, client: Client, *,
                  on_results: Callable[[int], None] | None = None,
-                 on_written: Callable[[list[dict[str, Any]]], None] | None = None,
+                 on_written: Callable[[list[RecordResult]], None] | None = None,
                  log: Logger | None = None, rng: random.Random | None = None,
                  held: int | None = None, records: int | None = None,
                  marks: Marks | None = None) -> None:

@@ -13,11 +13,11 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
 
 from ..base.logs import Logger
 from ..capillary import outcomes
 from ..capillary.endpoint import UPDATE, Endpoint
+from ..capillary.result import RecordResult
 from ..planning.files import PlanReader
 from ..planning.marks import Marks
 from ..rundir import Ledger
@@ -86,13 +86,13 @@ class Reader:
         """Validate and admit one slice; False when the run stopped meanwhile."""
         flow, ledger = self.flow, self.ledger
         done, sent_before = ledger.done, ledger.sent_before
-        unsent: list[dict[str, Any]] = []   # invalid or unchanged: final at once
+        unsent: list[RecordResult] = []   # invalid or unchanged: final at once
         validate, plan, marks = self.validate, self.plan, self.marks
         for line, raw in chunk:
             if plan is not None and plan.skipped(line):
                 result = plan.result(line)   # read in order, done or not
                 if line not in done:
-                    unsent.append(result)
+                    unsent.append(RecordResult.from_line(result))
                 continue
             if line in done:
                 continue

@@ -452,13 +452,13 @@ def _changed(ledger: Ledger, settings: Settings) -> dict[str, Any]:
     return {"settings_changed": changed} if changed else {}
 
 
-def _typed(on_result: OnResult | None) -> Callable[[list[dict[str, Any]]], None] | None:
+def _typed(on_result: OnResult | None) -> Callable[[list[RecordResult]], None] | None:
     if on_result is None:
         return None
 
-    def deliver(lines: list[dict[str, Any]]) -> None:
-        for line in lines:
-            on_result(RecordResult.from_line(line))
+    def deliver(results: list[RecordResult]) -> None:
+        for result in results:
+            on_result(result)
 
     return deliver
 
@@ -480,7 +480,7 @@ class _Stopper:
 
 async def _session(ledger: Ledger, settings: Settings, log: Logger,
                    on_results: Callable[[int], Any],
-                   on_written: Callable[[list[dict[str, Any]]], None] | None,
+                   on_written: Callable[[list[RecordResult]], None] | None,
                    control: Control | None, watch: Watch, *, heartbeat: bool,
                    marks: Marks | None = None,
                    ) -> tuple[str, dict[str, Any], int | None, RunAborted | None]:

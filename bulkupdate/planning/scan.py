@@ -65,7 +65,7 @@ def plan_pass(path: Path, api: str, store: Classifier, *, now: datetime,
             if customer_id is not None and f"id:{customer_id}" not in keys:
                 keys = (*keys, f"id:{customer_id}")
             if not tally.add(decision, seen.named_before(keys)) and writer is not None:
-                writer.skip(record.line, outcomes.unchanged(record, customer_id))
+                writer.skip(record.line, outcomes.unchanged(record, customer_id).to_dict())
         batch.clear()
 
     try:

@@ -57,22 +57,70 @@ def reason(result: dict[str, Any]) -> Failed:
     return "; ".join(dict.fromkeys(whys)) or result["outcome"], which
 
 
-MARKS = tuple(b'"outcome":"%s"' % o.encode() for o in TO_FIX)
+OUTCOME_KEY = b'"outcome":"'
+FIX_MARKS = frozenset(o.encode() for o in TO_FIX)
+
+
+def _to_fix(raw: bytes) -> bool:
+    """Whether a line may be one to fix, from its bytes: the value after its first
+    ``"outcome":"`` (a string value cannot hold those bytes unescaped), or True
+    when there is none, and the parser judges."""
+    at = raw.find(OUTCOME_KEY)
+    if at < 0:
+        return True
+    at += len(OUTCOME_KEY)
+    return raw[at:raw.find(b'"', at)] in FIX_MARKS
+
+
+TAILS = 10_000   # distinct result tails remembered with their reasons, at most
 
 
 def fixable(run_dir: Path) -> dict[int, Failed]:
     """Every line to fix, with why; reasons shared between lines (30,000 times 2004).
-    A line whose bytes name none of those outcomes is not parsed: most are ``ok``."""
+    A line whose bytes name none of those outcomes is not parsed: most are ``ok``;
+    nor one whose tail (outcome, codes, messages, programs: all a reason reads) is
+    that of a line already parsed: 30,000 lines answered 2004 share one."""
     shared: dict[str, str] = {}
+    by_tail: dict[bytes, Failed] = {}
     out: dict[int, Failed] = {}
     for where, raw in read_lines(run_dir / RESULTS):
-        if not any(mark in raw for mark in MARKS):
+        if not _to_fix(raw):
+            continue
+        tail = _tail(raw)
+        known = by_tail.get(tail) if tail else None
+        line = _line_of(raw) if known is not None else None
+        if known is not None and line is not None:
+            out[line] = known
             continue
         result = check_result(parse_json(raw, where), where, sys.maxsize)
         if result["outcome"] in TO_FIX:
             why, which = reason(result)
-            out[result["line"]] = (shared.setdefault(why, why), which)
+            out[result["line"]] = failed = (shared.setdefault(why, why), which)
+            if tail and len(by_tail) < TAILS:
+                by_tail[tail] = failed
     return out
+
+
+def _tail(raw: bytes) -> bytes:
+    """The outcome and what follows the customer's own fields (``code``, ``message``,
+    ``programs``: keys ``results.jsonl`` writes last), or b"" when the line has
+    no such shape. No key inside a string matches: its quotes are escaped."""
+    at = raw.find(b',"attempts":')
+    programs = raw.find(b',"programs":', at)
+    if at < 0 or programs < 0:
+        return b""
+    code = raw.find(b',"code":', at, programs)
+    outcome = raw.find(OUTCOME_KEY)
+    return raw[outcome:raw.find(b'"', outcome + len(OUTCOME_KEY)) + 1] + \
+        raw[code if code >= 0 else programs:]
+
+
+def _line_of(raw: bytes) -> int | None:
+    """The line number of a results line as the ledger writes it (``line`` first)."""
+    if not raw.startswith(b'{"line":'):
+        return None
+    number = raw[8:raw.find(b",", 8)]
+    return int(number) if number.isdigit() and number.isascii() else None
 
 
 def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
@@ -109,14 +157,15 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
                "error")
     tmp = [p.with_name(p.name + ".tmp") for p in paths]
     written = 0
-    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv:
-        out_csv.write(_csv_row(columns))
+    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv, \
+            io.TextIOWrapper(out_csv, encoding="utf-8", newline="") as text:
+        rows = csv.writer(text, lineterminator="\r\n")   # one writer: not one per row
+        rows.writerow(columns)
         for line, raw in iter_lines(input_path, api=api):
             if line in todo:
                 item = error_item(raw, *todo[line], programs_key)
                 out.write(orjson.dumps(item) + b"\n")
-                for row in csv_rows(item, programs_key, columns):
-                    out_csv.write(_csv_row(row))
+                rows.writerows(csv_rows(item, programs_key, columns))
                 written += 1
     for t, p in zip(tmp, paths, strict=True):
         os.replace(t, p)
@@ -126,18 +175,26 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
 def csv_rows(item: dict[str, Any], programs_key: str,
              columns: tuple[str, ...]) -> list[list[str]]:
     """One row per program update, as ``run`` reads its CSV input."""
-    customer = item.get("customer") if isinstance(item.get("customer"), dict) else {}
-    head = {name: _text(name, (customer or {}).get(name)) for name in IDENTIFIERS}
-    head.update(ref=str(item.get("ref") or ""), error=str(item.get("error") or ""))
+    customer = item.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
+    head = {name: _text(name, customer.get(name)) for name in IDENTIFIERS}
+    head["ref"] = str(item.get("ref") or "")
+    head["error"] = str(item.get("error") or "")
     programs = item.get(programs_key)
     rows = []
     for program in programs if isinstance(programs, list) and programs else [{}]:
-        flat = dict(head)
+        flat = head
         if isinstance(program, dict):
+            flat = head.copy()   # a program's own fields, then its details, over the head
+            for key, value in program.items():
+                if isinstance(value, str | int):
+                    flat[key] = str(value)
             details = program.get("updateDetails") or program.get("customerPartnerReference")
-            flat.update({k: str(v) for k, v in program.items() if isinstance(v, str | int)})
             if isinstance(details, dict):
-                flat.update({k: str(v) for k, v in details.items() if v is not None})
+                for key, value in details.items():
+                    if value is not None:
+                        flat[key] = str(value)
         rows.append([flat.get(c, "") for c in columns])
     return rows
 
@@ -147,12 +204,6 @@ def _text(name: str, value: Any) -> str:
     if value is None or value == "":
         return ""
     return f'="{value}"' if name in TEXT_IDENTIFIERS else str(value)
-
-
-def _csv_row(row: tuple[str, ...] | list[str]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(row)
-    return buf.getvalue().encode()
 
 
 def described(run_dir: Path, outcomes: dict[str, int]) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ from .resultsfile import ResultsFile
 from .summary import write_retry, write_summary
 
 if TYPE_CHECKING:
+    from ..capillary.result import RecordResult
     from ..results import Summary
 
 
@@ -143,8 +144,8 @@ class Ledger:
     def record_not_applied(self, req: str) -> None:
         self._append(self.journal, self.journal.not_applied_line(req))
 
-    def write_results(self, results: list[dict[str, Any]],
-                      written: list[dict[str, Any]] | None = None) -> int:
+    def write_results(self, results: list[RecordResult],
+                      written: list[RecordResult] | None = None) -> int:
         """Results are reported once written, or kept in the backlog of a full disk."""
         count, data = self.results.encode(results, written)
         if data:

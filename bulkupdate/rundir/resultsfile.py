@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from .check import check_result, parse_json
 from .files import append_whole, open_append, read_lines, repair_tail
 from .lineset import LineSet
+
+if TYPE_CHECKING:
+    from ..capillary.result import RecordResult
+
+
+NOT_SENT = frozenset({"retryable", "invalid", "unchanged"})   # no API codes to count
 
 
 class ResultsFile:
@@ -48,24 +54,38 @@ class ResultsFile:
         # The summary's figures, kept as results are written (or re-read on
         # resume), so finishing a run of millions costs no second pass.
         outcome = result["outcome"]
+        sent = outcome not in NOT_SENT
+        self._add(outcome, result["line"], bool(result.get("uncertain")),
+                  result.get("code") if outcome == "rejected" else None,
+                  [p["code"] for p in result["programs"]] if sent else ())
+
+    def _count_result(self, result: RecordResult) -> None:
+        """:meth:`_count` for a result as the run builds it (no line parsed back)."""
+        outcome = result.outcome.value
+        sent = outcome not in NOT_SENT
+        self._add(outcome, result.line, result.uncertain,
+                  result.code if outcome == "rejected" else None,
+                  [p.code for p in result.programs] if sent else ())
+
+    def _add(self, outcome: str, line: int, uncertain: bool, customer_code: Any,
+             program_codes: list[Any] | tuple[()]) -> None:
         self.outcomes[outcome] += 1
-        if result.get("uncertain"):
+        if uncertain:
             self.uncertain += 1
         if outcome == "retryable":
-            self.retry.add(result["line"])
-        elif outcome not in ("invalid", "unchanged"):   # neither was sent
-            codes = self.codes
-            # A customer-level code (8015: not found) is repeated on each of the
-            # record's programs: it counts once per customer, not per program.
-            customer_code = result.get("code") if outcome == "rejected" else None
-            if customer_code is not None:
-                codes[customer_code] += 1
-            for program in result["programs"]:
-                if program["code"] is not None and program["code"] != customer_code:
-                    codes[program["code"]] += 1
+            self.retry.add(line)
+            return
+        codes = self.codes
+        # A customer-level code (8015: not found) is repeated on each of the
+        # record's programs: it counts once per customer, not per program.
+        if customer_code is not None:
+            codes[customer_code] += 1
+        for code in program_codes:
+            if code is not None and code != customer_code:
+                codes[code] += 1
 
-    def write(self, results: list[dict[str, Any]],
-              written: list[dict[str, Any]] | None = None) -> int:
+    def write(self, results: list[RecordResult],
+              written: list[RecordResult] | None = None) -> int:
         """Appends results whose line has none yet; returns how many were written
         (and appends them to ``written`` when given, in ledger order)."""
         assert self.file is not None
@@ -74,15 +94,15 @@ class ResultsFile:
             append_whole(self.file, data)
         return count
 
-    def encode(self, results: list[dict[str, Any]],
-               written: list[dict[str, Any]] | None = None) -> tuple[int, bytes]:
+    def encode(self, results: list[RecordResult],
+               written: list[RecordResult] | None = None) -> tuple[int, bytes]:
         """(how many, their lines) for the results whose line has none yet, each
         counted as reported: the caller appends the bytes, now or (disk full) later."""
         out = []
         for result in results:
-            if self.done.add(result["line"]):
-                self._count(result)
-                out.append(orjson.dumps(result))
+            if self.done.add(result.line):
+                self._count_result(result)
+                out.append(orjson.dumps(result.to_dict()))
                 if written is not None:
                     written.append(result)
             else:

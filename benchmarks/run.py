@@ -130,7 +130,9 @@ def scenario_rate(plan: Plan, server_limit: str) -> ClientRun:
         # Issue 23: a per-second server, a per-minute --rate: 4/s against 230/min.
         per_second = _script("pace_check", "pace-per-second", "--server-limit", "4/s",
                              "--rate", "230/min", "--seconds", "60", timeout=180)
-        say(f"  --rate 230/min against a 4/s server: {per_second}")
+        say(f"  --rate 230/min against a 4/s server: {per_second['share_429']:.2%} 429s, "
+            f"busiest server second {per_second['busiest_server_second']}, "
+            f"{per_second['achieved_share']:.1%} of 4/s")
         run.server["pace_per_second"] = per_second
     return run
 

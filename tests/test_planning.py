@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+import pytest
+
 from bulkupdate.night.exitcode import Allowance
 from bulkupdate.planning.files import PlanReader, PlanWriter
 from bulkupdate.planning.seen import Seen
@@ -80,8 +83,21 @@ def test_the_plan_files_give_back_the_skipped_lines_in_order(tmp_path: Path) -> 
     assert reader is not None
     assert [n for n in range(1, 4100) if reader.skipped(n)] == [1, 7, 8, 4000]
     assert reader.skipped_count == 4
-    assert [reader.result(n)["line"] for n in (1, 7, 8, 4000)] == [1, 7, 8, 4000]
+    assert [orjson.loads(reader.line_of(n))["line"] for n in (1, 7, 8, 4000)] == [
+        1, 7, 8, 4000]
     assert PlanReader.of(tmp_path / "none") is None
+
+
+def test_a_plan_line_that_is_not_the_lines_is_refused(tmp_path: Path) -> None:
+    writer = PlanWriter(tmp_path)
+    for line in (1, 17):
+        writer.skip(line, {"line": line, "outcome": "unchanged"})
+    writer.finish()
+    reader = PlanReader.of(tmp_path)
+    assert reader is not None
+    reader.line_of(1)
+    with pytest.raises(ValueError, match="expected line 7, found 17"):
+        reader.line_of(7)      # never the line 17's result for line 7 (nor 1's for 17)
 
 
 def test_seen_grows_when_more_keys_come_than_expected() -> None:

@@ -208,6 +208,17 @@ class Flow:
                 # The ledger already holds these results.
                 self.crashed(exc, RunAborted(f"on_result raised {exc!r}"))
 
+    @property
+    def wants_values(self) -> bool:
+        """A caller takes each result as a value (``on_result``): nothing is copied unread."""
+        return self._on_written is not None
+
+    def copied(self, lines: list[tuple[int, bytes]]) -> None:
+        """Write ready-made ``unchanged`` lines (the plan's) as they are: final at once."""
+        written = self.ledger.copy_results(lines)
+        self.stats.results += written
+        self._on_results(written)
+
     def later(self, delay: float, records: list[Record], *, release: bool = False) -> None:
         """After ``delay``: put ``records`` back to be sent, or (``release``) let
         their customers' next updates go."""

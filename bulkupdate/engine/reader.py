@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from itertools import islice
 
+import orjson
+
 from ..base.logs import Logger
 from ..capillary import outcomes
 from ..capillary.endpoint import UPDATE, Endpoint
@@ -87,12 +89,17 @@ class Reader:
         flow, ledger = self.flow, self.ledger
         done, sent_before = ledger.done, ledger.sent_before
         unsent: list[RecordResult] = []   # invalid or unchanged: final at once
+        copied: list[tuple[int, bytes]] = []   # unchanged, as the plan wrote them
         validate, plan, marks = self.validate, self.plan, self.marks
+        as_values = flow.wants_values
         for line, raw in chunk:
             if plan is not None and plan.skipped(line):
-                result = plan.result(line)   # read in order, done or not
+                result = plan.line_of(line)   # read in order, done or not
                 if line not in done:
-                    unsent.append(RecordResult.from_line(result))
+                    if as_values:
+                        unsent.append(RecordResult.from_line(orjson.loads(result)))
+                    else:
+                        copied.append((line, result))
                 continue
             if line in done:
                 continue
@@ -119,6 +126,8 @@ class Reader:
             if flow.sched.admit(item, hold=hold > 0) and hold > 0:
                 self._settle_first(item, hold)
         flow.changed.set()
+        if copied:
+            flow.copied(copied)
         if unsent:
             flow.final(unsent)
         return True

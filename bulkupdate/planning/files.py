@@ -82,11 +82,14 @@ class PlanReader:
         byte = line >> 3
         return byte < len(self.bits) and bool(self.bits[byte] & (1 << (line & 7)))
 
-    def result(self, line: int) -> dict[str, Any]:
-        result: dict[str, Any] = orjson.loads(next(self._results))
-        if result.get("line") != line:   # the plan belongs to this input: never guess
-            raise ValueError(f"{UNCHANGED}: expected line {line}, found {result.get('line')}")
-        return result
+    def line_of(self, line: int) -> bytes:
+        """The next ready-made result line, as written: it must be ``line``'s (the
+        plan belongs to this input: never guess). Its key order starts with "line"."""
+        raw = next(self._results)
+        if not raw.startswith(b'{"line":%d,' % line):
+            found = orjson.loads(raw).get("line") if raw.strip() else None
+            raise ValueError(f"{UNCHANGED}: expected line {line}, found {found}")
+        return raw
 
 
 def _lines(path: Path) -> Iterator[bytes]:

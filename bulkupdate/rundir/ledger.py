@@ -152,6 +152,13 @@ class Ledger:
             self._append(self.results, data)
         return count
 
+    def copy_results(self, lines: list[tuple[int, bytes]]) -> int:
+        """``unchanged`` result lines the plan wrote ready-made, appended as they are."""
+        count, data = self.results.encode_copied(lines)
+        if data:
+            self._append(self.results, data)
+        return count
+
     def _append(self, part: ResultsFile | Journal, data: bytes, *, keep: bool = True) -> bool:
         """True when ``data`` is in the kernel; else (disk full) kept in the backlog
         when ``keep``, dropped otherwise."""

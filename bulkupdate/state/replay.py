@@ -64,7 +64,13 @@ def apply_results(db: Db, seq: int, path: Path, now: int,
     return applied
 
 
+# As the ledger writes it; inside a JSON string the quotes would be escaped.
+UNCHANGED_LINE = b'"outcome":"unchanged"'
+
+
 def _parse(line: bytes) -> dict[str, Any] | None:
+    if UNCHANGED_LINE in line:
+        return None       # not sent, nothing to confirm: most of a full export's night
     try:
         result = orjson.loads(line)
     except orjson.JSONDecodeError:

@@ -60,10 +60,10 @@ def plan_pass(path: Path, api: str, store: Classifier, *, now: datetime,
         decisions = store.classify([(r.keys, i) for r, i in batch], now=now,
                                    refresh_after=refresh, full=full)
         for (record, _), decision in zip(batch, decisions, strict=True):
-            keys = record.keys
             customer_id = getattr(decision, "customer_id", None)
-            if customer_id is not None and f"id:{customer_id}" not in keys:
-                keys = (*keys, f"id:{customer_id}")
+            # The id the store resolved stands for every identifier of the customer
+            # (one probe, not one per identifier); an unknown customer's own keys else.
+            keys = record.keys if customer_id is None else (f"id:{customer_id}",)
             if not tally.add(decision, seen.named_before(keys)) and writer is not None:
                 writer.skip(record.line, outcomes.unchanged(record, customer_id).to_dict())
         batch.clear()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bulkupdate.base.endpoint import LINK, UPDATE
 from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.capillary.answers import Answer, Kind, no_answer
-from bulkupdate.capillary.endpoint import LINK, UPDATE
 from bulkupdate.engine.decide import (
     Abort,
     Bisect,

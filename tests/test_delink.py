@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
+from bulkupdate.base.endpoint import DELINK, endpoint_named
 from bulkupdate.base.retry import RetryPolicy
 from bulkupdate.capillary.answers import Kind, classify
-from bulkupdate.capillary.endpoint import DELINK, endpoint_named
 from bulkupdate.capillary.outcomes import map_items
 from bulkupdate.engine.decide import Finish, LinedUp, OneAtATime, Retry, decide
 from bulkupdate.errors import UsageError

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 
+from bulkupdate.base.api import ENDPOINT
+from bulkupdate.base.endpoint import LINK, UPDATE
 from bulkupdate.capillary.answers import Kind, classify
-from bulkupdate.capillary.api import ENDPOINT
-from bulkupdate.capillary.endpoint import LINK, UPDATE
 from bulkupdate.engine.scheduler import chunk_bodies
 from bulkupdate.source.validate import Record
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkupdate.capillary.endpoint import LINK, UPDATE, endpoint_named
+from bulkupdate.base.endpoint import LINK, UPDATE, endpoint_named
 from bulkupdate.capillary.outcomes import map_items
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.linking import link_one

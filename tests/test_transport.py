@@ -11,8 +11,8 @@ import orjson
 import pytest
 from yarl import URL
 
+from bulkupdate.base.api import TOKEN_HEADER, TOKEN_PATH
 from bulkupdate.capillary.answers import Kind, redirected
-from bulkupdate.capillary.api import TOKEN_HEADER, TOKEN_PATH
 from bulkupdate.capillary.auth import Auth, Token, TokenRetry, parse_token
 from bulkupdate.capillary.client import Client
 from bulkupdate.capillary.read import ReadKind, read_answer

@@ -1,7 +1,8 @@
 """The API: what Capillary's partner-program endpoints are and what their answers mean.
+Its facts (:mod:`bulkupdate.base.api`) and an endpoint as a value
+(:mod:`bulkupdate.base.endpoint`: update, link, delink) sit below it, in base:
+settings and source name them too, and nothing they name may import back up.
 
-* :mod:`.api` — the facts: paths, headers, limits, identifiers, update types, codes;
-* :mod:`.endpoint` — an endpoint as a value (path, body, item and status keys): update, link;
 * :mod:`.transport` — the one way to the API: every request (update, link, read, token)
   and the one renewal after a 401; no redirects, bounded body; every failure → its meaning;
 * :mod:`.auth` — Basic (md5) and OAuth headers, the token renewed in one flight;

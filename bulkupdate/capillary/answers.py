@@ -26,7 +26,7 @@ timeout, connection dropped after sending  TRANSIENT  unknown
 a body longer than max_response_bytes      TRANSIENT  unknown (read stops there)
 =========================================  =========  ==========================
 
-Per item, inside a DEFINITE answer, :data:`~bulkupdate.capillary.api.NOT_NOW_CODES` mean "not
+Per item, inside a DEFINITE answer, :data:`~bulkupdate.base.api.NOT_NOW_CODES` mean "not
 now" for that record alone (re-sent after a backoff, the customer held).
 """
 
@@ -41,14 +41,14 @@ from typing import Any
 
 import orjson
 
-from ..base.network import without_userinfo
-from .api import (
+from ..base.api import (
     NO_ENDPOINT_STATUSES,
     NOT_APPLIED_STATUSES,
     SPLIT_CODES,
     THROTTLE_STATUSES,
 )
-from .endpoint import UPDATE, Endpoint
+from ..base.endpoint import UPDATE, Endpoint
+from ..base.network import without_userinfo
 
 BASE_URL_HINT = "check --base-url: the API root, e.g. https://eu.api.capillarytech.com"
 

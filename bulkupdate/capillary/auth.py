@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
+from ..base.api import TOKEN_HEADER, TOKEN_PATH
 from ..base.logs import Logger, null_logger
 from ..base.retry import RetryPolicy
 from ..errors import AuthFailed, Misconfigured, UsageError
 from .answers import NO_ENDPOINT_STATUSES, Kind, classify, parse_retry_after
-from .api import TOKEN_HEADER, TOKEN_PATH
 
 if TYPE_CHECKING:   # annotations: settings builds on capillary's API facts
     from ..settings import Credentials

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..base.endpoint import UPDATE, Endpoint
 from .answers import Answer, classify
 from .auth import Auth
-from .endpoint import UPDATE, Endpoint
 from .transport import AiohttpWire, Net, Transport, Wire
 
 if TYPE_CHECKING:   # an annotation: settings builds on capillary's API facts

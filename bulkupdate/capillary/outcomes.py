@@ -2,7 +2,7 @@
 per record. Pure.
 
 Truth is the boolean ``status`` of ``customer.status`` and of each program's
-status (``updateStatus`` for :data:`~bulkupdate.capillary.endpoint.UPDATE`: the
+status (``updateStatus`` for :data:`~bulkupdate.base.endpoint.UPDATE`: the
 names are the endpoint's) — never the message text. Items are matched to records
 by identifier in the forms the API stores (:mod:`~bulkupdate.capillary.matching`)
 first, by position second; program results by ``partnerProgramName`` and
@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .api import ALREADY_LINKED, DELINK_TYPE, LINK_TYPE, NOT_LINKED, NOT_NOW_CODES
-from .endpoint import UPDATE, Endpoint
+from ..base.api import ALREADY_LINKED, DELINK_TYPE, LINK_TYPE, NOT_LINKED, NOT_NOW_CODES
+from ..base.endpoint import UPDATE, Endpoint
 from .matching import describe_mismatch, keys, same_customer
 from .result import Outcome, ProgramResult, RecordResult
 
@@ -256,7 +256,7 @@ def _in_order(updates: list[Any], expected: list[tuple[str, str]],
 
 
 def not_now(result: RecordResult) -> int | None:
-    """The "not now" code (:data:`~bulkupdate.capillary.api.NOT_NOW_CODES`) when the API
+    """The "not now" code (:data:`~bulkupdate.base.api.NOT_NOW_CODES`) when the API
     accepted none of the record's updates and deferred at least one; else None.
     A record with an accepted update is final: re-sending it would apply that
     update twice."""

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..base.api import IDENTIFIERS
 from .answers import Kind, parse_retry_after
-from .api import IDENTIFIERS
 from .matching import same_customer
 
 if TYPE_CHECKING:   # an annotation: the transport's reply, judged here

@@ -38,10 +38,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..base.endpoint import UPDATE, Endpoint
 from ..base.retry import RetryPolicy
 from ..capillary import outcomes
 from ..capillary.answers import Answer, Kind
-from ..capillary.endpoint import UPDATE, Endpoint
 from ..capillary.result import RecordResult
 from ..errors import ApiUnreachable, AuthFailed, Misconfigured, RunAborted
 from ..source.validate import Record

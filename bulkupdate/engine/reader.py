@@ -16,9 +16,9 @@ from itertools import islice
 
 import orjson
 
+from ..base.endpoint import UPDATE, Endpoint
 from ..base.logs import Logger
 from ..capillary import outcomes
-from ..capillary.endpoint import UPDATE, Endpoint
 from ..capillary.result import RecordResult
 from ..planning.files import PlanReader
 from ..planning.marks import Marks

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..capillary.endpoint import UPDATE, Endpoint
+from ..base.endpoint import UPDATE, Endpoint
 from ..source.validate import Record
 
 

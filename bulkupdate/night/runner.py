@@ -1,7 +1,7 @@
 """The library's entry points: ``arun``/``aresume`` (the async core) take a source
 and settings to a :class:`RunResult`; ``run``/``resume`` wrap them for callers
 without an event loop. ``alink``/``link`` are ``arun``/``run`` for the Link Customer
-API: the same engine, given :data:`~bulkupdate.capillary.endpoint.LINK`; the run
+API: the same engine, given :data:`~bulkupdate.base.endpoint.LINK`; the run
 directory records the API, so ``aresume`` and the report need not be told.
 ``adelink``/``delink`` likewise for the delink API (:data:`~bulkupdate.capillary.
 endpoint.DELINK`), with the plan counted and the ``max_delinks`` guard checked
@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..base.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
 from ..base.logs import Logger, RunLog
 from ..base.retry import RetryPolicy
 from ..capillary.auth import Auth
 from ..capillary.client import Client
-from ..capillary.endpoint import DELINK, LINK, UPDATE, Endpoint, endpoint_named
 from ..engine.crash import crashed, reraise
 from ..engine.pipeline import Pipeline
 from ..errors import BulkUpdateError, DiskFull, RunAborted, UsageError

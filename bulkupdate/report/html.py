@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..capillary.api import CODE_MEANINGS as API_CODES
+from ..base.api import CODE_MEANINGS as API_CODES
 from ..capillary.outcomes import Outcome
 from ..night.progress import TIMELINE, TIMELINE_EVERY
 from ..rundir.errorfile import TO_FIX, described

@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..base.api import CODE_MEANINGS as API_CODES
 from ..base.words import plural
-from ..capillary.api import CODE_MEANINGS as API_CODES
 from ..rundir import RESULTS
 from ..rundir.errorfile import ERRORS_CSV, TO_FIX, described
 from ..rundir.lock import describe_holder, holder

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..capillary.api import LINK_PROGRAMS_KEY
+from ..base.api import LINK_PROGRAMS_KEY
 from ..errors import UsageError
 from ..rundir import RESULTS
 from ..rundir.check import check_result, parse_json

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ..capillary.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
+from ..base.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
 from ..source.lines import iter_lines
 from .check import check_result, parse_json
 from .files import RESULTS, read_lines

@@ -10,7 +10,7 @@ types: :class:`Rate`, :class:`Credentials`, :class:`Allowance`), :mod:`.schema`
 (flags, environment, config file and manifest, merged by :func:`load_with_sources`).
 """
 
-from ..capillary.api import MAX_BATCH
+from ..base.api import MAX_BATCH
 from .schema import (
     FLAGS,
     NOT_RESUMED,

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import orjson
 
-from ..capillary.api import (
+from ..base.api import (
     DELINK_PROGRAMS_KEY,
     IDENTIFIERS,
     LINK_PROGRAMS_KEY,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import orjson
 
+from ..base.endpoint import ENDPOINTS
 from ..base.words import plural
-from ..capillary.endpoint import ENDPOINTS
 from ..errors import UsageError
 from .files import BOM, Unreadable, bounded_lines, is_csv, open_input
 from .validate import likely_encoding

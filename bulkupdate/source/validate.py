@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from ..capillary.api import (
+from ..base.api import (
     DELINK_PROGRAMS_KEY,
     DELINK_TYPE,
     IDENTIFIERS,

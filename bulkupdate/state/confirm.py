@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..capillary.api import ALREADY_LINKED, LINK_TYPE
+from ..base.api import ALREADY_LINKED, LINK_TYPE
 from .intent import DELINK_TYPE, RELINK_CANCEL, TIER_UPDATES, Intent, to_micros
 
 NOT_LINKED = 2004

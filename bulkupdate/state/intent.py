@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..capillary.api import LINK_PROGRAMS_KEY, LINK_TYPE
+from ..base.api import LINK_PROGRAMS_KEY, LINK_TYPE
 
 DELINK_TYPE = "DELINK"
 DELINK_PROGRAMS_KEY = "deLinkFromPartnerPrograms"

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..capillary.api import LINK_TYPE
+from ..base.api import LINK_TYPE
 from .intent import DELINK_TYPE, RELINK_CANCEL, RENEWAL_INITIATION, Intent, to_micros
 from .refresh import is_due
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..capillary.api import LINK_PROGRAMS_KEY, LINK_TYPE
-from ..capillary.endpoint import UPDATE
+from ..base.api import LINK_PROGRAMS_KEY, LINK_TYPE
+from ..base.endpoint import UPDATE
 from ..capillary.read import ProgramState, parse_instant
 
 VERDICTS = ("matches", "differs", "unverifiable", "failed", "superseded")

@@ -45,6 +45,13 @@ DELINK_SAMPLE_KEYS = ("customersPartnerUpdates", "partnerProgramUpdates", "updat
 DELINK_TYPE = "DELINK"
 NOT_LINKED = 2004
 
+# Reading a customer's programs back (``bulkupdate verify``,
+# :mod:`bulkupdate.capillary.read`): the defaults of the read settings, which
+# settings name, so they sit here, below both.
+READ_PATH = "/v2/partnerProgram/customerActivityHistories"
+READ_SOURCE = "INSTORE"
+READ_ACTIVITY_TYPE = "LINKINGUPDATES"
+
 IDENTIFIERS = ("id", "mobile", "email", "externalId")
 UPDATE_TYPES = ("UPGRADE", "DOWNGRADE", "RENEW", "MEMBERSHIP_RELINKING_CANCELLED",
                 "MEMBERSHIP_RENEWAL_INITIATION")

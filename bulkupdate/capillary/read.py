@@ -27,17 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..base.api import IDENTIFIERS
+from ..base.api import IDENTIFIERS, READ_ACTIVITY_TYPE, READ_PATH, READ_SOURCE
 from .answers import Kind, parse_retry_after
 from .matching import same_customer
 
 if TYPE_CHECKING:   # an annotation: the transport's reply, judged here
     from .transport import Reply
 
-READ_PATH = "/v2/partnerProgram/customerActivityHistories"
 READ_PATHS = (READ_PATH, "/v2/partnerProgram/customerActivityHistory")
-READ_SOURCE = "INSTORE"
-READ_ACTIVITY_TYPE = "LINKINGUPDATES"
 READ_LIMIT = 10          # the documented maximum: the customer's ten most recent programs
 NOT_FOUND = 8015
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..base.api import ENDPOINT, MAX_BATCH, TOKEN_PATH
+from ..base.api import ENDPOINT, MAX_BATCH, READ_ACTIVITY_TYPE, READ_PATH, READ_SOURCE, TOKEN_PATH
 from ..base.network import without_userinfo
-from ..capillary.read import READ_ACTIVITY_TYPE, READ_PATH, READ_SOURCE
 from ..errors import UsageError
 from .values import Allowance, Credentials, Rate, _number, _plain, _show, parse_rate
 

@@ -326,7 +326,7 @@ def test_show_counts_by_program_and_pending(store: Store, tmp_path: Path) -> Non
     confirm(store, tmp_path, "n1", (item(ANN), 77), (item(ANN, program="Q"), 77))
     Night(store, tmp_path, "n2").send((1, item({"email": "new@example.com"})))
     text = command.show(store)
-    assert "1 customers, 3 keys, 1 pending" in text
+    assert "1 customer, 3 keys, 1 pending" in text
     assert "oldest confirmation: 2026-12-07T02:00:00+00:00" in text
     with pytest.raises(StateError, match="exactly one"):
         command.forget(store, customer="77", program="P")

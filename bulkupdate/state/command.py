@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..base.words import plural
 from .copy import copy_store
 from .errors import StateError
 from .store import Store
@@ -17,10 +18,10 @@ def show(store: Store) -> str:
     """Counts by program, pending, the oldest confirmation, the runs."""
     info = store.summary()
     lines = [f"state store {store.url} (scope {info['scope']}, schema {info['schema_version']})",
-             f"  {info['customers']:,} customers, {info['keys']:,} keys, "
+             f"  {plural(info['customers'], 'customer')}, {plural(info['keys'], 'key')}, "
              f"{info['pending']:,} pending",
              f"  oldest confirmation: {info['oldest_confirmation'] or '-'}; "
-             f"{info['runs']} runs, the last started {info['last_run'] or '-'}"]
+             f"{plural(info['runs'], 'run')}, the last started {info['last_run'] or '-'}"]
     if info["programs"]:
         width = max(len("program"), *(len(name) for name in info["programs"]))
         lines.append(f"  {'program':<{width}}  {'linked':>10}  {'not linked':>10}  "

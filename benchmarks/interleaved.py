@@ -18,8 +18,9 @@ into a temporary git worktree with a virtualenv of its own (``pip install -e``:
 the package registry is the only network it needs), both removed afterwards;
 ``--old-path`` takes a ready checkout instead (its ``.venv/bin/python``).
 
-Writes ``benchmarks/out/interleaved.md`` and prints it; the exit code is 0 unless a
-run failed (a slower HEAD is a finding, not a failure: read the ratio).
+Writes its section of ``benchmarks/RESULTS.md`` (``--output`` names another file)
+and prints it; the exit code is 0 unless a run failed (a slower HEAD is a finding,
+not a failure: read the ratio).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +55,7 @@ from harness import (
     run_measured,
     stop_on_sigterm,
 )
+from run import replace_section
 
 DEFAULT_OLD = "b49fac2"
 NO_LIMIT = "100000/s"
@@ -134,11 +137,15 @@ def minimal(path: Path, sim: Simulator, k: int) -> Sample:
     return Sample("minimal", m.cpu_s, m.wall_s, m.exit_code)
 
 
+HEADING = "## Interleaved: client CPU per customer against an older commit"
+
+
 def report(samples: list[Sample], records: int, old: str, head: str) -> str:
     def figures(who: str) -> list[float]:
         return [s.us(records) for s in samples if s.who == who]
 
-    rows = [f"# Interleaved: client CPU per customer, HEAD ({head}) against {old}", "",
+    rows = [HEADING, "",
+            f"HEAD ({head}) against {old}, measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
             f"{records:,} two-program records, no latency, no rate limit, concurrency "
             f"{CONCURRENCY}, batch 50; one simulator; old and HEAD in turns (ABBA).", "",
             "| client | runs (µs/customer, in order) | median | range |",
@@ -166,7 +173,9 @@ def main() -> int:
                         "instead of a temporary worktree")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--output", type=Path, default=OUT / "interleaved.md")
+    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md",
+                        help="a file whose section '## Interleaved: …' is replaced (written "
+                        "when missing)")
     args = parser.parse_args()
     stop_on_sigterm()
     path = two_program_input(args.records)
@@ -184,8 +193,10 @@ def main() -> int:
             print(f"pair {k + 1}: minimal {samples[-1].us(args.records):6.1f} µs/customer",
                   flush=True)
     text = report(samples, args.records, args.old, head)
+    old = args.output.read_text() if args.output.exists() else ""
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    args.output.write_text(replace_section(old, HEADING, text.rstrip("\n").split("\n"))
+                           .lstrip("\n") + "\n")
     print(text)
     return 0 if all(s.exit_code in (0, 1) for s in samples) else 1
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from bulkupdate.rundir.errorfile import csv_rows, error_item, reason
+from bulkupdate.rundir.errorfile import Reasons, csv_rows, error_item, reason
 from bulkupdate.source.csvfile import iter_csv_records
 from bulkupdate.source.validate import Record, validate_line
 
@@ -67,3 +67,25 @@ def test_the_csv_view_keeps_identifiers_as_text_and_reads_back(tmp_path) -> None
     assert back["customer"] == {"mobile": "919740000001"} and back["ref"] == "r-1"
     assert [p["updateDetails"]["updatedTierName"] for p in back["partnerProgramUpdates"]] \
         == ["G", "S"]
+
+
+def test_reasons_keep_each_lines_why_in_two_bytes_a_line_and_share_the_whys() -> None:
+    reasons = Reasons()
+    rejected = ("Apparel-Partner: 2004 not linked", None)
+    partial = ("Dining-Partner: 2007 no tier", frozenset({("Dining-Partner", "UPGRADE")}))
+    for line in range(1, 300_001, 3):
+        reasons.put(line, rejected if line % 2 else partial)
+    assert len(reasons) == 100_000 and len(reasons.table) == 2
+    assert reasons.get(1) == rejected and reasons.get(4) == partial
+    assert reasons.get(2) is None and reasons.get(10**7) is None
+    assert len(reasons._by_line) * 2 < 1_000_000     # bytes, whatever the lines' count
+
+
+def test_reasons_past_the_table_still_answer_for_every_line() -> None:
+    reasons = Reasons()
+    for line in range(1, 70_001):                     # more distinct whys than 65,535
+        reasons.put(line, (f"why {line}", None))
+    assert len(reasons) == 70_000 and len(reasons.table) == 0xFFFF
+    assert reasons.get(1) == ("why 1", None) and reasons.get(70_000) == ("why 70000", None)
+    reasons.put(70_000, ("why 1", None))              # a line given again counts once
+    assert len(reasons) == 70_000 and reasons.get(70_000) == ("why 1", None)

@@ -12,8 +12,8 @@ A line that was not JSON at all cannot carry a key: it comes as
 ``{"error": ..., "input": "<the line as text>"}``, to be rewritten.
 
 Built at the end of each session from ``results.jsonl`` and the input, like
-``retry.jsonl``: what an error line says is held in memory (by line, the
-reasons shared), the input streamed.
+``retry.jsonl``: what an error line says is held in memory as two bytes a line
+(:class:`Reasons`: the index of its reason in a shared table), the input streamed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import csv
 import io
 import os
 import sys
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +76,52 @@ def _to_fix(raw: bytes) -> bool:
 TAILS = 10_000   # distinct result tails remembered with their reasons, at most
 
 
-def fixable(run_dir: Path) -> dict[int, Failed]:
+class Reasons:
+    """Line → why it is to fix, in two bytes a line: the index of its (why, failed
+    programs) in a table the lines share (a night of 1,250,000 rejected lines holds
+    a handful of reasons). A dict of a million lines took ~80 MB at the end of a run
+    whose memory is otherwise flat; past 65,535 distinct reasons, a dict again."""
+
+    def __init__(self) -> None:
+        self.table: list[Failed] = []
+        self._index: dict[Failed, int] = {}
+        self._by_line = array("H")
+        self._more: dict[int, Failed] = {}
+        self.count = 0
+
+    def put(self, line: int, failed: Failed) -> None:
+        if self.get(line) is None:
+            self.count += 1
+        k = self._index.get(failed)
+        if k is None and len(self.table) < 0xFFFF:
+            k = self._index[failed] = len(self.table)
+            self.table.append(failed)
+        if k is None:
+            self._more[line] = failed
+            return
+        if line >= len(self._by_line):   # grown in steps: lines come roughly in order
+            self._by_line.frombytes(bytes(2 * (line + 1 - len(self._by_line) + 65_536)))
+        self._by_line[line] = k + 1
+
+    def get(self, line: int) -> Failed | None:
+        if line < len(self._by_line):
+            k = self._by_line[line]
+            if k:
+                return self.table[k - 1]
+        return self._more.get(line)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def fixable(run_dir: Path) -> Reasons:
     """Every line to fix, with why; reasons shared between lines (30,000 times 2004).
     A line whose bytes name none of those outcomes is not parsed: most are ``ok``;
     nor one whose tail (outcome, codes, messages, programs: all a reason reads) is
     that of a line already parsed: 30,000 lines answered 2004 share one."""
     shared: dict[str, str] = {}
     by_tail: dict[bytes, Failed] = {}
-    out: dict[int, Failed] = {}
+    out = Reasons()
     for where, raw in read_lines(run_dir / RESULTS):
         if not _to_fix(raw):
             continue
@@ -90,12 +129,13 @@ def fixable(run_dir: Path) -> dict[int, Failed]:
         known = by_tail.get(tail) if tail else None
         line = _line_of(raw) if known is not None else None
         if known is not None and line is not None:
-            out[line] = known
+            out.put(line, known)
             continue
         result = check_result(parse_json(raw, where), where, sys.maxsize)
         if result["outcome"] in TO_FIX:
             why, which = reason(result)
-            out[result["line"]] = failed = (shared.setdefault(why, why), which)
+            failed = (shared.setdefault(why, why), which)
+            out.put(result["line"], failed)
             if tail and len(by_tail) < TAILS:
                 by_tail[tail] = failed
     return out
@@ -145,7 +185,7 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
     """Write ``errors.jsonl`` and ``errors.csv``; returns how many records they hold.
     Neither file is left when there is nothing to fix (``expected``: the ledger's
     count of records to fix, when known: 0 reads nothing)."""
-    todo = fixable(run_dir) if expected != 0 else {}
+    todo = fixable(run_dir) if expected != 0 else Reasons()
     paths = (run_dir / ERRORS, run_dir / ERRORS_CSV)
     if not todo:
         for path in paths:
@@ -162,8 +202,9 @@ def write_errors(run_dir: Path, input_path: Path, api: str = "update",
         rows = csv.writer(text, lineterminator="\r\n")   # one writer: not one per row
         rows.writerow(columns)
         for line, raw in iter_lines(input_path, api=api):
-            if line in todo:
-                item = error_item(raw, *todo[line], programs_key)
+            failed = todo.get(line)
+            if failed is not None:
+                item = error_item(raw, *failed, programs_key)
                 out.write(orjson.dumps(item) + b"\n")
                 rows.writerows(csv_rows(item, programs_key, columns))
                 written += 1

@@ -260,6 +260,9 @@ def dropped_section(run: ClientRun, figs: list[Figure]) -> list[str]:
     ]
 
 
+KEPT_SECTIONS = ("Two nights with a state store", "Interleaved: ")
+
+
 def replace_section(text: str, heading: str, section: list[str]) -> str:
     """``text`` with the section under ``heading`` (up to the next ``## ``) replaced
     by ``section``, or ``section`` appended when there is none yet."""
@@ -626,7 +629,10 @@ def write_results(plan: Plan, argv: list[str], machine: dict[str, Any], figs: li
         lines.append(f"- {r.scenario}: `{client}`")
     lines += ["", *_diagnosis(runs), "", *_projection(runs), ""]
     plan.output.parent.mkdir(parents=True, exist_ok=True)
-    plan.output.write_text("\n".join(lines))
+    # Sections other scripts write here (two_nights.py, interleaved.py) stay as they were.
+    old = plan.output.read_text() if plan.output.exists() else ""
+    kept = [part for part in old.split("\n## ")[1:] if part.startswith(KEPT_SECTIONS)]
+    plan.output.write_text("\n".join(lines) + "".join(f"\n## {part.rstrip()}\n" for part in kept))
 
 
 def _rel(command: list[str]) -> list[str]:

@@ -77,3 +77,17 @@ def test_the_operators_own_customers_are_counted_never_shown(tmp_path: Path) -> 
     assert "1 customer, those of the input" in out.getvalue()
     assert "919740000009" not in out.getvalue()
     assert "program Coffee-Club: tiers Gold" in out.getvalue()
+
+
+def test_a_rehearsal_world_delinks_its_own_programs(tmp_path: Path) -> None:
+    from bulkupdate.simulator.delinking import delink_one
+
+    src = tmp_path / "tonight.jsonl"
+    src.write_bytes(update({"mobile": "9740000001"}, "Coffee-Club", "Gold") + b"\n")
+    world = World(SimConfig(), world_from_input(src))
+    i = world.locate({"mobile": "9740000001"})
+    assert i is not None and world.link(i, "Coffee-Club")[0] == "Gold"
+    assert delink_one(world, i, {"partnerProgramName": "Coffee-Club"}) == 200
+    assert world.link(i, "Coffee-Club")[0] is None
+    assert delink_one(world, i, {"partnerProgramName": "Coffee-Club"}) == 2004
+    assert delink_one(world, i, {"partnerProgramName": "Apparel-Partner"}) == 2006

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from .world import MESSAGES, NPROG, PROGRAM_INDEX, TIER_MASK, World
+from .world import MESSAGES, TIER_MASK, World
 
 DELINK_PATH = "/v2/partnerProgram/deLinkCustomer"
 DELINK_BODY_KEY = "deLinkCustomers"
@@ -73,14 +73,14 @@ class UnknownFates:
             self.pairs.discard(pair)
             self.after_unknown += code == self.goal
 
-    def answered(self, items: list[Any], located: list[int | None], outcomes: Outcomes,
-                 delivered: bool) -> None:
+    def answered(self, world: World, items: list[Any], located: list[int | None],
+                 outcomes: Outcomes, delivered: bool) -> None:
         """What the requests' processed items answered, per (customer, program)."""
         for item, i, (customer_code, codes) in zip(items, located, outcomes, strict=True):
             if i is None or customer_code != 1000:
                 continue
             for entry, code in zip(item[self.programs_key], codes, strict=True):
-                p = _program(entry)
+                p = _program(world, entry)
                 if p is not None:
                     self.settle((i, p), code, delivered)
 
@@ -96,7 +96,7 @@ class UnknownFates:
             if i is None or type(entries) is not list:
                 continue
             for entry in entries:
-                p = _program(entry)
+                p = _program(world, entry)
                 if p is not None:
                     self.pairs.add((i, p))
 
@@ -111,9 +111,10 @@ class UnknownFates:
             self.not_answered(world, items)
 
 
-def _program(entry: Any) -> int | None:
+def _program(world: World, entry: Any) -> int | None:
+    """The program's slot in ``world`` (whose programs may be a rehearsal's own)."""
     name = entry.get("partnerProgramName") if type(entry) is dict else None
-    return PROGRAM_INDEX.get(name) if type(name) is str else None
+    return world.catalog.index.get(name) if type(name) is str else None
 
 
 class DelinkBook:
@@ -153,7 +154,7 @@ class DelinkBook:
             failed += len(codes) - good
             outcomes.append((1000, codes))
         self.applied += ok
-        self.fates.answered(items, located, outcomes, delivered)
+        self.fates.answered(world, items, located, outcomes, delivered)
         return outcomes, ok, failed
 
 
@@ -162,13 +163,13 @@ def delink_one(world: World, i: int, entry: Any) -> int:
     name = entry.get("partnerProgramName") if type(entry) is dict else None
     if type(name) is not str or not name.strip():
         return 2002
-    p = PROGRAM_INDEX.get(name)
+    p = world.catalog.index.get(name)
     if p is None:
         return 2006
     if not world.packed(i, p) & TIER_MASK:
         return 2004
     world.store(i, p, 0)
-    world.expiries.pop(i * NPROG + p, None)
+    world.expiries.pop(i * world.nprog + p, None)
     world.links.pop((i, p), None)   # linked again later: a new link, not a second
     return 200
 

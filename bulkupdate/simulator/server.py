@@ -458,7 +458,7 @@ def _apply(state: SimState, items: list[Any], located: list[int | None], key: st
         if key == DELINK_BODY_KEY:
             return state.delinks.apply(world, kept, where, delivered=delivered)
         done = link_items(world, kept, now, where)
-        state.link_fates.answered(kept, where, done[0], delivered)
+        state.link_fates.answered(world, kept, where, done[0], delivered)
         return done
     if not p:
         return apply(items, time.time(), located)

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from .linking import Outcomes, each_program
 from .world import MESSAGES, TIER_MASK, World
 
 DELINK_PATH = "/v2/partnerProgram/deLinkCustomer"
@@ -51,7 +52,6 @@ DELINK_MESSAGES = {
 # (body key, programs key, status key) per answer form.
 _SHAPES = {"delink": (DELINK_BODY_KEY, DELINK_PROGRAMS_KEY, "partnerDeLinkStatus"),
            "update": ("customersPartnerUpdates", "partnerProgramUpdates", "updateStatus")}
-Outcomes = list[tuple[int, list[int]]]
 
 
 class UnknownFates:
@@ -135,24 +135,8 @@ class DelinkBook:
               delivered: bool) -> tuple[Outcomes, int, int]:
         """Delink ITEMs in order: ([(customer code, program codes)], ok, failed).
         ``delivered``: the answer reaches the client (not lost, cut or a 504)."""
-        outcomes: Outcomes = []
-        ok = failed = 0
-        for item, i in zip(items, located, strict=True):
-            entries = item.get(DELINK_PROGRAMS_KEY) if type(item) is dict else None
-            if i is None:
-                codes = [8015] * len(entries) if type(entries) is list else []
-                failed += len(codes) or 1
-                outcomes.append((8015, codes))
-                continue
-            if type(entries) is not list or not entries:
-                failed += 1
-                outcomes.append((2002, []))
-                continue
-            codes = [delink_one(world, i, entry) for entry in entries]
-            good = codes.count(200)
-            ok += good
-            failed += len(codes) - good
-            outcomes.append((1000, codes))
+        outcomes, ok, failed = each_program(items, located, DELINK_PROGRAMS_KEY,
+                                            lambda i, entry: delink_one(world, i, entry))
         self.applied += ok
         self.fates.answered(world, items, located, outcomes, delivered)
         return outcomes, ok, failed

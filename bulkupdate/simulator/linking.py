@@ -26,6 +26,7 @@ itself linked (a link re-sent after it was applied).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .world import PENDING, TIER_MASK, World, expiry_epoch
@@ -45,25 +46,35 @@ def link_items(world: World, items: list[Any], now: float,
     The customer code is 1000 (found), 8015 (not found: every link answers 8015
     too) or 2002 (found, but ``linkToPartnerPrograms`` is missing or empty).
     """
+    done = each_program(items, located, LINKS_KEY,
+                        lambda i, link: link_one(world, i, link, now))
+    world.links_applied += done[1]
+    return done
+
+
+def each_program(items: list[Any], located: list[int | None], programs_key: str,
+                 one: Callable[[int, Any], int]) -> tuple[Outcomes, int, int]:
+    """Every program entry of each located item through ``one`` (link or delink),
+    in order: ([(customer code, program codes)], ok, failed). A customer not found
+    answers 8015 for each entry; one found with no entries, 2002."""
     outcomes: Outcomes = []
     ok = failed = 0
     for item, i in zip(items, located, strict=True):
-        links = item.get(LINKS_KEY) if type(item) is dict else None
+        entries = item.get(programs_key) if type(item) is dict else None
         if i is None:
-            codes = [8015] * len(links) if type(links) is list else []
+            codes = [8015] * len(entries) if type(entries) is list else []
             failed += len(codes) or 1
             outcomes.append((8015, codes))
             continue
-        if type(links) is not list or not links:
+        if type(entries) is not list or not entries:
             failed += 1
             outcomes.append((2002, []))
             continue
-        codes = [link_one(world, i, link, now) for link in links]
+        codes = [one(i, entry) for entry in entries]
         good = codes.count(200)
         ok += good
         failed += len(codes) - good
         outcomes.append((1000, codes))
-    world.links_applied += ok
     return outcomes, ok, failed
 
 

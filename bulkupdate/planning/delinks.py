@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ..errors import UsageError
+from ..settings.values import count_or_share
 from ..source.validate import Invalid, Record, validate_delink_line
 
 
@@ -125,18 +126,9 @@ class MaxDelinks:
     def parse(cls, text: str | int | MaxDelinks) -> MaxDelinks:
         if isinstance(text, MaxDelinks):
             return text
-        raw = str(text).strip()
-        try:
-            if raw.endswith("%"):
-                percent = float(raw[:-1])
-                if 0 <= percent <= 100:
-                    return cls(percent=percent)
-            elif not isinstance(text, bool):
-                count = int(raw)
-                if count >= 0:
-                    return cls(count=count)
-        except ValueError:
-            pass
+        parsed = count_or_share(text)
+        if parsed is not None:
+            return cls(*parsed)
         raise UsageError(f"--max-delinks {text!r} is not valid: use a number of program "
                          "memberships (e.g. 500) or a share of those linked (e.g. 10%)")
 

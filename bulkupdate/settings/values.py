@@ -121,6 +121,23 @@ class Credentials:
 
 
 
+def count_or_share(text: Any) -> tuple[int | None, float | None] | None:
+    """``N`` (a whole number, 0 or more) as ``(N, None)``, ``P%`` (0 to 100) as
+    ``(None, P)``; None when the text is neither (a boolean is neither). What
+    ``--allow-failures``, ``--max-changes`` and ``--max-delinks`` each take."""
+    if isinstance(text, bool):
+        return None
+    raw = str(text).strip()
+    try:
+        if raw.endswith("%"):
+            percent = float(raw[:-1])
+            return (None, percent) if 0 <= percent <= 100 else None
+        count = int(raw)
+    except ValueError:
+        return None
+    return (count, None) if count >= 0 else None
+
+
 @dataclass(frozen=True)
 class Allowance:
     """Definite failures a run may have and still exit 0: ``count`` records, or
@@ -136,20 +153,10 @@ class Allowance:
         ``what``: the setting it is, for the error (``max-changes`` takes the same)."""
         if isinstance(text, Allowance):
             return text
-        raw = str(text).strip()
-        try:
-            if isinstance(text, bool):
-                raise ValueError(text)
-            if raw.endswith("%"):
-                percent = float(raw[:-1])
-                if 0 <= percent <= 100:
-                    return cls(percent=percent)
-            else:
-                count = int(raw)
-                if count >= 0:
-                    return cls(count=count)
-        except ValueError:
-            pass
+        parsed = count_or_share(text)
+        if parsed is not None:
+            count, percent = parsed
+            return cls(percent=percent) if count is None else cls(count=count)
         raise UsageError(f"{what} {text!r} is not valid: use a number of records "
                          "(e.g. 25) or a share of the input (e.g. 0.5%)")
 

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -113,6 +114,16 @@ def stop_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def script_main(main: Callable[[], int]) -> None:
+    """A benchmark script's entry point: exit with ``main()``'s code; on ^C or
+    SIGTERM (130), say that the ``finally`` blocks stopped every child."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: every simulator and client was stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 def source_fingerprint() -> str:

@@ -53,6 +53,7 @@ from harness import (
     fresh_dir,
     machine_info,
     run_measured,
+    script_main,
     stop_on_sigterm,
 )
 from run import replace_section
@@ -202,8 +203,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: every simulator and client was stopped", file=sys.stderr)
-        sys.exit(130)
+    script_main(main)

@@ -38,6 +38,7 @@ from harness import (
     machine_info,
     run_client,
     run_measured,
+    script_main,
     stop_on_sigterm,
 )
 
@@ -784,8 +785,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: every simulator and client was stopped", file=sys.stderr)
-        sys.exit(130)
+    script_main(main)

@@ -40,6 +40,7 @@ from harness import (
     fresh_dir,
     machine_info,
     run_measured,
+    script_main,
 )
 from run import replace_section
 
@@ -143,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from bulkupdate.base.logs import null_logger
-from bulkupdate.errors import UsageError
+from bulkupdate.errors import LedgerError, UsageError
 from bulkupdate.night.runner import _exit_code, claim_run_dir, own_settings
 from bulkupdate.results import Summary
 from bulkupdate.settings import Settings
@@ -57,3 +57,31 @@ def test_exit_codes() -> None:
     assert _exit_code(summary, null_logger(), settings, aborted=False, interrupted=True) == 130
     forgiving = Settings(base_url="http://127.0.0.1:9", allow_failures="1")  # type: ignore[arg-type]
     assert _exit_code(one_ok, null_logger(), forgiving, **closed) == 0
+
+
+def test_a_run_refused_its_directory_leaves_no_connection_to_the_store(
+        tmp_path: Path) -> None:
+    import os
+
+    from bulkupdate import run
+    from tests.helpers import CREDS
+
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(orjson.dumps({"customer": {"id": 100001}, "partnerProgramUpdates": [
+        {"partnerProgramName": "P", "updateType": "RENEW",
+         "updateDetails": {"updatedTierName": "Gold"}}]}) + b"\n")
+    busy = tmp_path / "run"
+    busy.mkdir()
+    (busy / "manifest.json").write_bytes(b"{}")      # a directory that holds a run
+    state = tmp_path / "state.db"
+    settings = Settings(base_url="http://127.0.0.1:9", credentials=CREDS, state=str(state))
+
+    def open_to_store() -> list[str]:
+        fds = Path("/proc/self/fd")
+        return [str(link) for link in (os.readlink(fd) for fd in fds.iterdir()
+                                       if fd.is_symlink()) if link.startswith(str(state))]
+
+    with pytest.raises(LedgerError) as refused:
+        run(source, settings, run_dir=busy)
+    assert "already holds a run" in str(refused.value)
+    assert open_to_store() == []          # the error (and its frames) kept, the store closed

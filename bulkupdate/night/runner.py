@@ -165,9 +165,15 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
         sniff_input(intake.path, str(intake.path), api, encoding=encoding)
     store = await asyncio.to_thread(open_store_for, settings)   # None without --state
-    target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None else Path(run_dir)
-    created = prepare(target, new=True) or run_dir is None
-    lock = RunLock.acquire(target)
+    try:
+        target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None \
+            else Path(run_dir)
+        created = prepare(target, new=True) or run_dir is None
+        lock = RunLock.acquire(target)
+    except BaseException:
+        if store is not None:
+            store.close()   # a refused directory leaves no connection open to the store
+        raise
     marks: Marks | None = None
     try:
         path = await intake.materialize(target)

@@ -30,12 +30,11 @@ def plan_delinks(input_arg: str) -> int:
 
 
 def plan_command(input_arg: str, settings: Settings, *, api: str = "update") -> int:
-    path = _input(input_arg)
     if api == "delink":
-        # What a destructive night would do, with or without a store.
-        print(f"bulkupdate: {plan_file(path).sentence()}")
+        plan_delinks(input_arg)   # what a destructive night would do, with or without a store
         if not settings.state:
             return EXIT_OK
+    path = _input(input_arg)
     if not settings.state:
         raise UsageError("plan needs a state store: --state URL (or BULKUPDATE_STATE, or "
                          "state in the config)")

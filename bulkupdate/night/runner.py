@@ -165,15 +165,7 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
         _check_not_empty(intake.path, str(intake.path), settings, api, ignore)
         sniff_input(intake.path, str(intake.path), api, encoding=encoding)
     store = await asyncio.to_thread(open_store_for, settings)   # None without --state
-    try:
-        target = claim_run_dir(default_run_dir(intake.stem)) if run_dir is None \
-            else Path(run_dir)
-        created = prepare(target, new=True) or run_dir is None
-        lock = RunLock.acquire(target)
-    except BaseException:
-        if store is not None:
-            store.close()   # a refused directory leaves no connection open to the store
-        raise
+    target, created, lock = _claimed(run_dir, intake.stem, store)
     marks: Marks | None = None
     try:
         path = await intake.materialize(target)
@@ -211,6 +203,20 @@ async def _start(source: Source, settings: Settings, endpoint: Endpoint,
     # A count of the caller's file holds for a saved copy of it, not for another source.
     return await _execute(ledger, settings, on_result, control,
                           how.records if intake.kind == "file" else None, marks)
+
+
+def _claimed(run_dir: str | Path | None, stem: Path,
+             store: Any) -> tuple[Path, bool, RunLock]:
+    """The run directory, made (``created``: by this call) and locked. Refused, it
+    closes the store opened before it: no connection stays open to it."""
+    try:
+        target = claim_run_dir(default_run_dir(stem)) if run_dir is None else Path(run_dir)
+        created = prepare(target, new=True) or run_dir is None
+        return target, created, RunLock.acquire(target)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
 
 
 async def aresume(run_dir: str | Path, settings: Settings | None = None, *,

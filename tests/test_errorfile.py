@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from bulkupdate.results import RecordResult
 from bulkupdate.rundir.errorfile import Reasons, csv_rows, error_item, reason
 from bulkupdate.source.csvfile import iter_csv_records
 from bulkupdate.source.validate import Record, validate_line
@@ -17,10 +18,10 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ITEM = {"ref": "r-1", "customer": {"mobile": "919740000001"}, "partnerProgramUpdates": [
     {"partnerProgramName": "A", "updateType": "UPGRADE", "updateDetails": {"updatedTierName": "G"}},
     {"partnerProgramName": "B", "updateType": "RENEW", "updateDetails": {"updatedTierName": "S"}}]}
-PARTIAL = {"line": 3, "outcome": "partial", "programs": [
+PARTIAL = RecordResult.from_line({"line": 3, "outcome": "partial", "programs": [
     {"partnerProgramName": "A", "updateType": "UPGRADE", "ok": True, "code": 200},
     {"partnerProgramName": "B", "updateType": "RENEW", "ok": False, "code": 2004,
-     "message": "Link the customer with the partner program"}]}
+     "message": "Link the customer with the partner program"}]})
 
 
 def test_a_partial_record_keeps_only_its_rejected_updates_with_why() -> None:
@@ -39,11 +40,13 @@ def test_the_error_line_runs_as_it_is_and_error_is_never_sent() -> None:
 
 
 def test_invalid_and_rejected_reasons_name_the_field_or_code() -> None:
-    assert reason({"outcome": "invalid", "field": "customer.id", "error": "must be positive"}) \
-        == ("customer.id: must be positive", None)
-    why, which = reason({"outcome": "rejected", "code": 8015, "message": "not found",
-                         "programs": [{"partnerProgramName": "A", "ok": False, "code": 8015,
-                                       "message": "not found"}]})
+    assert reason(RecordResult.from_line({"line": 1, "outcome": "invalid",
+                                          "field": "customer.id", "error": "must be positive"})
+                  ) == ("customer.id: must be positive", None)
+    why, which = reason(RecordResult.from_line({
+        "line": 2, "outcome": "rejected", "code": 8015, "message": "not found",
+        "programs": [{"partnerProgramName": "A", "updateType": "UPGRADE", "ok": False,
+                      "code": 8015, "message": "not found"}]}))
     assert why.startswith("customer: 8015 not found") and which is None
 
 

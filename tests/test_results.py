@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 
 from bulkupdate.capillary.outcomes import Outcome
@@ -17,12 +18,13 @@ LINE = {"line": 17, "ref": "row-17", "outcome": "partial", "customer": {"mobile"
              "message": "not linked"}]}
 
 
-def test_a_result_line_becomes_a_frozen_record_result() -> None:
+def test_a_result_line_becomes_a_record_result_and_back() -> None:
     result = RecordResult.from_line(LINE)
     assert result.outcome is Outcome.PARTIAL and result.uncertain and result.customer_id
     assert result.programs[1] == ProgramResult("P2", "RENEW", False, 2004, "not linked")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        result.line = 1  # type: ignore[misc]
+    assert result.to_dict() == LINE and orjson.loads(result.to_json()) == LINE
+    with pytest.raises(dataclasses.FrozenInstanceError):   # shared between results
+        result.programs[0].ok = False  # type: ignore[misc]
 
 
 def test_an_invalid_line_keeps_its_field_and_error() -> None:

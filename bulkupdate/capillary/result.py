@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 
 class Outcome(enum.StrEnum):
@@ -24,7 +26,9 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProgramResult:
-    """What the API said about one program update of a record."""
+    """What the API said about one program update of a record. Frozen: one value
+    stands for every alike program result of an answer (``outcomes`` shares them),
+    its ledger form serialised once (:attr:`json`)."""
 
     name: str
     update_type: str
@@ -33,6 +37,10 @@ class ProgramResult:
     message: str
     already: bool = False             # not applied, but the goal held (2005, 2027, 2004)
     likely_applied: bool = False      # ... after an attempt that may have reached it
+    json: orjson.Fragment = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "json", orjson.Fragment(orjson.dumps(self.to_dict())))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"partnerProgramName": self.name, "updateType": self.update_type,
@@ -44,9 +52,14 @@ class ProgramResult:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordResult:
-    """The final result of one input record, as written to ``results.jsonl``."""
+    """The final result of one input record, as written to ``results.jsonl``.
+
+    Not frozen, though nothing changes one once built: a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, seven times the
+    cost of a plain one, once per customer of every run (issue 22). The ledger has
+    written the line before anyone else sees the value."""
 
     line: int
     outcome: Outcome
@@ -64,16 +77,20 @@ class RecordResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.jsonl`` line, its keys in the order they always had."""
+        return self._line([p.to_dict() for p in self.programs])
+
+    def to_json(self) -> bytes:
+        """The ``results.jsonl`` line as the ledger writes it: :meth:`to_dict`'s,
+        each program's part serialised once for all the customers that share it."""
+        return orjson.dumps(self._line([p.json for p in self.programs]))
+
+    def _line(self, programs: list[Any]) -> dict[str, Any]:
         if self.outcome is Outcome.INVALID:
             return {"line": self.line, "ref": self.ref, "outcome": "invalid",
                     "field": self.field, "error": self.error, "attempts": self.attempts}
-        # Once per customer of a run: the plain program dicts built here, in one pass.
-        programs = [{"partnerProgramName": p.name, "updateType": p.update_type, "ok": p.ok,
-                     "code": p.code, "message": p.message}
-                    if not p.already else p.to_dict() for p in self.programs]
         if self.answered and not self.uncertain and self.message is None \
                 and self.error is None:   # the usual answer: one literal
-            return {"line": self.line, "ref": self.ref, "outcome": self.outcome.value,
+            return {"line": self.line, "ref": self.ref, "outcome": self.outcome._value_,
                     "customer": self.customer, "attempts": self.attempts,
                     "customerId": self.customer_id, "programs": programs}
         out: dict[str, Any] = {"line": self.line, "ref": self.ref,

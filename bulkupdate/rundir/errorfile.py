@@ -11,9 +11,10 @@ text (the CSV reader takes that form back).
 A line that was not JSON at all cannot carry a key: it comes as
 ``{"error": ..., "input": "<the line as text>"}``, to be rewritten.
 
-Built at the end of each session from ``results.jsonl`` and the input, like
-``retry.jsonl``: what an error line says is held in memory as two bytes a line
-(:class:`Reasons`: the index of its reason in a shared table), the input streamed.
+Built at the end of each session, like ``retry.jsonl``, from the input and the
+reasons the results file kept as it wrote (or, on resume, re-read) each result:
+two bytes a line (:class:`Reasons`: the index of its reason in a shared table),
+the input streamed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 from array import array
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,8 @@ from typing import Any
 import orjson
 
 from ..base.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
+from ..capillary.result import Outcome, RecordResult
 from ..source.lines import iter_lines
-from .check import check_result, parse_json
-from .files import RESULTS, read_lines
 from .private import open_file
 
 ERRORS = "errors.jsonl"
@@ -40,54 +39,56 @@ TO_FIX = ("rejected", "invalid", "partial")
 TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
+KNOWN = 10_000   # distinct answers remembered with their reasons, at most
 
 Failed = tuple[str, frozenset[tuple[str, str]] | None]   # (why, failed programs; None: all)
 
 
-def reason(result: dict[str, Any]) -> Failed:
+def reason(result: RecordResult) -> Failed:
     """Why a record is to be fixed, and which of its programs (None: the record)."""
-    if result["outcome"] == "invalid":
-        return f"{result.get('field')}: {result.get('error')}", None
-    failed = [p for p in result.get("programs") or () if not p.get("ok")]
-    whys = [f"{p.get('partnerProgramName')}: {p.get('code')} {p.get('message') or ''}".strip()
-            for p in failed]
-    if result.get("code") is not None and result["outcome"] == "rejected":
-        whys.insert(0, f"customer: {result['code']} {result.get('message') or ''}".strip())
-    which = None if result["outcome"] == "rejected" else frozenset(
-        (str(p.get("partnerProgramName")), str(p.get("updateType"))) for p in failed)
-    return "; ".join(dict.fromkeys(whys)) or result["outcome"], which
-
-
-OUTCOME_KEY = b'"outcome":"'
-FIX_MARKS = frozenset(o.encode() for o in TO_FIX)
-
-
-def _to_fix(raw: bytes) -> bool:
-    """Whether a line may be one to fix, from its bytes: the value after its first
-    ``"outcome":"`` (a string value cannot hold those bytes unescaped), or True
-    when there is none, and the parser judges."""
-    at = raw.find(OUTCOME_KEY)
-    if at < 0:
-        return True
-    at += len(OUTCOME_KEY)
-    return raw[at:raw.find(b'"', at)] in FIX_MARKS
-
-
-TAILS = 10_000   # distinct result tails remembered with their reasons, at most
+    if result.outcome is Outcome.INVALID:
+        return f"{result.field}: {result.error}", None
+    failed = [p for p in result.programs if not p.ok]
+    whys = [f"{p.name}: {p.code} {p.message}".strip() for p in failed]
+    rejected = result.outcome is Outcome.REJECTED
+    if rejected and result.message is not None and result.code is not None:
+        whys.insert(0, f"customer: {result.code} {result.message}".strip())
+    which = None if rejected else frozenset((p.name, p.update_type) for p in failed)
+    return "; ".join(dict.fromkeys(whys)) or result.outcome._value_, which
 
 
 class Reasons:
     """Line → why it is to fix, in two bytes a line: the index of its (why, failed
     programs) in a table the lines share (a night of 1,250,000 rejected lines holds
     a handful of reasons). A dict of a million lines took ~80 MB at the end of a run
-    whose memory is otherwise flat; past 65,535 distinct reasons, a dict again."""
+    whose memory is otherwise flat; past 65,535 distinct reasons, a dict again.
+
+    Kept by the results file as each result is written (or read back on resume),
+    so the error files cost no second reading of ``results.jsonl``."""
 
     def __init__(self) -> None:
         self.table: list[Failed] = []
         self._index: dict[Failed, int] = {}
         self._by_line = array("H")
         self._more: dict[int, Failed] = {}
+        self._known: dict[tuple[Any, ...], Failed] = {}
         self.count = 0
+
+    def add(self, result: RecordResult) -> None:
+        """``result``'s line, when it is one to fix: its reason found once for all the
+        results alike (30,000 lines answered 2004 share one)."""
+        if result.outcome._value_ not in TO_FIX:
+            return
+        if result.outcome is Outcome.INVALID:
+            self.put(result.line, reason(result))
+            return
+        key = (result.outcome, result.code, result.message, result.programs)
+        failed = self._known.get(key)
+        if failed is None:
+            failed = reason(result)
+            if len(self._known) < KNOWN:
+                self._known[key] = failed
+        self.put(result.line, failed)
 
     def put(self, line: int, failed: Failed) -> None:
         if self.get(line) is None:
@@ -114,55 +115,6 @@ class Reasons:
         return self.count
 
 
-def fixable(run_dir: Path) -> Reasons:
-    """Every line to fix, with why; reasons shared between lines (30,000 times 2004).
-    A line whose bytes name none of those outcomes is not parsed: most are ``ok``;
-    nor one whose tail (outcome, codes, messages, programs: all a reason reads) is
-    that of a line already parsed: 30,000 lines answered 2004 share one."""
-    shared: dict[str, str] = {}
-    by_tail: dict[bytes, Failed] = {}
-    out = Reasons()
-    for where, raw in read_lines(run_dir / RESULTS):
-        if not _to_fix(raw):
-            continue
-        tail = _tail(raw)
-        known = by_tail.get(tail) if tail else None
-        line = _line_of(raw) if known is not None else None
-        if known is not None and line is not None:
-            out.put(line, known)
-            continue
-        result = check_result(parse_json(raw, where), where, sys.maxsize)
-        if result["outcome"] in TO_FIX:
-            why, which = reason(result)
-            failed = (shared.setdefault(why, why), which)
-            out.put(result["line"], failed)
-            if tail and len(by_tail) < TAILS:
-                by_tail[tail] = failed
-    return out
-
-
-def _tail(raw: bytes) -> bytes:
-    """The outcome and what follows the customer's own fields (``code``, ``message``,
-    ``programs``: keys ``results.jsonl`` writes last), or b"" when the line has
-    no such shape. No key inside a string matches: its quotes are escaped."""
-    at = raw.find(b',"attempts":')
-    programs = raw.find(b',"programs":', at)
-    if at < 0 or programs < 0:
-        return b""
-    code = raw.find(b',"code":', at, programs)
-    outcome = raw.find(OUTCOME_KEY)
-    return raw[outcome:raw.find(b'"', outcome + len(OUTCOME_KEY)) + 1] + \
-        raw[code if code >= 0 else programs:]
-
-
-def _line_of(raw: bytes) -> int | None:
-    """The line number of a results line as the ledger writes it (``line`` first)."""
-    if not raw.startswith(b'{"line":'):
-        return None
-    number = raw[8:raw.find(b",", 8)]
-    return int(number) if number.isdigit() and number.isascii() else None
-
-
 def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
                programs_key: str) -> dict[str, Any]:
     """The input item with ``error`` first, and only its failed programs."""
@@ -180,12 +132,10 @@ def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
     return {"error": why, **item}
 
 
-def write_errors(run_dir: Path, input_path: Path, api: str = "update",
-                 expected: int | None = None) -> int:
-    """Write ``errors.jsonl`` and ``errors.csv``; returns how many records they hold.
-    Neither file is left when there is nothing to fix (``expected``: the ledger's
-    count of records to fix, when known: 0 reads nothing)."""
-    todo = fixable(run_dir) if expected != 0 else Reasons()
+def write_errors(run_dir: Path, input_path: Path, todo: Reasons, api: str = "update") -> int:
+    """Write ``errors.jsonl`` and ``errors.csv`` for the lines ``todo`` names;
+    returns how many records they hold. Neither file is left when there is nothing
+    to fix (and then the input is not read)."""
     paths = (run_dir / ERRORS, run_dir / ERRORS_CSV)
     if not todo:
         for path in paths:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..source.lines import scan_input
 from . import manifest as manifests
-from .errorfile import TO_FIX, write_errors
+from .errorfile import write_errors
 from .files import (
     MANIFEST,
     RESULTS,
@@ -228,8 +228,7 @@ class Ledger:
         (and for the retry file, when anything is retryable) the input is read."""
         records = write_retry(self.dir, self.input_path, self.results, input_records,
                               api=self.api)
-        write_errors(self.dir, self.input_path, self.api,
-                     expected=sum(self.results.outcomes[o] for o in TO_FIX))
+        write_errors(self.dir, self.input_path, self.results.to_fix, self.api)
         return write_summary(self.dir, self.manifest, self.results, records)
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-import orjson
-
+from ..capillary.result import RecordResult
 from .check import check_result, parse_json
+from .errorfile import Reasons
 from .files import append_whole, open_append, read_lines, repair_tail
 from .lineset import LineSet
-
-if TYPE_CHECKING:
-    from ..capillary.result import RecordResult
-
 
 NOT_SENT = frozenset({"retryable", "invalid", "unchanged"})   # no API codes to count
 
@@ -30,6 +26,7 @@ class ResultsFile:
         self.codes: Counter[Any] = Counter()
         self.uncertain = 0
         self.retry = LineSet()                  # lines whose outcome is retryable
+        self.to_fix = Reasons()                 # lines for the error files, with why
 
     def load(self, input_lines: int) -> None:
         """Re-read what an earlier session wrote (a torn last line cut first),
@@ -39,6 +36,7 @@ class ResultsFile:
             result = check_result(parse_json(raw, where), where, input_lines)
             if self.done.add(result["line"]):
                 self._count(result)
+                self.to_fix.add(RecordResult.from_line(result))
             else:
                 self.duplicates += 1
 
@@ -61,7 +59,7 @@ class ResultsFile:
 
     def _count_result(self, result: RecordResult) -> None:
         """:meth:`_count` for a result as the run builds it (no line parsed back)."""
-        outcome = result.outcome.value
+        outcome = result.outcome._value_
         sent = outcome not in NOT_SENT
         self._add(outcome, result.line, result.uncertain,
                   result.code if outcome == "rejected" else None,
@@ -102,7 +100,8 @@ class ResultsFile:
         for result in results:
             if self.done.add(result.line):
                 self._count_result(result)
-                out.append(orjson.dumps(result.to_dict()))
+                self.to_fix.add(result)
+                out.append(result.to_json())
                 if written is not None:
                     written.append(result)
             else:

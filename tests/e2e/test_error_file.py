@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.helpers import cli, results
+from tests.helpers import cli, cli_popen, results, simulator, wait_for_results
 
 
 def test_rejected_invalid_and_partial_lines_come_back_with_why_and_run_again(
@@ -57,3 +58,43 @@ def test_rejected_invalid_and_partial_lines_come_back_with_why_and_run_again(
     assert sim.stats()["items"] - before == sent
     proc = cli("validate", str(run_dir / "errors.csv"))
     assert proc.returncode == 1 and "unknown CSV column" not in proc.stderr
+
+
+def test_after_kill_9_and_resume_the_error_files_hold_both_sessions_lines(
+        tmp_path: Path) -> None:
+    """The reasons of the first session's lines come back from ``results.jsonl``
+    on resume; those of the second from the results as they are written."""
+    src = tmp_path / "night.jsonl"
+    write_sample(src, SimConfig(customers=20_000), 1_500)
+    run_dir = tmp_path / "run"
+    with simulator(latency_ms=20) as sim:
+        proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir",
+                         str(run_dir), "--rate", "40/s", "--concurrency", "2")
+        wait_for_results(run_dir, 300, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        first = set(results(run_dir))
+        assert 300 <= len(first) < 1_500
+        resumed = cli("resume", str(run_dir), "--rate", "400/s")
+    assert resumed.returncode == 1, resumed.stderr
+    got = results(run_dir)
+    to_fix = {line for line, r in got.items()
+              if r["outcome"] in ("rejected", "invalid", "partial")}
+    assert to_fix & first and to_fix - first       # lines to fix from each session
+    inputs = src.read_bytes().splitlines()
+    errors = [orjson.loads(raw) for raw in (run_dir / "errors.jsonl").read_bytes().splitlines()]
+    assert len(errors) == len(to_fix)
+    for line, error in zip(sorted(to_fix), errors, strict=True):   # in input order
+        assert error.pop("error")
+        raw = inputs[line - 1]
+        if "input" in error:                 # not JSON: the line as text
+            assert error["input"] == raw.decode("utf-8", "replace")
+            continue
+        item = orjson.loads(raw)
+        assert (error.get("customer"), error.get("ref")) == (item.get("customer"),
+                                                             item.get("ref")), line
+        if got[line]["outcome"] == "partial":
+            failed = {p["partnerProgramName"] for p in got[line]["programs"] if not p["ok"]}
+            assert {p["partnerProgramName"] for p in error["partnerProgramUpdates"]} == failed
+    rows = list(csv.DictReader(io.StringIO((run_dir / "errors.csv").read_text())))
+    assert len(rows) >= len(errors) and all(r["error"] for r in rows)

@@ -190,3 +190,64 @@ def test_a_line_not_in_utf8_names_the_likely_encoding(raw: bytes, encoding: str)
     got = check(raw)
     assert isinstance(got, Invalid) and got.field == "utf-8"
     assert encoding in got.error and "save it as UTF-8" in got.error
+
+
+# Lines alike in their program updates are checked once (SeenPrograms, issue 22).
+GOLD = [{"partnerProgramName": "A", "updateType": "UPGRADE",
+         "updateDetails": {"updatedTierName": "Gold",
+                           "updatedTierExpiryDate": "2027-06-30T23:59:59+05:30"}}]
+
+
+def _raw(**item: object) -> bytes:
+    return orjson.dumps(item)
+
+
+def test_lines_alike_in_their_updates_share_one_check_and_keep_their_own_customer() -> None:
+    first = validate_line(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD), NOW)
+    second = validate_line(2, _raw(customer={"mobile": "919740000002"},
+                                   partnerProgramUpdates=GOLD), NOW)
+    assert isinstance(first, Record) and isinstance(second, Record)
+    assert second.programs is first.programs and second.keys == ("mobile:919740000002",)
+    bad = validate_line(3, _raw(customer={"id": -3}, partnerProgramUpdates=GOLD), NOW)
+    assert isinstance(bad, Invalid) and bad.field == "customer.id"
+
+
+def test_a_later_now_checks_the_same_updates_again() -> None:
+    assert isinstance(validate_line(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD),
+                                    NOW), Record)
+    later = datetime(2027, 7, 1, tzinfo=UTC)   # the expiry is past by then
+    again = validate_line(2, _raw(customer={"id": 2}, partnerProgramUpdates=GOLD), later)
+    assert isinstance(again, Invalid) and "in the past" in again.error
+
+
+def test_a_tail_that_is_not_the_last_member_is_never_taken_for_one() -> None:
+    """``error`` (accepted, ignored) may hold anything, even the key: a line whose
+    last ``"partnerProgramUpdates":`` is inside it must still have its own checked."""
+    decoy = {"partnerProgramUpdates": GOLD}
+    good = b'{"customer":{"id":1},"error":1,"partnerProgramUpdates":' + orjson.dumps(GOLD) + \
+        b',"error":' + orjson.dumps(decoy) + b"}"
+    assert isinstance(validate_line(1, good, NOW), Record)
+    bad_updates = [{**GOLD[0], "updateType": "SIDEWAYS"}]
+    bad = b'{"customer":{"id":2},"error":1,"partnerProgramUpdates":' + \
+        orjson.dumps(bad_updates) + b',"error":' + orjson.dumps(decoy) + b"}"
+    got = validate_line(2, bad, NOW)
+    assert isinstance(got, Invalid) and got.field == "partnerProgramUpdates[0].updateType"
+
+
+def test_a_key_given_twice_is_judged_by_the_value_json_keeps() -> None:
+    bad_first = b'{"customer":{"id":1},"partnerProgramUpdates":[{"x":1}],' \
+        b'"partnerProgramUpdates":' + orjson.dumps(GOLD) + b"}"
+    assert isinstance(validate_line(1, bad_first, NOW), Record)   # the last one counts
+    good_first = b'{"customer":{"id":1},"partnerProgramUpdates":' + orjson.dumps(GOLD) + \
+        b',"partnerProgramUpdates":[{"x":1}]}'
+    assert isinstance(validate_line(2, good_first, NOW), Invalid)
+
+
+def test_what_is_remembered_is_bounded() -> None:
+    from bulkupdate.source.validate import SeenPrograms
+    seen = SeenPrograms(limit=3)
+    for i in range(10):
+        updates = [{**GOLD[0], "updateDetails": {"updatedTierName": f"T{i}"}}]
+        raw = _raw(customer={"id": 1}, partnerProgramUpdates=updates)
+        assert seen.checked(raw, orjson.loads(raw), NOW) == [("A", "UPGRADE")]
+        assert len(seen._seen) <= 3

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkupdate.results import RecordResult
-from bulkupdate.rundir.errorfile import Reasons, csv_rows, error_item, reason
+from bulkupdate.rundir.errorfile import Reasons, reason
+from bulkupdate.rundir.errorlines import ErrorLines, csv_rows, error_item
 from bulkupdate.source.csvfile import iter_csv_records
 from bulkupdate.source.validate import Record, validate_line
 
@@ -92,3 +96,72 @@ def test_reasons_past_the_table_still_answer_for_every_line() -> None:
     assert reasons.get(1) == ("why 1", None) and reasons.get(70_000) == ("why 70000", None)
     reasons.put(70_000, ("why 1", None))              # a line given again counts once
     assert len(reasons) == 70_000 and reasons.get(70_000) == ("why 1", None)
+
+
+# The fast way (ErrorLines) writes what the general way writes, for any line.
+_ids = st.fixed_dictionaries({}, optional={
+    "id": st.integers(1, 10**9), "mobile": st.sampled_from(["919740000001", "9740000002"]),
+    "email": st.sampled_from(["a@example.com", "B@x.org"]), "externalId": st.text(max_size=5)})
+_program = st.fixed_dictionaries(
+    {"partnerProgramName": st.sampled_from(["A", "B", "C"]),
+     "updateType": st.sampled_from(["UPGRADE", "RENEW"])},
+    optional={"updateDetails": st.fixed_dictionaries(
+        {"updatedTierName": st.sampled_from(["Gold", "Silver", 'Q"uote'])},
+        optional={"updatedTierExpiryDate": st.just("2027-06-30T23:59:59+05:30")}),
+        "mobile": st.just("999"), "extra": st.integers(-(2**63), 2**63 - 1)})
+_item = st.fixed_dictionaries(
+    {"customer": _ids, "partnerProgramUpdates": st.lists(_program, min_size=1, max_size=3)},
+    optional={"ref": st.text(max_size=4), "error": st.text(max_size=3)})
+_which = st.one_of(st.none(), st.frozensets(st.tuples(st.sampled_from(["A", "B", "C"]),
+                                                      st.sampled_from(["UPGRADE", "RENEW"]))))
+COLUMNS = ("id", "mobile", "email", "externalId", "ref", "partnerProgramName", "updateType",
+           "updatedTierName", "updatedTierExpiryDate", "error")
+LINES = ErrorLines("update", "partnerProgramUpdates", COLUMNS, limit=64)
+
+
+@settings(max_examples=400)
+@given(item=_item, which=_which, order=st.permutations(range(4)), spaced=st.booleans(),
+       why=st.sampled_from(["A: 2004 not linked", 'a,"b"', "two\r\nlines"]))
+def test_the_fast_way_writes_what_the_general_way_writes(
+        item: dict, which: frozenset | None, order: list[int], spaced: bool, why: str) -> None:
+    keys = [k for k in [["customer", "partnerProgramUpdates", "ref", "error"][i] for i in order]
+            if k in item]
+    ordered = {k: item[k] for k in keys}
+    raw = (json.dumps(ordered) if spaced else orjson.dumps(ordered).decode()).encode()
+    line, text = LINES.of(raw, why, which)
+    expected = error_item(raw, why, which, "partnerProgramUpdates")
+    got = orjson.loads(line)
+    assert line.endswith(b"\n") and got == expected and list(got) == list(expected)
+    rows = io.StringIO()
+    csv.writer(rows, lineterminator="\r\n").writerows(
+        csv_rows(expected, "partnerProgramUpdates", COLUMNS))
+    assert text == rows.getvalue()
+
+
+def test_a_delink_errors_csv_names_each_program_to_delink_again(tmp_path) -> None:
+    from bulkupdate.rundir.errorfile import write_errors
+    src = tmp_path / "leavers.jsonl"
+    src.write_bytes(b'{"customer":{"id":5},"deLinkFromPartnerPrograms":'
+                    b'[{"partnerProgramName":"A"},{"partnerProgramName":"B"}]}\n')
+    reasons = Reasons()
+    reasons.put(1, ("B: 8015 not found", frozenset({("B", "DELINK")})))
+    assert write_errors(tmp_path, src, reasons, "delink") == 1
+    [error] = [orjson.loads(x) for x in (tmp_path / "errors.jsonl").read_bytes().splitlines()]
+    assert error["deLinkFromPartnerPrograms"] == [{"partnerProgramName": "B"}]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "errors.csv").read_text())))
+    assert [(r["id"], r["partnerProgramName"], r["error"]) for r in rows] == \
+        [('="5"', "B", "B: 8015 not found")]
+
+
+def test_lines_alike_take_the_fast_way_and_share_their_program_part() -> None:
+    lines = ErrorLines("update", "partnerProgramUpdates", COLUMNS)
+    which = frozenset({("B", "RENEW")})
+    for n in (1, 2):
+        raw = orjson.dumps({"ref": f"r{n}", "customer": {"id": n},
+                            "partnerProgramUpdates": ITEM["partnerProgramUpdates"]})
+        assert lines._fast(raw, "why", which) is not None
+    assert len(lines._parts) == 1
+    with_error = orjson.dumps({"customer": {"id": 3}, "error": "old",
+                               "partnerProgramUpdates": ITEM["partnerProgramUpdates"]})
+    assert lines._fast(with_error, "why", which) is None      # the general way drops it
+    assert orjson.loads(lines.of(with_error, "why", which)[0])["error"] == "why"

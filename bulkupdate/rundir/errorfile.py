@@ -19,26 +19,27 @@ the input streamed.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from array import array
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ..base.api import IDENTIFIERS, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
+from ..base.api import DELINK_PROGRAMS_KEY, LINK_PROGRAMS_KEY, LINK_REFERENCE_KEYS
 from ..capillary.result import Outcome, RecordResult
 from ..source.lines import iter_lines
+from .errorlines import HEAD_COLUMNS, ErrorLines
 from .private import open_file
 
 ERRORS = "errors.jsonl"
 ERRORS_CSV = "errors.csv"
 TO_FIX = ("rejected", "invalid", "partial")
-TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
 UPDATE_COLUMNS = ("partnerProgramName", "updateType", "updatedTierName", "updatedTierExpiryDate")
 LINK_COLUMNS = ("partnerProgramName", *LINK_REFERENCE_KEYS)
+# api → (the key of a record's programs, the CSV columns of one), as ``run`` reads them.
+PROGRAMS = {"update": ("partnerProgramUpdates", UPDATE_COLUMNS),
+            "link": (LINK_PROGRAMS_KEY, LINK_COLUMNS),
+            "delink": (DELINK_PROGRAMS_KEY, ("partnerProgramName",))}
+CHUNK = 1024   # error lines written at once
 KNOWN = 10_000   # distinct answers remembered with their reasons, at most
 
 Failed = tuple[str, frozenset[tuple[str, str]] | None]   # (why, failed programs; None: all)
@@ -115,23 +116,6 @@ class Reasons:
         return self.count
 
 
-def error_item(raw: bytes, why: str, which: frozenset[tuple[str, str]] | None,
-               programs_key: str) -> dict[str, Any]:
-    """The input item with ``error`` first, and only its failed programs."""
-    try:
-        item = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        item = None
-    if not isinstance(item, dict):
-        return {"error": why, "input": raw.decode("utf-8", "replace")}
-    item.pop("error", None)
-    programs = item.get(programs_key)
-    if which is not None and isinstance(programs, list):
-        item[programs_key] = [p for p in programs if isinstance(p, dict) and (
-            str(p.get("partnerProgramName")), str(p.get("updateType", "LINK"))) in which]
-    return {"error": why, **item}
-
-
 def write_errors(run_dir: Path, input_path: Path, todo: Reasons, api: str = "update") -> int:
     """Write ``errors.jsonl`` and ``errors.csv`` for the lines ``todo`` names;
     returns how many records they hold. Neither file is left when there is nothing
@@ -142,59 +126,32 @@ def write_errors(run_dir: Path, input_path: Path, todo: Reasons, api: str = "upd
             if path.exists():
                 os.remove(path)
         return 0
-    programs_key = LINK_PROGRAMS_KEY if api == "link" else "partnerProgramUpdates"
-    columns = (*IDENTIFIERS, "ref", *(LINK_COLUMNS if api == "link" else UPDATE_COLUMNS),
-               "error")
+    programs_key, program_columns = PROGRAMS.get(api, PROGRAMS["update"])
+    columns = (*HEAD_COLUMNS, *program_columns, "error")
+    lines = ErrorLines(api, programs_key, columns)
     tmp = [p.with_name(p.name + ".tmp") for p in paths]
     written = 0
-    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv, \
-            io.TextIOWrapper(out_csv, encoding="utf-8", newline="") as text:
-        rows = csv.writer(text, lineterminator="\r\n")   # one writer: not one per row
-        rows.writerow(columns)
+    with open_file(tmp[0], "wb") as out, open_file(tmp[1], "wb") as out_csv:
+        out_csv.write(lines.csv([list(columns)]).encode())
+        chunk: list[bytes] = []
+        chunk_csv: list[str] = []
         for line, raw in iter_lines(input_path, api=api):
             failed = todo.get(line)
             if failed is not None:
-                item = error_item(raw, *failed, programs_key)
-                out.write(orjson.dumps(item) + b"\n")
-                rows.writerows(csv_rows(item, programs_key, columns))
+                data, text = lines.of(raw, *failed)
+                chunk.append(data)
+                chunk_csv.append(text)
                 written += 1
+                if len(chunk) >= CHUNK:
+                    out.write(b"".join(chunk))
+                    out_csv.write("".join(chunk_csv).encode())
+                    chunk.clear()
+                    chunk_csv.clear()
+        out.write(b"".join(chunk))
+        out_csv.write("".join(chunk_csv).encode())
     for t, p in zip(tmp, paths, strict=True):
         os.replace(t, p)
     return written
-
-
-def csv_rows(item: dict[str, Any], programs_key: str,
-             columns: tuple[str, ...]) -> list[list[str]]:
-    """One row per program update, as ``run`` reads its CSV input."""
-    customer = item.get("customer")
-    if not isinstance(customer, dict):
-        customer = {}
-    head = {name: _text(name, customer.get(name)) for name in IDENTIFIERS}
-    head["ref"] = str(item.get("ref") or "")
-    head["error"] = str(item.get("error") or "")
-    programs = item.get(programs_key)
-    rows = []
-    for program in programs if isinstance(programs, list) and programs else [{}]:
-        flat = head
-        if isinstance(program, dict):
-            flat = head.copy()   # a program's own fields, then its details, over the head
-            for key, value in program.items():
-                if isinstance(value, str | int):
-                    flat[key] = str(value)
-            details = program.get("updateDetails") or program.get("customerPartnerReference")
-            if isinstance(details, dict):
-                for key, value in details.items():
-                    if value is not None:
-                        flat[key] = str(value)
-        rows.append([flat.get(c, "") for c in columns])
-    return rows
-
-
-def _text(name: str, value: Any) -> str:
-    """An identifier a spreadsheet would turn into a number, kept as text."""
-    if value is None or value == "":
-        return ""
-    return f'="{value}"' if name in TEXT_IDENTIFIERS else str(value)
 
 
 def described(run_dir: Path, outcomes: dict[str, int]) -> dict[str, Any] | None:

@@ -165,3 +165,23 @@ def test_lines_alike_take_the_fast_way_and_share_their_program_part() -> None:
                                "partnerProgramUpdates": ITEM["partnerProgramUpdates"]})
     assert lines._fast(with_error, "why", which) is None      # the general way drops it
     assert orjson.loads(lines.of(with_error, "why", which)[0])["error"] == "why"
+
+
+def test_reasons_come_in_line_order_with_those_past_the_table(tmp_path) -> None:
+    from bulkupdate.rundir.errorfile import write_errors
+    reasons = Reasons()
+    for line in range(1, 70_001):                     # some beyond the 65,535 in the table
+        reasons.put(line * 2, (f"why {line}", None))
+    got = list(reasons.in_order())
+    assert [line for line, _ in got] == list(range(2, 140_001, 2))
+    assert got[-1] == (140_000, ("why 70000", None))
+    src = tmp_path / "in.jsonl"   # lines 2 and 4 to fix; 3 blank; the last never read
+    src.write_bytes(b'{"customer":{"id":1}}\n{"customer":{"id":2}}\n\n'
+                    b'{"customer":{"id":4}}\n{"customer":{"id":5}}\n')
+    few = Reasons()
+    for line in (2, 3, 4):
+        few.put(line, (f"why {line}", None))
+    assert write_errors(tmp_path, src, few) == 2
+    errors = [orjson.loads(x) for x in (tmp_path / "errors.jsonl").read_bytes().splitlines()]
+    assert errors == [{"error": "why 2", "customer": {"id": 2}},
+                      {"error": "why 4", "customer": {"id": 4}}]

@@ -122,7 +122,9 @@ class RecordResult:
     @classmethod
     def from_line(cls, data: Mapping[str, Any]) -> RecordResult:
         """A ``results.jsonl`` line read back (or any dict of its keys)."""
-        programs = tuple(ProgramResult(p["partnerProgramName"], p["updateType"], p["ok"],
+        # Lenient: a line the ledger's check let through reads back whatever it lacks.
+        programs = tuple(ProgramResult(str(p.get("partnerProgramName", "")),
+                                       str(p.get("updateType", "")), p.get("ok") is True,
                                        p.get("code"), p.get("message") or "",
                                        bool(p.get("already")), bool(p.get("likely_applied")))
                          for p in data.get("programs") or ())

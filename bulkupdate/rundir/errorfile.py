@@ -20,7 +20,9 @@ the input streamed.
 from __future__ import annotations
 
 import os
+import sys
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ PROGRAMS = {"update": ("partnerProgramUpdates", UPDATE_COLUMNS),
             "link": (LINK_PROGRAMS_KEY, LINK_COLUMNS),
             "delink": (DELINK_PROGRAMS_KEY, ("partnerProgramName",))}
 CHUNK = 1024   # error lines written at once
+END: tuple[int, Failed] = (sys.maxsize, ("", None))   # past the last line to fix
 KNOWN = 10_000   # distinct answers remembered with their reasons, at most
 
 Failed = tuple[str, frozenset[tuple[str, str]] | None]   # (why, failed programs; None: all)
@@ -115,6 +118,18 @@ class Reasons:
     def __len__(self) -> int:
         return self.count
 
+    def in_order(self) -> Iterator[tuple[int, Failed]]:
+        """(line, why) for every line, by line number."""
+        table, more = self.table, sorted(self._more.items())
+        k = 0
+        for line, index in enumerate(self._by_line):
+            if index:
+                while k < len(more) and more[k][0] < line:
+                    yield more[k]
+                    k += 1
+                yield line, table[index - 1]
+        yield from more[k:]
+
 
 def write_errors(run_dir: Path, input_path: Path, todo: Reasons, api: str = "update") -> int:
     """Write ``errors.jsonl`` and ``errors.csv`` for the lines ``todo`` names;
@@ -135,18 +150,25 @@ def write_errors(run_dir: Path, input_path: Path, todo: Reasons, api: str = "upd
         out_csv.write(lines.csv([list(columns)]).encode())
         chunk: list[bytes] = []
         chunk_csv: list[str] = []
+        wanted = todo.in_order()
+        want, failed = next(wanted, END)
         for line, raw in iter_lines(input_path, api=api):
-            failed = todo.get(line)
-            if failed is not None:
-                data, text = lines.of(raw, *failed)
-                chunk.append(data)
-                chunk_csv.append(text)
-                written += 1
-                if len(chunk) >= CHUNK:
-                    out.write(b"".join(chunk))
-                    out_csv.write("".join(chunk_csv).encode())
-                    chunk.clear()
-                    chunk_csv.clear()
+            while want < line:   # a line to fix the input no longer has: nothing to write
+                want, failed = next(wanted, END)
+            if want != line:
+                if want == END[0]:
+                    break    # the last line to fix is written: the rest is not read
+                continue
+            data, text = lines.of(raw, *failed)
+            want, failed = next(wanted, END)
+            chunk.append(data)
+            chunk_csv.append(text)
+            written += 1
+            if len(chunk) >= CHUNK:
+                out.write(b"".join(chunk))
+                out_csv.write("".join(chunk_csv).encode())
+                chunk.clear()
+                chunk_csv.clear()
         out.write(b"".join(chunk))
         out_csv.write("".join(chunk_csv).encode())
     for t, p in zip(tmp, paths, strict=True):

@@ -26,7 +26,8 @@ HEAD_COLUMNS = (*IDENTIFIERS, "ref")       # what a row takes from the record, n
 ENTRY_TYPE = {"link": LINK_TYPE, "delink": DELINK_TYPE}
 
 Which = frozenset[tuple[str, str]] | None   # the failed programs; None: all of them
-Part = tuple[bytes, list[str]]              # (the tail as written, a CSV row end per program)
+# (the line's start with its "error", the tail as written, a CSV row end per program)
+Part = tuple[bytes, bytes, list[str]]
 
 
 def error_item(raw: bytes, why: str, which: Which, programs_key: str,
@@ -138,12 +139,18 @@ class ErrorLines:
         # An "error" of the input's own would follow ours and win: the general way.
         if at <= 0 or raw[0] != 0x7B or raw.find(b'"error"', 0, at) >= 0:   # 0x7B: "{"
             return None
-        part = self._part(raw[at:], which, why)
+        key = (raw[at:], which, why)
+        try:
+            part = self._parts[key]
+        except KeyError:
+            part = self._made(key[0], which, why)
+            if len(self._parts) >= self.limit:
+                self._parts.clear()
+            self._parts[key] = part
         if part is None:
             return None
-        head = raw[:at].rstrip()
-        if head[-1] == 0x2C:   # ","
-            head = head[:-1]
+        # The members before the tail, without its comma: a compact line's own bytes.
+        head = raw[:at - 1] if raw[at - 1] == 0x2C else raw[:at].rstrip().removesuffix(b",")
         try:
             own = orjson.loads(head + b"}")
         except orjson.JSONDecodeError:
@@ -151,27 +158,18 @@ class ErrorLines:
         customer = own.get("customer")
         if type(customer) is not dict:
             return None
-        tail, ends = part
+        start, tail, ends = part
         ref = own.get("ref")
-        cells = self.csv([[*(_text(name, customer.get(name)) for name in IDENTIFIERS),
-                           str(ref) if ref else ""]], ended=False)
-        return (b'{"error":' + orjson.dumps(why) + b"," + head[1:] + b"," + tail,
-                "".join([cells + end for end in ends]))
-
-    def _part(self, tail: bytes, which: Which, why: str) -> Part | None:
-        key = (tail, which, why)
-        if key in self._parts:
-            return self._parts[key]
-        part = self._made(tail, which, why)
-        if len(self._parts) >= self.limit:
-            self._parts.clear()
-        self._parts[key] = part
-        return part
+        cells = self.csv([[_text(name, customer.get(name)) for name in IDENTIFIERS] +
+                          [str(ref) if ref else ""]], ended=False)
+        return (start + raw[1:at] + tail,
+                cells + ends[0] if len(ends) == 1 else "".join([cells + end for end in ends]))
 
     def _made(self, tail: bytes, which: Which, why: str) -> Part | None:
-        """The tail's JSON as written (only the failed programs, with the line's
-        end), and each program's row end; None when the tail is not its key's member
-        alone, or a program carries a column of the record's own."""
+        """The line's start with ``error``, the tail's JSON as written (only the
+        failed programs, with the line's end), and each program's row end; None when
+        the tail is not its key's member alone, or a program carries a column of the
+        record's own."""
         try:
             member = orjson.loads(b"{" + tail)
         except orjson.JSONDecodeError:
@@ -187,5 +185,6 @@ class ErrorLines:
         if any(not flat.keys().isdisjoint((*HEAD_COLUMNS, "error")) for flat in flats):
             return None
         written = orjson.dumps({self.programs_key: programs})[1:] + b"\n"   # '"key":[...]}'
-        return written, ["," + self.csv([[*(flat.get(c, "") for c in self._program_columns),
-                                          why]]) for flat in flats]
+        return (b'{"error":' + orjson.dumps(why) + b",", written,
+                ["," + self.csv([[*(flat.get(c, "") for c in self._program_columns), why]])
+                 for flat in flats])

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from ..capillary.result import RecordResult
 from .check import check_result, parse_json
-from .errorfile import Reasons
+from .errorfile import TO_FIX, Reasons
 from .files import append_whole, open_append, read_lines, repair_tail
 from .lineset import LineSet
 
@@ -36,7 +36,8 @@ class ResultsFile:
             result = check_result(parse_json(raw, where), where, input_lines)
             if self.done.add(result["line"]):
                 self._count(result)
-                self.to_fix.add(RecordResult.from_line(result))
+                if result["outcome"] in TO_FIX:
+                    self.to_fix.add(RecordResult.from_line(result))
             else:
                 self.duplicates += 1
 

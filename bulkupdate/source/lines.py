@@ -49,7 +49,7 @@ def iter_lines(path: Path, *, skip: int = 0, api: str = "update",
                     continue
                 if number == 1 and line.startswith(BOM):
                     line = line[len(BOM):]
-                if line.strip():
+                if line and not line.isspace():   # not blank (as strip() says, no copy)
                     yield number, line.rstrip(b"\r\n")
         except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
             raise UsageError(f"input {path}: cannot read past line {number}: {exc}") from None

@@ -37,10 +37,15 @@ class ProgramResult:
     message: str
     already: bool = False             # not applied, but the goal held (2005, 2027, 2004)
     likely_applied: bool = False      # ... after an attempt that may have reached it
+    # Its part of a results line, serialised once: as bytes (cheap to hash and to
+    # compare, for the error files' reasons) and as what orjson writes in place.
+    encoded: bytes = field(init=False, repr=False, compare=False)
     json: orjson.Fragment = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "json", orjson.Fragment(orjson.dumps(self.to_dict())))
+        encoded = orjson.dumps(self.to_dict())
+        object.__setattr__(self, "encoded", encoded)
+        object.__setattr__(self, "json", orjson.Fragment(encoded))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"partnerProgramName": self.name, "updateType": self.update_type,

@@ -86,7 +86,8 @@ class Reasons:
         if result.outcome is Outcome.INVALID:
             self.put(result.line, reason(result))
             return
-        key = (result.outcome, result.code, result.message, result.programs)
+        key = (result.outcome, result.code, result.message,
+               tuple([p.encoded for p in result.programs]))
         failed = self._known.get(key)
         if failed is None:
             failed = reason(result)
@@ -95,7 +96,10 @@ class Reasons:
         self.put(result.line, failed)
 
     def put(self, line: int, failed: Failed) -> None:
-        if self.get(line) is None:
+        by_line = self._by_line
+        if line >= len(by_line):   # grown in steps: lines come roughly in order
+            by_line.frombytes(bytes(2 * (line + 1 - len(by_line) + 65_536)))
+        if not by_line[line] and line not in self._more:
             self.count += 1
         k = self._index.get(failed)
         if k is None and len(self.table) < 0xFFFF:
@@ -104,9 +108,7 @@ class Reasons:
         if k is None:
             self._more[line] = failed
             return
-        if line >= len(self._by_line):   # grown in steps: lines come roughly in order
-            self._by_line.frombytes(bytes(2 * (line + 1 - len(self._by_line) + 65_536)))
-        self._by_line[line] = k + 1
+        by_line[line] = k + 1
 
     def get(self, line: int) -> Failed | None:
         if line < len(self._by_line):

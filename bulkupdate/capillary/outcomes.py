@@ -166,6 +166,7 @@ def _unmatched(record: Record, detail: str) -> RecordResult:
 
 
 _EMPTY: dict[str, Any] = {}
+OK, ALREADY, PARTIAL, REJECTED = Outcome.OK, Outcome.ALREADY, Outcome.PARTIAL, Outcome.REJECTED
 
 
 def _one(record: Record, item: Any, endpoint: Endpoint, memo: Memo | None = None
@@ -220,7 +221,10 @@ def _one(record: Record, item: Any, endpoint: Endpoint, memo: Memo | None = None
             program = memo[key] = ProgramResult(name, kind, ok, code, message)
         programs.append(program)
     customer_id = customer.get("id")
-    return RecordResult(record.line, _outcome(accepted, reached, len(programs)), record.ref,
+    n = len(programs)   # the outcome, inline: once per customer
+    outcome = OK if accepted == n else ALREADY if accepted + reached == n else \
+        PARTIAL if accepted + reached else REJECTED
+    return RecordResult(record.line, outcome, record.ref,
                         record.customer, record.attempts, uncertain, tuple(programs), None,
                         None, customer_id if type(customer_id) is int else None,
                         None if found else status.get("code"),
@@ -288,17 +292,6 @@ GOAL_HOLDS = {(ALREADY_LINKED, LINK_TYPE): ("already linked", "linked"),
                                                    "cancelled"),
               (NOT_LINKED, DELINK_TYPE): ("not linked", "delinked")}
 LOST_OR_BEFORE = "{said} ({code}): {done} by the lost attempt or before this run"
-
-
-def _outcome(accepted: int, reached: int, programs: int) -> Outcome:
-    """A record's outcome from its programs: applied, goal already held, or neither."""
-    if accepted == programs:
-        return Outcome.OK
-    if accepted + reached == programs:
-        return Outcome.ALREADY
-    if accepted + reached:
-        return Outcome.PARTIAL
-    return Outcome.REJECTED
 
 
 def _goal_held(name: str, kind: str, code: Any, message: str,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkupdate.source.validate import UPDATE_TYPES, Invalid, Record, validate_line
@@ -208,6 +208,10 @@ def test_lines_alike_in_their_updates_share_one_check_and_keep_their_own_custome
                                    partnerProgramUpdates=GOLD), NOW)
     assert isinstance(first, Record) and isinstance(second, Record)
     assert second.programs is first.programs and second.keys == ("mobile:919740000002",)
+    from bulkupdate.source.validate import UPDATES_SEEN  # parsed up to the known tail
+    again = _raw(customer={"id": 4}, partnerProgramUpdates=GOLD)
+    assert UPDATES_SEEN.parse(again, NOW)["partnerProgramUpdates"] is \
+        UPDATES_SEEN.parse(again, NOW)["partnerProgramUpdates"]
     bad = validate_line(3, _raw(customer={"id": -3}, partnerProgramUpdates=GOLD), NOW)
     assert isinstance(bad, Invalid) and bad.field == "customer.id"
 
@@ -251,3 +255,49 @@ def test_what_is_remembered_is_bounded() -> None:
         raw = _raw(customer={"id": 1}, partnerProgramUpdates=updates)
         assert seen.checked(raw, orjson.loads(raw), NOW) == [("A", "UPGRADE")]
         assert len(seen._seen) <= 3
+
+
+def _reference(line: int, raw: bytes, now: datetime) -> Record | Invalid:
+    """validate_line without anything remembered: every line parsed and checked whole."""
+    from bulkupdate.source import validate as v
+
+    def check(line: int, raw: bytes, data: dict, ref: str | None, now: datetime) -> Record:
+        v._top(data, v.TOP_KEYS, "partnerProgramUpdates")
+        customer, keys = v._customer(data.get("customer"))
+        programs = v._updates(data.get("partnerProgramUpdates"), now)
+        return Record(line, v._body(raw, data, customer, "partnerProgramUpdates"), customer,
+                      programs, keys, ref)
+    return v._validated(line, raw, now, check)
+
+
+def _fields(item: Record | Invalid) -> tuple:
+    if isinstance(item, Invalid):
+        return ("invalid", item)
+    return (item.line, item.body, item.customer, item.programs, item.keys, item.ref)
+
+
+_UPDATES = st.sampled_from([
+    GOLD, GOLD * 2, [{**GOLD[0], "updateType": "SIDEWAYS"}],
+    [{"partnerProgramName": "B", "updateType": "RENEW", "updateDetails": {
+        "updatedTierName": "Silver", "updatedTierExpiryDate": "2020-01-01T00:00:00Z"}}],
+    [{"partnerProgramName": "C", "updateType": "UPGRADE",
+      "updateDetails": {"updatedTierName": "Gold"}}]])
+_MEMBERS = st.fixed_dictionaries(
+    {"customer": st.one_of(st.fixed_dictionaries({"id": st.sampled_from([7, -1, "7"])}),
+                           st.fixed_dictionaries({"mobile": st.sampled_from(
+                               ["919740000001", "9.197E+11", ""])}), st.just("x"))},
+    optional={"ref": st.sampled_from(["r-1", 5]), "error": st.just("old"),
+              "zzz": st.just(1)})
+
+
+@settings(max_examples=500)
+@given(members=_MEMBERS, updates=_UPDATES, last=st.booleans(), spaced=st.booleans(),
+       line=st.integers(1, 10))
+def test_a_line_whose_updates_are_known_validates_as_one_read_whole(
+        members: dict, updates: list, last: bool, spaced: bool, line: int) -> None:
+    import json
+    item = {**members, "partnerProgramUpdates": updates} if last else \
+        {"partnerProgramUpdates": updates, **members}
+    raw = json.dumps(item).encode() if spaced else orjson.dumps(item)
+    for n in (line, line + 1):            # the second time, its tail is known (if ever)
+        assert _fields(validate_line(n, raw, NOW)) == _fields(_reference(n, raw, NOW))

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ..base.api import DELINK_TYPE, IDENTIFIERS, LINK_TYPE
+from ..source.validate import members_before
 
 TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
 HEAD_COLUMNS = (*IDENTIFIERS, "ref")       # what a row takes from the record, not a program
@@ -149,11 +150,12 @@ class ErrorLines:
             self._parts[key] = part
         if part is None:
             return None
-        # The members before the tail, without its comma: a compact line's own bytes.
-        head = raw[:at - 1] if raw[at - 1] == 0x2C else raw[:at].rstrip().removesuffix(b",")
+        head = members_before(raw, at)
         try:
-            own = orjson.loads(head + b"}")
+            own = orjson.loads(head) if head is not None else None
         except orjson.JSONDecodeError:
+            return None
+        if type(own) is not dict:
             return None
         customer = own.get("customer")
         if type(customer) is not dict:

@@ -176,7 +176,7 @@ class SeenPrograms:
         at = raw.rfind(self.KEY)
         seen = self._seen.get(raw[at:]) if at > 0 else None
         if seen is not None and seen[0] is now:
-            head = _head(raw, at)
+            head = members_before(raw, at)
             try:
                 data = orjson.loads(head) if head is not None else None
             except orjson.JSONDecodeError:
@@ -208,9 +208,9 @@ class SeenPrograms:
         return programs
 
 
-def _head(raw: bytes, at: int) -> bytes | None:
-    """The members before ``raw[at:]``, closed as an object; None when no comma
-    ends them."""
+def members_before(raw: bytes, at: int) -> bytes | None:
+    """The members of the object ``raw`` before ``raw[at:]`` (a member, its last),
+    closed as an object of their own; None when no comma ends them."""
     if raw[at - 1] == 0x2C:   # ",": a compact line
         return raw[:at - 1] + b"}"
     before = raw[:at].rstrip()

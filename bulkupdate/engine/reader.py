@@ -22,7 +22,7 @@ from ..capillary import outcomes
 from ..capillary.result import RecordResult
 from ..planning.files import PlanReader
 from ..planning.marks import Marks
-from ..rundir import Ledger
+from ..rundir import Ledger, LineSet
 from ..source.lines import iter_lines
 from ..source.validate import Invalid, Record, validator
 from .diskfull import DiskWatch
@@ -58,11 +58,15 @@ class Reader:
         self.resettled = 0
         self.plan = PlanReader.of(ledger.dir)   # None: no --state, every line is sent
         self.marks = marks
+        self._done_before: LineSet | None = None   # set when the reading starts
 
     async def run(self, disk: DiskWatch) -> None:
         flow = self.flow
         lines = iter_lines(self.ledger.input_path, api=self.api)
         now = datetime.now(UTC)   # one "today" for the whole input's dates
+        # A session that starts with nothing done finds no line done before it
+        # reads it (results come after admission): no lookup per line then.
+        self._done_before = self.ledger.done if self.ledger.done.count else None
         try:
             while not flow.over:
                 # Small slices, then back to the loop: a loop busy validating
@@ -87,7 +91,7 @@ class Reader:
     async def _admit(self, chunk: list[tuple[int, bytes]], now: datetime) -> bool:
         """Validate and admit one slice; False when the run stopped meanwhile."""
         flow, ledger = self.flow, self.ledger
-        done, sent_before = ledger.done, ledger.sent_before
+        done, done_before, sent_before = ledger.done, self._done_before, ledger.sent_before
         unsent: list[RecordResult] = []   # invalid or unchanged: final at once
         copied: list[tuple[int, bytes]] = []   # unchanged, as the plan wrote them
         validate, plan, marks = self.validate, self.plan, self.marks
@@ -101,7 +105,7 @@ class Reader:
                     else:
                         copied.append((line, result))
                 continue
-            if line in done:
+            if done_before is not None and line in done_before:
                 continue
             item = validate(line, raw, now)
             if type(item) is Invalid:

@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: demo test test-stress lint typecheck bench bench-quick profile clean
 
@@ -43,7 +44,12 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick
 
-profile: $(STAMP)
+# The bench extras (py-spy) only where a profile is taken: `make test` never needs them.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+profile: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/profile_client.py
 
 clean:

@@ -209,8 +209,7 @@ class _Bar:
     def __init__(self, bar: Any, watch: Watch) -> None:
         self._bar = bar
         self._watch = watch
-        if not bar.disable:
-            watch.on_tick(self.tick)
+        watch.on_tick(self.tick)
 
     def _postfix(self) -> str:
         w = self._watch
@@ -229,9 +228,27 @@ class _Bar:
         self._bar.close()
 
 
+class _NoBar:
+    """The bar when none is shown: a tqdm, even disabled, starts a monitor thread
+    in the caller's process."""
+
+    disable = True
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, desc: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def progress_bar(total: int | None, show: bool, *, initial: int = 0,
                  watch: Watch | None = None) -> Any:
-    bar = tqdm(total=total, initial=initial, disable=not show, unit=" records",
+    if not show:
+        return _NoBar()
+    bar = tqdm(total=total, initial=initial, unit=" records",
                unit_scale=True, dynamic_ncols=True, smoothing=0.1, file=sys.stderr,
                desc="results")
     return _Bar(bar, watch) if watch is not None else bar

@@ -76,7 +76,7 @@ def test_the_csv_view_keeps_identifiers_as_text_and_reads_back(tmp_path) -> None
         == ["G", "S"]
 
 
-def test_reasons_keep_each_lines_why_in_two_bytes_a_line_and_share_the_whys() -> None:
+def test_reasons_keep_each_lines_why_in_a_byte_a_line_and_share_the_whys() -> None:
     reasons = Reasons()
     rejected = ("Apparel-Partner: 2004 not linked", None)
     partial = ("Dining-Partner: 2007 no tier", frozenset({("Dining-Partner", "UPGRADE")}))
@@ -85,7 +85,7 @@ def test_reasons_keep_each_lines_why_in_two_bytes_a_line_and_share_the_whys() ->
     assert len(reasons) == 100_000 and len(reasons.table) == 2
     assert reasons.get(1) == rejected and reasons.get(4) == partial
     assert reasons.get(2) is None and reasons.get(10**7) is None
-    assert len(reasons._by_line) * 2 < 1_000_000     # bytes, whatever the lines' count
+    assert len(reasons._by_line) * reasons._by_line.itemsize < 400_000   # a byte a line
 
 
 def test_reasons_past_the_table_still_answer_for_every_line() -> None:
@@ -185,3 +185,12 @@ def test_reasons_come_in_line_order_with_those_past_the_table(tmp_path) -> None:
     errors = [orjson.loads(x) for x in (tmp_path / "errors.jsonl").read_bytes().splitlines()]
     assert errors == [{"error": "why 2", "customer": {"id": 2}},
                       {"error": "why 4", "customer": {"id": 4}}]
+
+
+def test_past_255_reasons_a_line_takes_two_bytes_and_keeps_its_own() -> None:
+    reasons = Reasons()
+    for line in range(1, 301):
+        reasons.put(line, (f"why {line}", None))
+    assert reasons._by_line.itemsize == 2 and len(reasons) == 300
+    assert [reasons.get(n) for n in (1, 255, 256, 300)] == \
+        [(f"why {n}", None) for n in (1, 255, 256, 300)]

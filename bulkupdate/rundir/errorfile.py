@@ -13,8 +13,8 @@ A line that was not JSON at all cannot carry a key: it comes as
 
 Built at the end of each session, like ``retry.jsonl``, from the input and the
 reasons the results file kept as it wrote (or, on resume, re-read) each result:
-two bytes a line (:class:`Reasons`: the index of its reason in a shared table),
-the input streamed.
+a byte a line (:class:`Reasons`: the index of its reason in a shared table), the
+input streamed.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ PROGRAMS = {"update": ("partnerProgramUpdates", UPDATE_COLUMNS),
             "link": (LINK_PROGRAMS_KEY, LINK_COLUMNS),
             "delink": (DELINK_PROGRAMS_KEY, ("partnerProgramName",))}
 CHUNK = 1024   # error lines written at once
-END: tuple[int, Failed] = (sys.maxsize, ("", None))   # past the last line to fix
 KNOWN = 10_000   # distinct answers remembered with their reasons, at most
 
 Failed = tuple[str, frozenset[tuple[str, str]] | None]   # (why, failed programs; None: all)
+END: tuple[int, Failed] = (sys.maxsize, ("", None))   # past the last line to fix
 
 
 def reason(result: RecordResult) -> Failed:
@@ -62,10 +62,11 @@ def reason(result: RecordResult) -> Failed:
 
 
 class Reasons:
-    """Line → why it is to fix, in two bytes a line: the index of its (why, failed
+    """Line → why it is to fix, in a byte a line: the index of its (why, failed
     programs) in a table the lines share (a night of 1,250,000 rejected lines holds
-    a handful of reasons). A dict of a million lines took ~80 MB at the end of a run
-    whose memory is otherwise flat; past 65,535 distinct reasons, a dict again.
+    a handful of reasons). Two bytes a line past 255 reasons; past 65,535, a dict
+    again. A dict of a million lines took ~80 MB in a run whose memory is otherwise
+    flat, and two bytes were most of what 5M lines added to 1M's peak.
 
     Kept by the results file as each result is written (or read back on resume),
     so the error files cost no second reading of ``results.jsonl``."""
@@ -73,7 +74,7 @@ class Reasons:
     def __init__(self) -> None:
         self.table: list[Failed] = []
         self._index: dict[Failed, int] = {}
-        self._by_line = array("H")
+        self._by_line = array("B")
         self._more: dict[int, Failed] = {}
         self._known: dict[tuple[Any, ...], Failed] = {}
         self.count = 0
@@ -98,13 +99,15 @@ class Reasons:
     def put(self, line: int, failed: Failed) -> None:
         by_line = self._by_line
         if line >= len(by_line):   # grown in steps: lines come roughly in order
-            by_line.frombytes(bytes(2 * (line + 1 - len(by_line) + 65_536)))
+            by_line.frombytes(bytes(by_line.itemsize * (line + 1 - len(by_line) + 65_536)))
         if not by_line[line] and line not in self._more:
             self.count += 1
         k = self._index.get(failed)
         if k is None and len(self.table) < 0xFFFF:
             k = self._index[failed] = len(self.table)
             self.table.append(failed)
+            if k == 0xFF:   # the 256th reason: two bytes a line from now on
+                by_line = self._by_line = array("H", by_line)
         if k is None:
             self._more[line] = failed
             return

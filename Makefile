@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bulkupdate tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bulkupdate
+	$(BIN)/mypy bulkupdate benchmarks
 
 # Three workers on two cores: most of the suite waits on sockets and settle timers,
 # not the CPU; the suite stays well under five minutes.

@@ -204,7 +204,7 @@ class Simulator:
         raise RuntimeError(f"the simulator did not say it was listening within {timeout:g}s")
 
     def stats(self) -> dict[str, Any]:
-        return http_json(self.url + "/_sim/stats")  # type: ignore[no-any-return]
+        return http_json(self.url + "/_sim/stats")
 
     def reset(self) -> None:
         http_json(self.url + "/_sim/reset", method="POST")

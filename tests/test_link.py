@@ -15,7 +15,7 @@ from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.linking import link_one
 from bulkupdate.simulator.read import render_read, utc
 from bulkupdate.simulator.world import World, expiry_epoch
-from bulkupdate.source.validate import Record, validate_line, validate_link_line, validator
+from bulkupdate.source.validate import Record, SeenPrograms, validate_link_line, validator
 
 
 def link(line: int) -> Record:
@@ -62,7 +62,9 @@ def test_the_manifest_names_the_endpoint() -> None:
 
 def test_the_validator_follows_the_api() -> None:
     assert validator("link") is validate_link_line
-    assert validator("update") is validate_line
+    update = validator("update")          # one of its own, remembering what lines share
+    assert getattr(update, "__func__", None) is SeenPrograms.validate
+    assert validator("update") is not update
 
 
 def test_a_link_is_what_the_read_endpoint_then_shows() -> None:

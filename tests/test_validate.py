@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkupdate.source.validate import UPDATE_TYPES, Invalid, Record, validate_line
+from bulkupdate.source.validate import (
+    UPDATE_TYPES,
+    Invalid,
+    Record,
+    SeenPrograms,
+    validate_line,
+    validator,
+)
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 GOOD = {"customer": {"mobile": "919740000000"},
@@ -192,7 +199,8 @@ def test_a_line_not_in_utf8_names_the_likely_encoding(raw: bytes, encoding: str)
     assert encoding in got.error and "save it as UTF-8" in got.error
 
 
-# Lines alike in their program updates are checked once (SeenPrograms, issue 22).
+# Lines alike in their program updates are checked once (SeenPrograms, issue 22):
+# by a validator of the update API's, which remembers for as long as it is kept.
 GOLD = [{"partnerProgramName": "A", "updateType": "UPGRADE",
          "updateDetails": {"updatedTierName": "Gold",
                            "updatedTierExpiryDate": "2027-06-30T23:59:59+05:30"}}]
@@ -203,52 +211,57 @@ def _raw(**item: object) -> bytes:
 
 
 def test_lines_alike_in_their_updates_share_one_check_and_keep_their_own_customer() -> None:
-    first = validate_line(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD), NOW)
-    second = validate_line(2, _raw(customer={"mobile": "919740000002"},
-                                   partnerProgramUpdates=GOLD), NOW)
+    seen = SeenPrograms()
+    validate = seen.validate
+    first = validate(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD), NOW)
+    second = validate(2, _raw(customer={"mobile": "919740000002"},
+                              partnerProgramUpdates=GOLD), NOW)
     assert isinstance(first, Record) and isinstance(second, Record)
     assert second.programs is first.programs and second.keys == ("mobile:919740000002",)
-    from bulkupdate.source.validate import UPDATES_SEEN  # parsed up to the known tail
-    again = _raw(customer={"id": 4}, partnerProgramUpdates=GOLD)
-    assert UPDATES_SEEN.parse(again, NOW)["partnerProgramUpdates"] is \
-        UPDATES_SEEN.parse(again, NOW)["partnerProgramUpdates"]
-    bad = validate_line(3, _raw(customer={"id": -3}, partnerProgramUpdates=GOLD), NOW)
+    again = _raw(customer={"id": 4}, partnerProgramUpdates=GOLD)   # parsed up to its tail
+    assert seen.parse(again, NOW)["partnerProgramUpdates"] is \
+        seen.parse(again, NOW)["partnerProgramUpdates"]
+    bad = validate(3, _raw(customer={"id": -3}, partnerProgramUpdates=GOLD), NOW)
     assert isinstance(bad, Invalid) and bad.field == "customer.id"
+    other = validator("update")(4, _raw(customer={"id": 4}, partnerProgramUpdates=GOLD), NOW)
+    assert isinstance(other, Record) and other.programs is not first.programs   # its own
 
 
 def test_a_later_now_checks_the_same_updates_again() -> None:
-    assert isinstance(validate_line(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD),
-                                    NOW), Record)
+    validate = validator("update")
+    assert isinstance(validate(1, _raw(customer={"id": 1}, partnerProgramUpdates=GOLD), NOW),
+                      Record)
     later = datetime(2027, 7, 1, tzinfo=UTC)   # the expiry is past by then
-    again = validate_line(2, _raw(customer={"id": 2}, partnerProgramUpdates=GOLD), later)
+    again = validate(2, _raw(customer={"id": 2}, partnerProgramUpdates=GOLD), later)
     assert isinstance(again, Invalid) and "in the past" in again.error
 
 
 def test_a_tail_that_is_not_the_last_member_is_never_taken_for_one() -> None:
     """``error`` (accepted, ignored) may hold anything, even the key: a line whose
     last ``"partnerProgramUpdates":`` is inside it must still have its own checked."""
+    validate = validator("update")
     decoy = {"partnerProgramUpdates": GOLD}
     good = b'{"customer":{"id":1},"error":1,"partnerProgramUpdates":' + orjson.dumps(GOLD) + \
         b',"error":' + orjson.dumps(decoy) + b"}"
-    assert isinstance(validate_line(1, good, NOW), Record)
+    assert isinstance(validate(1, good, NOW), Record)
     bad_updates = [{**GOLD[0], "updateType": "SIDEWAYS"}]
     bad = b'{"customer":{"id":2},"error":1,"partnerProgramUpdates":' + \
         orjson.dumps(bad_updates) + b',"error":' + orjson.dumps(decoy) + b"}"
-    got = validate_line(2, bad, NOW)
+    got = validate(2, bad, NOW)
     assert isinstance(got, Invalid) and got.field == "partnerProgramUpdates[0].updateType"
 
 
 def test_a_key_given_twice_is_judged_by_the_value_json_keeps() -> None:
+    validate = validator("update")
     bad_first = b'{"customer":{"id":1},"partnerProgramUpdates":[{"x":1}],' \
         b'"partnerProgramUpdates":' + orjson.dumps(GOLD) + b"}"
-    assert isinstance(validate_line(1, bad_first, NOW), Record)   # the last one counts
+    assert isinstance(validate(1, bad_first, NOW), Record)   # the last one counts
     good_first = b'{"customer":{"id":1},"partnerProgramUpdates":' + orjson.dumps(GOLD) + \
         b',"partnerProgramUpdates":[{"x":1}]}'
-    assert isinstance(validate_line(2, good_first, NOW), Invalid)
+    assert isinstance(validate(2, good_first, NOW), Invalid)
 
 
 def test_what_is_remembered_is_bounded() -> None:
-    from bulkupdate.source.validate import SeenPrograms
     seen = SeenPrograms(limit=3)
     for i in range(10):
         updates = [{**GOLD[0], "updateDetails": {"updatedTierName": f"T{i}"}}]
@@ -258,7 +271,7 @@ def test_what_is_remembered_is_bounded() -> None:
 
 
 def _reference(line: int, raw: bytes, now: datetime) -> Record | Invalid:
-    """validate_line without anything remembered: every line parsed and checked whole."""
+    """A validator without anything remembered: every line parsed and checked whole."""
     from bulkupdate.source import validate as v
 
     def check(line: int, raw: bytes, data: dict, ref: str | None, now: datetime) -> Record:
@@ -290,6 +303,9 @@ _MEMBERS = st.fixed_dictionaries(
               "zzz": st.just(1)})
 
 
+KEPT = validator("update")   # one validator for every example: tails seen before come back
+
+
 @settings(max_examples=500)
 @given(members=_MEMBERS, updates=_UPDATES, last=st.booleans(), spaced=st.booleans(),
        line=st.integers(1, 10))
@@ -300,4 +316,4 @@ def test_a_line_whose_updates_are_known_validates_as_one_read_whole(
         {"partnerProgramUpdates": updates, **members}
     raw = json.dumps(item).encode() if spaced else orjson.dumps(item)
     for n in (line, line + 1):            # the second time, its tail is known (if ever)
-        assert _fields(validate_line(n, raw, NOW)) == _fields(_reference(n, raw, NOW))
+        assert _fields(KEPT(n, raw, NOW)) == _fields(_reference(n, raw, NOW))

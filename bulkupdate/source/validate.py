@@ -95,8 +95,9 @@ class _Bad(Exception):
 
 
 def validate_line(line: int, raw: bytes, now: datetime) -> Record | Invalid:
-    """One item of ``customersPartnerUpdates`` (plus the optional ``ref``)."""
-    return _validated(line, raw, now, _check, UPDATES_SEEN.parse)
+    """One item of ``customersPartnerUpdates`` (plus the optional ``ref``). For many
+    lines, ``validator("update")``: it remembers what the lines alike share."""
+    return _validated(line, raw, now, _check)
 
 
 def _loads(raw: bytes, now: datetime) -> Any:
@@ -135,10 +136,12 @@ def _unparsable(line: int, raw: bytes, exc: orjson.JSONDecodeError) -> Invalid:
     return Invalid(line, "json", f"malformed JSON: {exc}")
 
 
-def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
+def _check(line: int, raw: bytes, data: Any, ref: str | None, now: datetime,
+           seen: SeenPrograms | None = None) -> Record:
     _top(data, TOP_KEYS, "partnerProgramUpdates")
     customer, keys = _customer(data.get("customer"))
-    programs = UPDATES_SEEN.checked(raw, data, now)
+    programs = seen.checked(raw, data, now) if seen is not None else \
+        _updates(data.get("partnerProgramUpdates"), now)
     return Record(line, _body(raw, data, customer, "partnerProgramUpdates"), customer,
                   programs, keys, ref)
 
@@ -160,8 +163,9 @@ class SeenPrograms:
     Such a line is parsed up to its tail only (:meth:`parse`): the members before
     it, closed, make an object that parses exactly when the whole line does (the
     tail is known to be a member and the end), and the remembered value is put in
-    as the tail's. A pure function's results, bounded: forgotten all at once past
-    ``limit``."""
+    as the tail's. A pure function's results, bounded (forgotten all at once past
+    ``limit``), kept as long as the validator that holds them: a run's reader, one
+    ``validate`` command (:func:`validator`), never in the module."""
 
     KEY = b'"partnerProgramUpdates":'
 
@@ -170,6 +174,14 @@ class SeenPrograms:
         # tail → (now, programs, the value, parsed once and shared: read only)
         self._seen: dict[bytes, tuple[datetime, list[tuple[str, str]], Any]] = {}
         self._parsed: tuple[dict[str, Any], list[tuple[str, str]]] | None = None
+
+    def validate(self, line: int, raw: bytes, now: datetime) -> Record | Invalid:
+        """:func:`validate_line`, with what this validator has seen."""
+        return _validated(line, raw, now, self._check, self.parse)
+
+    def _check(self, line: int, raw: bytes, data: Any, ref: str | None,
+               now: datetime) -> Record:
+        return _check(line, raw, data, ref, now, self)
 
     def parse(self, raw: bytes, now: datetime) -> Any:
         """``orjson.loads(raw)``; for a line whose tail is known, from its head alone."""
@@ -225,8 +237,6 @@ def _one_member(tail: bytes, key: str, value: Any) -> bool:
     except orjson.JSONDecodeError:
         return False
 
-
-UPDATES_SEEN = SeenPrograms()
 
 
 def _top(data: Any, allowed: frozenset[str], programs_key: str) -> None:
@@ -513,5 +523,8 @@ VALIDATORS: dict[str, Validator] = {"link": validate_link_line, "delink": valida
 
 def validator(api: str) -> Validator:
     """The local check for an item of ``api`` (an endpoint's name): the reader and
-    ``bulkupdate validate`` ask here, so neither forks on the API."""
-    return VALIDATORS.get(api, validate_line)
+    ``bulkupdate validate`` ask here, so neither forks on the API. An update
+    validator is one of its own, remembering what its lines share
+    (:class:`SeenPrograms`) for as long as its caller keeps it."""
+    found = VALIDATORS.get(api)
+    return found if found is not None else SeenPrograms().validate

@@ -42,7 +42,7 @@ from ..base.endpoint import UPDATE, Endpoint
 from ..base.retry import RetryPolicy
 from ..capillary import outcomes
 from ..capillary.answers import Answer, Kind
-from ..capillary.result import RecordResult
+from ..capillary.result import Outcome, RecordResult
 from ..errors import ApiUnreachable, AuthFailed, Misconfigured, RunAborted
 from ..source.validate import Record
 
@@ -167,8 +167,9 @@ def definite(records: list[Record], answer: Answer, *, sent_at: float, now: floa
     results = mapped.results
     out: list[Decision] = [Restored()]
     left = set(mapped.left_out)
-    later = [i for i, result in enumerate(results)
-             if i not in left and outcomes.not_now(result)]
+    later = [i for i, result in enumerate(results)   # an ok one is final: not asked
+             if result.outcome is not Outcome.OK and i not in left
+             and outcomes.not_now(result)]
     skip = left.union(later)
     if not skip:
         out.append(Finish(results, records))

@@ -23,6 +23,8 @@ from ..source.validate import members_before
 
 TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
 HEAD_COLUMNS = (*IDENTIFIERS, "ref")       # what a row takes from the record, not a program
+HEAD_AT = {name: at for at, name in enumerate(IDENTIFIERS)}
+NO_IDENTIFIERS = ("",) * len(IDENTIFIERS)
 # The type of a program entry that names none: a link's or a delink's.
 ENTRY_TYPE = {"link": LINK_TYPE, "delink": DELINK_TYPE}
 
@@ -162,8 +164,12 @@ class ErrorLines:
             return None
         start, tail, ends = part
         ref = own.get("ref")
-        cells = self.csv([[_text(name, customer.get(name)) for name in IDENTIFIERS] +
-                          [str(ref) if ref else ""]], ended=False)
+        own_cells = [*NO_IDENTIFIERS, str(ref) if ref else ""]   # as HEAD_COLUMNS
+        for name, value in customer.items():   # most customers name one identifier
+            column = HEAD_AT.get(name)
+            if column is not None:
+                own_cells[column] = _text(name, value)
+        cells = self.csv([own_cells], ended=False)
         return (start + raw[1:at] + tail,
                 cells + ends[0] if len(ends) == 1 else "".join([cells + end for end in ends]))
 

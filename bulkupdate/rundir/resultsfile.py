@@ -101,7 +101,8 @@ class ResultsFile:
         for result in results:
             if self.done.add(result.line):
                 self._count_result(result)
-                self.to_fix.add(result)
+                if result.outcome._value_ in TO_FIX:
+                    self.to_fix.add(result)
                 out.append(result.to_json())
                 if written is not None:
                     written.append(result)

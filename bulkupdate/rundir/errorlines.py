@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ..base.api import DELINK_TYPE, IDENTIFIERS, LINK_TYPE
-from ..source.validate import members_before
+from ..source.validate import members_before, tail_member
 
 TEXT_IDENTIFIERS = frozenset({"id", "mobile", "externalId"})   # digits a spreadsheet mangles
 HEAD_COLUMNS = (*IDENTIFIERS, "ref")       # what a row takes from the record, not a program
@@ -96,9 +96,9 @@ class ErrorLines:
     """Error lines for one run's input: the general way, or the fast one.
 
     The fast way takes a line whose tail from the last ``"<programs key>":`` is
-    that key's member and the object's end (the proof is
-    :class:`~bulkupdate.source.validate.SeenPrograms`'s: the same tail, the same
-    value), with no ``"error"`` member before it. What the failed programs make
+    that key's member and the object's end
+    (:func:`~bulkupdate.source.validate.tail_member`, validation's own proof: the
+    same tail, the same value), with no ``"error"`` member before it. What the failed programs make
     of a tail, in JSON and as the ends of CSV rows (written by the csv module once:
     quoting a long reason took most of a row's time), is kept per (tail, failed
     programs, why), bounded; the line's own part (customer, ``ref``) is read from
@@ -178,12 +178,8 @@ class ErrorLines:
         failed programs, with the line's end), and each program's row end; None when
         the tail is not its key's member alone, or a program carries a column of the
         record's own."""
-        try:
-            member = orjson.loads(b"{" + tail)
-        except orjson.JSONDecodeError:
-            return None
-        programs = member.get(self.programs_key) if isinstance(member, dict) else None
-        if len(member) != 1 or not isinstance(programs, list) or not programs:
+        found, programs = tail_member(tail, self.programs_key)
+        if not found or not isinstance(programs, list) or not programs:
             return None
         if which is not None:
             programs = _failed(programs, which, self.entry_type)

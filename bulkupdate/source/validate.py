@@ -213,7 +213,7 @@ class SeenPrograms:
             return seen[1]
         updates = data.get("partnerProgramUpdates")
         programs = _updates(updates, now)
-        if tail and _one_member(tail, "partnerProgramUpdates", updates):
+        if tail and tail_member(tail, "partnerProgramUpdates") == (True, updates):
             if len(self._seen) >= self.limit:
                 self._seen.clear()
             self._seen[tail] = (now, programs, updates)
@@ -231,11 +231,16 @@ def members_before(raw: bytes, at: int) -> bytes | None:
     return b"{}" if before.strip() == b"{" else None
 
 
-def _one_member(tail: bytes, key: str, value: Any) -> bool:
+def tail_member(tail: bytes, key: str) -> tuple[bool, Any]:
+    """(True, its value) when ``tail`` is exactly the member ``key`` and the end of
+    an object (``{`` + tail parses as that one member): the proof, with the last
+    ``"key":`` found in a line, that lines of the same tail hold the same value
+    (:class:`SeenPrograms`); (False, None) otherwise."""
     try:
-        return orjson.loads(b"{" + tail) == {key: value}
+        member = orjson.loads(b"{" + tail)
     except orjson.JSONDecodeError:
-        return False
+        return False, None
+    return (True, member[key]) if len(member) == 1 and key in member else (False, None)
 
 
 

@@ -460,21 +460,32 @@ def _check_link(line: int, raw: bytes, data: Any, ref: str | None, now: datetime
 
 def _links(links: Any, now: datetime) -> tuple[list[tuple[str, str]], bool]:
     """The programs to link to, and whether one starts in the future."""
-    where = LINK_PROGRAMS_KEY
-    future = False
-    _entries(links, where, "program to link to", "programs to link to")
+    _entries(links, LINK_PROGRAMS_KEY, "program to link to", "programs to link to")
+    future = []
+
+    def reference(link: dict[str, Any], at: str) -> None:
+        future.append(_reference(link.get("customerPartnerReference"),
+                                 f"{at}.customerPartnerReference", now))
+
+    return _named_once(links, LINK_PROGRAMS_KEY, LINK_KEYS, LINK_TYPE, reference), any(future)
+
+
+def _named_once(entries: list[Any], where: str, keys: frozenset[str], kind: str,
+                check: Callable[[dict[str, Any], str], None] | None = None
+                ) -> list[tuple[str, str]]:
+    """``(partnerProgramName, kind)`` of each entry of a link or delink record,
+    each program once: a second link of one customer to one program could only
+    be 2005, a second delink 2004. ``check`` judges the rest of an entry."""
     programs: list[tuple[str, str]] = []
-    for i, link in enumerate(links):
+    for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
-        name = _entry(link, at, LINK_KEYS)
-        if (name, LINK_TYPE) in programs:
-            # Two links of one customer to one program: the second could only be 2005.
+        name = _entry(entry, at, keys)
+        if (name, kind) in programs:
             raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")
-        if _reference(link.get("customerPartnerReference"),
-                      f"{at}.customerPartnerReference", now):
-            future = True
-        programs.append((name, LINK_TYPE))
-    return programs, future
+        if check is not None:
+            check(entry, at)
+        programs.append((name, kind))
+    return programs
 
 
 def _reference(reference: Any, at: str, now: datetime) -> bool:
@@ -509,17 +520,11 @@ def validate_delink_line(line: int, raw: bytes, now: datetime) -> Record | Inval
 def _check_delink(line: int, raw: bytes, data: Any, ref: str | None, now: datetime) -> Record:
     _top(data, DELINK_TOP_KEYS, DELINK_PROGRAMS_KEY)
     customer, keys = _customer(data.get("customer"))
-    where = DELINK_PROGRAMS_KEY
-    entries = data.get(where)
-    _entries(entries, where, "program to delink from", "programs to delink from")
-    programs: list[tuple[str, str]] = []
-    for i, entry in enumerate(entries):
-        at = f"{where}[{i}]"
-        name = _entry(entry, at, DELINK_KEYS)
-        if (name, DELINK_TYPE) in programs:
-            raise _Bad(f"{at}.partnerProgramName", f"{name!r} is listed twice for this customer")
-        programs.append((name, DELINK_TYPE))
-    return Record(line, _body(raw, data, customer, where), customer, programs, keys, ref)
+    entries = data.get(DELINK_PROGRAMS_KEY)
+    _entries(entries, DELINK_PROGRAMS_KEY, "program to delink from", "programs to delink from")
+    programs = _named_once(entries, DELINK_PROGRAMS_KEY, DELINK_KEYS, DELINK_TYPE)
+    return Record(line, _body(raw, data, customer, DELINK_PROGRAMS_KEY), customer, programs,
+                  keys, ref)
 
 
 Validator = Callable[[int, bytes, datetime], "Record | Invalid"]

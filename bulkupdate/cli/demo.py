@@ -73,9 +73,7 @@ def _link_step(sample: Path, root: Path, sim: SimConfig, settings: Settings) -> 
     count = _write_links(sample, links, World(sim), LINKED_IN_DEMO)
     run_dir = default_run_dir(links, root / "runs")
     print(f"3. bulkupdate link {links} --run-dir {run_dir}   ({count} unlinked customers)")
-    quiet = replace(settings, progress=False)   # one bar in the demo: the run's
-    result = run_as_owner(lambda control: alink(links, quiet, run_dir=run_dir,
-                                                control=control))
+    result = _quiet(alink, links, run_dir, settings)
     o = result.summary["outcomes"]
     print(f"   linked: {o.get('ok', 0)} ok, {o.get('rejected', 0)} rejected "
           f"(exit {result.exit_code}); their updates below no longer meet 2004 (the rest: "
@@ -96,13 +94,19 @@ def _delink_step(root: Path, settings: Settings) -> str:
                 {"partnerProgramName": p["partnerProgramName"]}
                 for p in link["linkToPartnerPrograms"]]}) + b"\n")
     run_dir = default_run_dir(leavers, root / "runs")
-    quiet = replace(settings, progress=False)
-    result = run_as_owner(lambda control: adelink(leavers, quiet, run_dir=run_dir,
-                                                  control=control))
+    result = _quiet(adelink, leavers, run_dir, settings)
     o = result.summary["outcomes"]
     return (f"\n6. bulkupdate delink {leavers} --run-dir {run_dir}   (members who leave)\n"
             f"   delinked: {o.get('ok', 0)} ok, {o.get('already', 0)} already, "
             f"{o.get('rejected', 0)} rejected (exit {result.exit_code})")
+
+
+def _quiet(command: Any, path: Path, run_dir: Path, settings: Settings) -> Any:
+    """A link or delink step of the story, run as the CLI runs it, without a bar of
+    its own (one bar in the demo: the run's)."""
+    quiet = replace(settings, progress=False)
+    return run_as_owner(lambda control: command(path, quiet, run_dir=run_dir,
+                                                control=control))
 
 
 def _write_links(sample: Path, out: Path, world: World, limit: int) -> int:

@@ -13,6 +13,7 @@ import asyncio
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -143,6 +144,13 @@ def wait_for_results(run_dir: Path, count: int, proc: Any, limit: float = 60) ->
     """Until ``count`` results are in the run directory; fails if ``proc`` ends first."""
     wait_until(lambda: lines_in(run_dir / "results.jsonl") >= count, limit,
                what=f"{count} results", alive=proc)
+
+
+def kill_after_results(run_dir: Path, count: int, proc: Any) -> None:
+    """``kill -9`` the CLI in ``proc`` once ``count`` results are written, and reap it."""
+    wait_for_results(run_dir, count, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
 
 
 # -- the simulator and the client's settings -----------------------------------

@@ -6,7 +6,6 @@ guard, resume after ``kill -9``, and ``report --unlinked`` refusing a delink run
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from tests.helpers import (
     cli_popen,
     events_named,
     fast_settings,
+    kill_after_results,
     results,
     simulator,
-    wait_for_results,
 )
 
 WORLD = World(SimConfig(customers=20_000))   # the simulator's default world in tests
@@ -244,9 +243,7 @@ def test_resume_after_kill_9_is_exact(tmp_path: Path) -> None:
     with simulator(latency_ms=20, p_lost=0.02) as sim:
         proc = cli_popen(*delink_args(source, sim.base_url, run_dir, "--rate", "40/s",
                                       "--concurrency", "4"))
-        wait_for_results(run_dir, 100, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 100, proc)
         resumed = cli("resume", str(run_dir), "--rate", "400/s")   # no flag says "delink"
         still = [(i, p) for i, p in pairs if sim.world.link(i, p)[0] is not None]
     assert resumed.returncode == 0, resumed.stderr

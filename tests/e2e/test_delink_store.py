@@ -7,7 +7,6 @@ later night sends it; the P% guard over the keys the store holds linked; and
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from tests.helpers import (
     cli,
     cli_popen,
     dial,
+    kill_after_results,
     results,
     simulator,
-    wait_for_results,
     world_for,
 )
 
@@ -198,9 +197,7 @@ def test_a_delink_night_killed_then_resumed_without_a_flag_ends_exact_in_the_sto
         proc = cli_popen("delink", str(leavers), "--base-url", sim.base_url, "--run-dir",
                          str(tmp_path / "2"), "--state", str(state), "--rate", "2000/s",
                          "--batch-size", "5", "--concurrency", "1", "--max-delinks", "100%")
-        wait_for_results(tmp_path / "2", 30, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        kill_after_results(tmp_path / "2", 30, proc)
         assert tiers(sim, people) == {None, "Silver"}, "the kill came too late"
         resumed = cli("resume", str(tmp_path / "2"), "--base-url", sim.base_url)
         assert resumed.returncode == 0, resumed.stderr

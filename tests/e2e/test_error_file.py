@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import orjson
 
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.helpers import cli, cli_popen, results, simulator, wait_for_results
+from tests.helpers import cli, cli_popen, kill_after_results, results, simulator
 
 
 def test_rejected_invalid_and_partial_lines_come_back_with_why_and_run_again(
@@ -70,9 +69,7 @@ def test_after_kill_9_and_resume_the_error_files_hold_both_sessions_lines(
     with simulator(latency_ms=20) as sim:
         proc = cli_popen("run", str(src), "--base-url", sim.base_url, "--run-dir",
                          str(run_dir), "--rate", "40/s", "--concurrency", "2")
-        wait_for_results(run_dir, 300, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 300, proc)
         first = set(results(run_dir))
         assert 300 <= len(first) < 1_500
         resumed = cli("resume", str(run_dir), "--rate", "400/s")

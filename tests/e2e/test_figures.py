@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.helpers import cli, cli_popen, simulator_process, wait_for_results
+from tests.helpers import cli, cli_popen, kill_after_results, simulator_process, wait_for_results
 
 LIMIT = 25.0
 
@@ -59,9 +59,7 @@ def test_after_a_kill_the_report_times_every_session_and_metrics_cover_the_run(
     with simulator_process() as sim:
         proc = cli_popen("run", str(sample), "--base-url", sim.base_url, "--run-dir",
                          str(run_dir), "--rate", "40/s", "--batch-size", "2")
-        wait_for_results(run_dir, 100, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 100, proc)
         stopped = cli("report", str(run_dir))
         assert f"bulkupdate resume {shlex.quote(str(run_dir))}" in stopped.stdout
         assert "RUN_DIR" not in stopped.stdout

@@ -5,8 +5,6 @@ and the demo's link step."""
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import orjson
 
 from bulkupdate.simulator import SimConfig
 from bulkupdate.simulator.world import World
-from tests.helpers import cli, cli_popen, results, simulator
+from tests.helpers import cli, cli_popen, kill_after_results, results, simulator
 
 WORLD = World(SimConfig(customers=20_000))   # the simulator's default world in tests
 EXPIRY = "2031-06-30T23:59:59+05:30"
@@ -179,17 +177,6 @@ def test_link_then_update_of_the_same_customers(tmp_path: Path) -> None:
     assert {r["outcome"] for r in results(tmp_path / "after").values()} == {"ok"}
 
 
-def wait_for_results(run_dir: Path, count: int, proc: Any, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    path = run_dir / "results.jsonl"
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"{count} results did not appear")
-
-
 def test_resume_after_kill_9_reports_each_line_once(tmp_path: Path) -> None:
     people = not_linked("Apparel-Partner", 600)
     source = write(tmp_path / "links.jsonl", [link_line(i, ref=f"r{n}")
@@ -198,9 +185,7 @@ def test_resume_after_kill_9_reports_each_line_once(tmp_path: Path) -> None:
     with simulator(latency_ms=20, p_lost=0.02, track=True) as sim:
         proc = cli_popen(*link_args(source, sim.base_url, run_dir, "--rate", "40/s",
                                     "--concurrency", "4"))
-        wait_for_results(run_dir, 100, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 100, proc)
         resumed = cli("resume", str(run_dir), "--rate", "400/s")   # no flag says "link"
         stats = sim.stats()
     # A link in flight at the kill, re-sent, meets itself: 2005, already (done), marked.

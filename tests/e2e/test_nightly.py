@@ -17,6 +17,7 @@ from tests.helpers import (
     cli,
     cli_popen,
     dial,
+    kill_after_results,
     linked,
     results,
     simulator,
@@ -290,9 +291,7 @@ def test_resume_after_kill_finds_its_store_without_a_flag_and_keeps_its_plan(
         proc = cli_popen("run", str(night_file(tmp_path / "n2.jsonl", two)), "--base-url",
                          sim.base_url, "--run-dir", str(run_dir), "--state", str(state),
                          "--rate", "2000/s", "--batch-size", "5", "--concurrency", "1")
-        wait_for_results(run_dir, 300 - changes + 10, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        kill_after_results(run_dir, 300 - changes + 10, proc)
         assert held(sim, two)
         done = cli("resume", str(run_dir), "--base-url", sim.base_url)
         assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from bulkupdate.simulator import SimConfig, write_sample
-from tests.helpers import cli, cli_popen, lines_in, simulator, wait_for_results
+from tests.helpers import cli, cli_popen, kill_after_results, lines_in, simulator, wait_for_results
 
 N = 1500
 
@@ -39,9 +39,7 @@ def requests_sent(run_dir: Path) -> int:
 
 def killed_at(run_dir: Path, args: list[str], results: int) -> None:
     proc = cli_popen(*args)
-    wait_for_results(run_dir, results, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    kill_after_results(run_dir, results, proc)
 
 
 def assert_every_format_fresh(run_dir: Path, sessions: int) -> None:

@@ -20,6 +20,7 @@ from tests.helpers import (
     cli_popen,
     events_named,
     fast_settings,
+    kill_after_results,
     max_in_window,
     results,
     send_times,
@@ -208,14 +209,10 @@ def test_resume_after_sigkill_reports_each_line_once(
     with simulator(latency_ms=30, jitter_ms=20, p_503=0.02, p_lost=0.01) as sim:
         # Kill the first run early, the first resume later, then let one finish.
         proc = cli_popen(*run_args(sample, sim, run_dir))
-        wait_for_results(run_dir, 400, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 400, proc)
         sent = (run_dir / "sent.jsonl").read_bytes().count(b"\n")
         proc = cli_popen("resume", str(run_dir), "--rate", "40/s", "--concurrency", "4")
-        wait_for_results(run_dir, 1500, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        kill_after_results(run_dir, 1500, proc)
         # A torn line, as if the kill had landed mid-write.
         with (run_dir / "results.jsonl").open("ab") as fh:
             fh.write(b'{"line":99999,"outco')

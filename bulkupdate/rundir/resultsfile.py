@@ -101,8 +101,7 @@ class ResultsFile:
         for result in results:
             if self.done.add(result.line):
                 self._count_result(result)
-                if result.outcome._value_ in TO_FIX:
-                    self.to_fix.add(result)
+                self.to_fix.add(result)   # kept when it is one to fix
                 out.append(result.to_json())
                 if written is not None:
                     written.append(result)

@@ -249,11 +249,8 @@ def _lined_up(updates: list[Any], expected: list[tuple[str, str]], typed: bool) 
 
 def _in_order(updates: list[Any], expected: list[tuple[str, str]],
               typed: bool = True) -> list[Any]:
-    """Program results in the order of ``expected``: as given when each names (or
-    leaves out) its own, else matched by name and (``typed``) updateType whatever
-    the order."""
-    if _lined_up(updates, expected, typed):
-        return updates
+    """Program results that do not line up (:func:`_lined_up`), in the order of
+    ``expected``: matched by name and (``typed``) updateType whatever the order."""
     left = list(updates)
     ordered = []
     for name, kind in expected:
